@@ -1,0 +1,141 @@
+/* clinception: Inception v3 (torchvision's) on any OpenCL device.
+ *
+ * Overview
+ *   A cln_runtime owns one OpenCL device: its context, a profiling queue and
+ *   the compiled kernels. A cln_model owns the network's weights on that
+ *   device (read from a .safetensors file, BatchNorm folded at load) and a
+ *   memory plan for the last input shape it ran. cln_model_forward takes a
+ *   float32 batch in NCHW order (N >= 1, H and W >= 75) and returns the
+ *   logits, N x 1000.
+ *
+ *   Every function that can fail returns a cln_status and, when given a
+ *   cln_error, fills it with a sentence naming what failed and where: the
+ *   file and tensor, the layer, the OpenCL call and its error name, or the
+ *   build log. Nothing is printed by the library.
+ *
+ * Usage
+ *   cln_error err;
+ *   cln_runtime *rt = NULL;
+ *   cln_model *model = NULL;
+ *   if (cln_runtime_create("gpu", &rt, &err) != CLN_OK ||
+ *       cln_model_load(rt, "inception_v3.safetensors", &model, &err) != CLN_OK) {
+ *       fprintf(stderr, "%s\n", err.message);
+ *       ...
+ *   }
+ *   float *logits = malloc(n * CLN_NUM_CLASSES * sizeof(float));
+ *   cln_forward_options opts = {.transform_input = true};
+ *   if (cln_model_forward(model, input, n, 299, 299, &opts, logits, &err) != CLN_OK) ...
+ *   cln_model_free(model);
+ *   cln_runtime_free(rt);
+ *
+ * Threads: a runtime and the models made on it belong to one thread at a
+ * time; separate runtimes may be used on separate threads.
+ */
+#ifndef CLINCEPTION_H
+#define CLINCEPTION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CLN_NUM_CLASSES 1000
+#define CLN_MIN_INPUT_SIZE 75
+
+typedef enum {
+    CLN_OK = 0,
+    CLN_ERR_INVALID_ARGUMENT, /* a caller's value is out of range */
+    CLN_ERR_IO,               /* a file could not be opened, read or written */
+    CLN_ERR_FORMAT,           /* a file is malformed */
+    CLN_ERR_MODEL,            /* a weight file does not fit the model */
+    CLN_ERR_DEVICE,           /* no OpenCL device matches, or none exists */
+    CLN_ERR_OPENCL,           /* an OpenCL call failed */
+    CLN_ERR_CLBLAST,          /* a CLBlast call failed */
+    CLN_ERR_OUT_OF_MEMORY,    /* a host allocation failed */
+} cln_status;
+
+#define CLN_ERROR_MESSAGE_SIZE 8192
+
+typedef struct {
+    cln_status status;
+    char message[CLN_ERROR_MESSAGE_SIZE]; /* one or more lines, no trailing newline */
+} cln_error;
+
+/* The name of a status, e.g. "CLN_ERR_FORMAT". */
+const char *cln_status_name(cln_status status);
+
+/* ---- Devices ---------------------------------------------------------- */
+
+typedef struct {
+    int platform_index;
+    int device_index;
+    char platform_name[256];
+    char device_name[256];
+    char device_version[128]; /* CL_DEVICE_VERSION, e.g. "OpenCL 3.0 PoCL ..." */
+    char driver_version[128];
+    bool is_gpu;
+    bool is_cpu;
+    uint32_t compute_units;
+    uint64_t global_mem_bytes;
+    uint64_t max_alloc_bytes;
+} cln_device_info;
+
+/* Every device of every platform. *out is malloc'd; free it with free(). */
+cln_status cln_devices_list(cln_device_info **out, size_t *count, cln_error *err);
+
+/* The device a selector names. selector may be NULL or "" (then
+ * $CLINCEPTION_DEVICE, then the first GPU, then the first device), an index
+ * "P:D", "cpu", "gpu", or a case-insensitive substring of the platform or
+ * device name. */
+cln_status cln_device_select(const char *selector, cln_device_info *out, cln_error *err);
+
+/* ---- Runtime ---------------------------------------------------------- */
+
+typedef struct cln_runtime cln_runtime;
+
+/* Opens the selected device (see cln_device_select) and builds the kernels.
+ * Kernels come from the binary; with $CLINCEPTION_KERNEL_DIR set they are
+ * read from that folder instead (for kernel development). */
+cln_status cln_runtime_create(const char *selector, cln_runtime **out, cln_error *err);
+void cln_runtime_free(cln_runtime *rt);
+const cln_device_info *cln_runtime_device(const cln_runtime *rt);
+
+/* ---- Model ------------------------------------------------------------ */
+
+typedef struct cln_model cln_model;
+
+typedef enum {
+    CLN_CONV_AUTO = 0, /* 1x1 as GEMM, the rest as im2col + GEMM */
+    CLN_CONV_GEMM,     /* same as AUTO */
+    CLN_CONV_DIRECT,   /* every non-1x1 convolution by the direct kernel */
+} cln_conv_algo;
+
+/* Reads torchvision's Inception v3 state dict from a .safetensors file
+ * (with or without AuxLogits.* and num_batches_tracked; F32, F16 or BF16),
+ * folds BatchNorm into the convolutions and uploads the weights. */
+cln_status cln_model_load(cln_runtime *rt, const char *path, cln_model **out, cln_error *err);
+
+/* The same network with seeded random weights (for trying the engine without
+ * a weight file: its classes mean nothing). */
+cln_status cln_model_load_random(cln_runtime *rt, uint64_t seed, cln_model **out,
+                                 cln_error *err);
+void cln_model_free(cln_model *model);
+
+typedef struct {
+    bool transform_input;    /* torchvision's transform_input (on for its pretrained weights) */
+    cln_conv_algo conv_algo; /* how non-1x1 convolutions run */
+} cln_forward_options;
+
+/* input: n x 3 x h x w floats (NCHW); logits: n x CLN_NUM_CLASSES floats.
+ * options may be NULL (all defaults, transform_input off). */
+cln_status cln_model_forward(cln_model *model, const float *input, int n, int h, int w,
+                             const cln_forward_options *options, float *logits, cln_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CLINCEPTION_H */

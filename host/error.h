@@ -1,0 +1,16 @@
+/* Internal error reporting: fill a caller's cln_error and return its status. */
+#ifndef CLN_ERROR_H
+#define CLN_ERROR_H
+
+#include "clinception.h"
+
+/* Writes the formatted message into err (when err is not NULL) and returns
+ * status, so a failing path reads `return cln_fail(err, CLN_ERR_IO, ...)`. */
+cln_status cln_fail(cln_error *err, cln_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Appends a formatted line to an error already set (context such as the
+ * layer or file that was being processed). */
+void cln_error_append(cln_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,211 @@
+/* The model and its executor: weights in one device buffer, activations in
+ * one planned arena, and a walk over the network table per forward. */
+#include "clinception.h"
+
+#include "../weights/model_weights.h"
+#include "error.h"
+#include "ops.h"
+#include "plan.h"
+#include "runtime.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* torchvision's transform_input: x * std_c / 0.5 + (mean_c - 0.5) / 0.5 */
+static const float imagenet_mean[3] = {0.485f, 0.456f, 0.406f};
+static const float imagenet_std[3] = {0.229f, 0.224f, 0.225f};
+
+struct cln_model {
+    cln_runtime *rt;
+    network net;
+    cl_mem weights; /* packed_weights.data */
+    size_t w_off[NET_MAX_LAYERS], b_off[NET_MAX_LAYERS];
+    /* buffers of the current plan */
+    bool planned;
+    plan plan;
+    cl_mem input;   /* n x 3 x h x w, as given */
+    cl_mem arena;   /* every activation */
+    cl_mem scratch; /* im2col */
+};
+
+static void release_plan(cln_model *m) {
+    if (m->input) clReleaseMemObject(m->input);
+    if (m->arena) clReleaseMemObject(m->arena);
+    if (m->scratch) clReleaseMemObject(m->scratch);
+    m->input = m->arena = m->scratch = NULL;
+    m->planned = false;
+}
+
+void cln_model_free(cln_model *m) {
+    if (!m) return;
+    release_plan(m);
+    if (m->weights) clReleaseMemObject(m->weights);
+    free(m);
+}
+
+static cln_status upload_weights(cln_runtime *rt, packed_weights *pw, cln_model **out,
+                                 cln_error *err) {
+    cln_status status = CLN_OK;
+    cl_int rc;
+    cln_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        packed_weights_free(pw);
+        return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory creating the model");
+    }
+    m->rt = rt;
+    network_inception_v3(&m->net);
+    memcpy(m->w_off, pw->w_off, sizeof m->w_off);
+    memcpy(m->b_off, pw->b_off, sizeof m->b_off);
+    m->weights = clCreateBuffer(rt->context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
+                                pw->floats * sizeof(float), pw->data, &rc);
+    CL_TRY(rc, "clCreateBuffer for the weights (%zu bytes)", pw->floats * sizeof(float));
+cleanup:
+    packed_weights_free(pw);
+    if (status != CLN_OK) {
+        cln_model_free(m);
+        return status;
+    }
+    *out = m;
+    return CLN_OK;
+}
+
+cln_status cln_model_load(cln_runtime *rt, const char *path, cln_model **out, cln_error *err) {
+    network net;
+    packed_weights pw;
+    *out = NULL;
+    if (!rt || !path)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "cln_model_load needs a runtime and a path");
+    network_inception_v3(&net);
+    cln_status status = weights_load_safetensors(&net, path, &pw, err);
+    if (status != CLN_OK) return status;
+    return upload_weights(rt, &pw, out, err);
+}
+
+cln_status cln_model_load_random(cln_runtime *rt, uint64_t seed, cln_model **out,
+                                 cln_error *err) {
+    network net;
+    packed_weights pw;
+    *out = NULL;
+    if (!rt) return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "cln_model_load_random needs a runtime");
+    network_inception_v3(&net);
+    cln_status status = weights_random(&net, seed, &pw, err);
+    if (status != CLN_OK) return status;
+    return upload_weights(rt, &pw, out, err);
+}
+
+static cln_status create_buffer(cln_runtime *rt, size_t floats, const char *what, cl_mem *out,
+                                cln_error *err) {
+    cl_int rc;
+    size_t bytes = (floats ? floats : 1) * sizeof(float);
+    *out = clCreateBuffer(rt->context, CL_MEM_READ_WRITE, bytes, NULL, &rc);
+    if (rc != CL_SUCCESS) {
+        *out = NULL;
+        return cl_fail(err, rc, "clCreateBuffer for the %s (%zu bytes)", what, bytes);
+    }
+    return CLN_OK;
+}
+
+static cln_status prepare_plan(cln_model *m, int n, int h, int w, cln_conv_algo algo,
+                               cln_error *err) {
+    if (m->planned && m->plan.n == n && m->plan.h == h && m->plan.w == w &&
+        m->plan.conv_algo == algo)
+        return CLN_OK;
+    release_plan(m);
+    cln_status status = plan_build(&m->net, n, h, w, algo, &m->plan, err);
+    if (status == CLN_OK)
+        status = create_buffer(m->rt, (size_t)n * 3 * h * w, "input", &m->input, err);
+    if (status == CLN_OK)
+        status = create_buffer(m->rt, m->plan.arena_floats, "activations", &m->arena, err);
+    if (status == CLN_OK)
+        status = create_buffer(m->rt, m->plan.scratch_floats, "im2col scratch", &m->scratch, err);
+    if (status != CLN_OK) {
+        release_plan(m);
+        return status;
+    }
+    m->planned = true;
+    return CLN_OK;
+}
+
+static tensor_view value_view(const cln_model *m, int v) {
+    const value_plan *vp = &m->plan.values[v];
+    tensor_view t = {m->arena, vp->offset, m->net.value_channels[v], m->plan.n, vp->h, vp->w};
+    return t;
+}
+
+/* The channel slice [first, first + count) of a view. */
+static tensor_view slice(tensor_view t, int first, int count) {
+    t.off += (size_t)first * t.n * t.h * t.w;
+    t.c = count;
+    return t;
+}
+
+static cln_status run_layer(cln_model *m, int i, const cln_forward_options *o, cln_error *err) {
+    const layer *l = &m->net.layers[i];
+    tensor_view dst = slice(value_view(m, l->dst), l->dst_channel, l->out_channels);
+    layer_params p = {m->weights, m->w_off[i], m->b_off[i]};
+    if (l->op == LAYER_INPUT) {
+        float scale[3] = {1, 1, 1}, shift[3] = {0, 0, 0};
+        if (o->transform_input)
+            for (int c = 0; c < 3; c++) {
+                scale[c] = imagenet_std[c] / 0.5f;
+                shift[c] = (imagenet_mean[c] - 0.5f) / 0.5f;
+            }
+        return op_input(m->rt, m->input, scale, shift, dst, err);
+    }
+    tensor_view src = value_view(m, l->src);
+    conv_geometry g = {l->kh, l->kw, l->sh, l->sw, l->ph, l->pw};
+    scratch_buffer scratch = {m->scratch, m->plan.scratch_floats};
+    switch (l->op) {
+    case LAYER_CONV:
+        if (o->conv_algo == CLN_CONV_DIRECT && (l->kh > 1 || l->kw > 1))
+            return op_conv_direct(m->rt, src, g, p, dst, l->relu, err);
+        return op_conv_gemm(m->rt, src, g, p, dst, l->relu, scratch, err);
+    case LAYER_MAX_POOL: return op_max_pool(m->rt, src, l->kh, l->sh, l->ph, dst, err);
+    case LAYER_AVG_POOL: return op_avg_pool(m->rt, src, l->kh, l->sh, l->ph, dst, err);
+    case LAYER_GLOBAL_AVG_POOL: return op_global_avg_pool(m->rt, src, dst, err);
+    case LAYER_LINEAR: return op_linear(m->rt, src, p, dst, err);
+    case LAYER_INPUT: break;
+    }
+    return CLN_OK;
+}
+
+cln_status cln_model_forward(cln_model *m, const float *input, int n, int h, int w,
+                             const cln_forward_options *options, float *logits, cln_error *err) {
+    cln_status status = CLN_OK;
+    cln_forward_options defaults = {0};
+    float *out_t = NULL;
+    if (!m || !input || !logits)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "cln_model_forward needs a model, an input and room for the logits");
+    const cln_forward_options *o = options ? options : &defaults;
+    status = prepare_plan(m, n, h, w, o->conv_algo, err);
+    if (status != CLN_OK) return status;
+    cl_command_queue q = m->rt->queue;
+    CL_TRY(clEnqueueWriteBuffer(q, m->input, CL_TRUE, 0, (size_t)n * 3 * h * w * sizeof(float),
+                                input, 0, NULL, NULL),
+           "clEnqueueWriteBuffer of the input (%d x 3 x %d x %d)", n, h, w);
+    for (int i = 0; i < m->net.layer_count; i++) {
+        status = run_layer(m, i, o, err);
+        if (status != CLN_OK) {
+            cln_error_append(err, " (layer %s)", m->net.layers[i].name);
+            goto cleanup;
+        }
+    }
+    /* the output value is classes x n, channel-major: transpose on the host */
+    const value_plan *out = &m->plan.values[m->net.output];
+    size_t classes = (size_t)m->net.value_channels[m->net.output];
+    out_t = malloc(classes * n * sizeof *out_t);
+    if (!out_t) {
+        status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory reading the logits");
+        goto cleanup;
+    }
+    CL_TRY(clEnqueueReadBuffer(q, m->arena, CL_TRUE, out->offset * sizeof(float),
+                               classes * n * sizeof(float), out_t, 0, NULL, NULL),
+           "clEnqueueReadBuffer of the logits");
+    for (int b = 0; b < n; b++)
+        for (size_t c = 0; c < classes; c++) logits[b * classes + c] = out_t[c * n + b];
+cleanup:
+    free(out_t);
+    if (status != CLN_OK) clFinish(q);
+    return status;
+}

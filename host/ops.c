@@ -1,0 +1,163 @@
+/* Enqueueing the network's operations: our kernels for im2col, direct
+ * convolution, pooling and epilogues; CLBlast's SGEMM for the products. */
+#include "ops.h"
+
+#include <limits.h>
+
+typedef struct {
+    size_t size;
+    const void *ptr;
+} kernel_arg;
+
+#define ARG(x) ((kernel_arg){sizeof(x), &(x)})
+
+/* Sets the arguments of kernel k and enqueues it over `global` (exact sizes;
+ * the kernels check their bounds). */
+static cln_status launch(cln_runtime *rt, kernel_id k, const kernel_arg *args, int nargs,
+                         cl_uint dims, const size_t *global, cln_error *err) {
+    cln_status status = CLN_OK;
+    cl_kernel kernel = rt->kernels[k];
+    char name[128] = "?";
+    clGetKernelInfo(kernel, CL_KERNEL_FUNCTION_NAME, sizeof name, name, NULL);
+    name[sizeof name - 1] = '\0';
+    for (cl_uint d = 0; d < dims; d++)
+        if (global[d] == 0) return CLN_OK; /* nothing to do */
+    for (int i = 0; i < nargs; i++)
+        CL_TRY(clSetKernelArg(kernel, (cl_uint)i, args[i].size, args[i].ptr),
+               "clSetKernelArg(%s, %d)", name, i);
+    CL_TRY(clEnqueueNDRangeKernel(rt->queue, kernel, dims, NULL, global, NULL, 0, NULL, NULL),
+           "clEnqueueNDRangeKernel(%s)", name);
+cleanup:
+    return status;
+}
+
+/* Offsets and sizes travel to the kernels as int: the plan keeps every
+ * buffer below INT_MAX floats. */
+static int to_int(size_t v) {
+    return v > INT_MAX ? INT_MAX : (int)v;
+}
+
+static cln_status gemm(cln_runtime *rt, size_t m, size_t n, size_t k, cl_mem a, size_t a_off,
+                       size_t lda, cl_mem b, size_t b_off, size_t ldb, cl_mem c, size_t c_off,
+                       size_t ldc, cln_error *err) {
+    CLBlastStatusCode rc =
+        CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, m, n, k, 1.0f,
+                     a, a_off, lda, b, b_off, ldb, 0.0f, c, c_off, ldc, &rt->queue, NULL);
+    if (rc != CLBlastSuccess)
+        return clblast_fail(err, rc, "CLBlastSgemm (m=%zu, n=%zu, k=%zu)", m, n, k);
+    return CLN_OK;
+}
+
+static cln_status bias_act(cln_runtime *rt, cl_mem x, size_t x_off, size_t ld, int rows,
+                           int cols, layer_params p, bool relu, cln_error *err) {
+    int xo = to_int(x_off), ldi = to_int(ld), bo = to_int(p.b_off), r = relu;
+    kernel_arg args[] = {ARG(x), ARG(xo), ARG(ldi), ARG(cols), ARG(p.buf), ARG(bo), ARG(r)};
+    size_t global[2] = {(size_t)cols, (size_t)rows};
+    return launch(rt, KERNEL_BIAS_ACT, args, 7, 2, global, err);
+}
+
+int conv_out_size(int in, int k, int stride, int pad) {
+    if (stride < 1 || in + 2 * pad < k) return 0;
+    return (in + 2 * pad - k) / stride + 1;
+}
+
+size_t conv_im2col_floats(int cin, conv_geometry g, int ho, int wo) {
+    if (g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0) return 0;
+    return (size_t)cin * g.kh * g.kw * ho * wo;
+}
+
+cln_status op_input(cln_runtime *rt, cl_mem src, const float scale[3], const float shift[3],
+                    tensor_view dst, cln_error *err) {
+    cl_float4 sc = {{scale[0], scale[1], scale[2], 1.0f}};
+    cl_float4 sh = {{shift[0], shift[1], shift[2], 0.0f}};
+    int hw = dst.h * dst.w, off = to_int(dst.off);
+    kernel_arg args[] = {ARG(src), ARG(dst.n), ARG(dst.c), ARG(hw),
+                         ARG(dst.buf), ARG(off), ARG(sc), ARG(sh)};
+    size_t global[2] = {(size_t)hw, (size_t)dst.n * dst.c};
+    return launch(rt, KERNEL_INPUT_TO_CHANNEL_MAJOR, args, 8, 2, global, err);
+}
+
+cln_status op_conv_gemm(cln_runtime *rt, tensor_view src, conv_geometry g, layer_params p,
+                        tensor_view dst, bool relu, scratch_buffer scratch, cln_error *err) {
+    cln_status status;
+    const size_t k = (size_t)src.c * g.kh * g.kw;
+    const size_t howo = (size_t)dst.h * dst.w;
+    const size_t ld = (size_t)dst.n * howo; /* row stride of the channel-major output */
+    const size_t col_floats = conv_im2col_floats(src.c, g, dst.h, dst.w);
+    if (col_floats == 0) {
+        status = gemm(rt, dst.c, ld, k, p.buf, p.w_off, k, src.buf, src.off,
+                      (size_t)src.n * src.h * src.w, dst.buf, dst.off, ld, err);
+    } else {
+        if (scratch.floats < col_floats)
+            return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                            "im2col needs %zu floats of scratch for one image, %zu given",
+                            col_floats, scratch.floats);
+        int batch = (int)(scratch.floats / col_floats);
+        if (batch > dst.n) batch = dst.n;
+        status = CLN_OK;
+        for (int n0 = 0; n0 < dst.n && status == CLN_OK; n0 += batch) {
+            int nb = dst.n - n0 < batch ? dst.n - n0 : batch;
+            int so = to_int(src.off);
+            kernel_arg args[] = {ARG(src.buf), ARG(so),   ARG(src.n), ARG(src.h), ARG(src.w),
+                                 ARG(n0),      ARG(nb),   ARG(g.kh),  ARG(g.kw),  ARG(g.sh),
+                                 ARG(g.sw),    ARG(g.ph), ARG(g.pw),  ARG(dst.h), ARG(dst.w),
+                                 ARG(scratch.buf)};
+            size_t global[2] = {(size_t)nb * howo, k};
+            status = launch(rt, KERNEL_IM2COL, args, 16, 2, global, err);
+            if (status == CLN_OK)
+                status = gemm(rt, dst.c, nb * howo, k, p.buf, p.w_off, k, scratch.buf, 0,
+                              nb * howo, dst.buf, dst.off + n0 * howo, ld, err);
+        }
+    }
+    if (status != CLN_OK) return status;
+    return bias_act(rt, dst.buf, dst.off, ld, dst.c, to_int(ld), p, relu, err);
+}
+
+cln_status op_conv_direct(cln_runtime *rt, tensor_view src, conv_geometry g, layer_params p,
+                          tensor_view dst, bool relu, cln_error *err) {
+    const int per_item = runtime_tunable("DIRECT_OUT_PER_ITEM");
+    int so = to_int(src.off), wo = to_int(p.w_off), bo = to_int(p.b_off), dof = to_int(dst.off);
+    int r = relu;
+    kernel_arg args[] = {ARG(src.buf), ARG(so),   ARG(src.c), ARG(src.n), ARG(src.h),
+                         ARG(src.w),   ARG(p.buf), ARG(wo),   ARG(bo),    ARG(dst.c),
+                         ARG(g.kh),    ARG(g.kw), ARG(g.sh),  ARG(g.sw),  ARG(g.ph),
+                         ARG(g.pw),    ARG(dst.h), ARG(dst.w), ARG(dst.buf), ARG(dof),
+                         ARG(r)};
+    size_t global[2] = {(size_t)dst.n * dst.h * dst.w, (size_t)(dst.c + per_item - 1) / per_item};
+    return launch(rt, KERNEL_CONV2D_DIRECT, args, 21, 2, global, err);
+}
+
+static cln_status pool(cln_runtime *rt, kernel_id kernel, tensor_view src, int k, int s, int pad,
+                       tensor_view dst, cln_error *err) {
+    int so = to_int(src.off), dof = to_int(dst.off);
+    kernel_arg args[] = {ARG(src.buf), ARG(so), ARG(src.h), ARG(src.w),   ARG(k),  ARG(s),
+                         ARG(pad),     ARG(dst.h), ARG(dst.w), ARG(dst.buf), ARG(dof)};
+    size_t global[2] = {(size_t)dst.h * dst.w, (size_t)src.c * src.n};
+    return launch(rt, kernel, args, 11, 2, global, err);
+}
+
+cln_status op_max_pool(cln_runtime *rt, tensor_view src, int k, int s, int pad, tensor_view dst,
+                       cln_error *err) {
+    return pool(rt, KERNEL_MAX_POOL2D, src, k, s, pad, dst, err);
+}
+
+cln_status op_avg_pool(cln_runtime *rt, tensor_view src, int k, int s, int pad, tensor_view dst,
+                       cln_error *err) {
+    return pool(rt, KERNEL_AVG_POOL2D, src, k, s, pad, dst, err);
+}
+
+cln_status op_global_avg_pool(cln_runtime *rt, tensor_view src, tensor_view dst, cln_error *err) {
+    int so = to_int(src.off), dof = to_int(dst.off), hw = src.h * src.w;
+    kernel_arg args[] = {ARG(src.buf), ARG(so), ARG(hw), ARG(dst.buf), ARG(dof)};
+    size_t global[1] = {(size_t)src.c * src.n};
+    return launch(rt, KERNEL_GLOBAL_AVG_POOL, args, 5, 1, global, err);
+}
+
+cln_status op_linear(cln_runtime *rt, tensor_view src, layer_params p, tensor_view dst,
+                     cln_error *err) {
+    const size_t n = (size_t)src.n * src.h * src.w;
+    cln_status status = gemm(rt, dst.c, n, src.c, p.buf, p.w_off, src.c, src.buf, src.off, n,
+                             dst.buf, dst.off, n, err);
+    if (status != CLN_OK) return status;
+    return bias_act(rt, dst.buf, dst.off, n, dst.c, (int)n, p, false, err);
+}

@@ -1,0 +1,73 @@
+/* The operations of the network, each enqueued on a runtime's queue: the
+ * executor chains them and the op tests run them one by one against plain-C
+ * references. All activations are channel-major, C x (N*H*W) (prelude.cl). */
+#ifndef CLN_OPS_H
+#define CLN_OPS_H
+
+#include "runtime.h"
+
+#include <stdbool.h>
+
+/* A channel-major activation tensor, or a channel slice of one: channel c of
+ * image n starts at off + (c*n_images + n)*h*w floats into buf. */
+typedef struct {
+    cl_mem buf;
+    size_t off;
+    int c, n, h, w;
+} tensor_view;
+
+typedef struct {
+    int kh, kw; /* kernel */
+    int sh, sw; /* stride */
+    int ph, pw; /* zero padding */
+} conv_geometry;
+
+/* Where a layer's parameters sit in a device buffer: weights Cout x
+ * (Cin*kh*kw) row-major at w_off, then bias [Cout] at b_off (floats). */
+typedef struct {
+    cl_mem buf;
+    size_t w_off, b_off;
+} layer_params;
+
+/* Scratch for im2col: a buffer of `floats` floats. */
+typedef struct {
+    cl_mem buf;
+    size_t floats;
+} scratch_buffer;
+
+/* Output size of a convolution or pool along one axis; < 1 when the input is
+ * too small. */
+int conv_out_size(int in, int k, int stride, int pad);
+
+/* NCHW input (in src, n*3*h*w floats) to channel-major dst, as
+ * x*scale[c] + shift[c]. */
+cln_status op_input(cln_runtime *rt, cl_mem src, const float scale[3], const float shift[3],
+                    tensor_view dst, cln_error *err);
+
+/* Convolution + bias (+ ReLU) through CLBlast's GEMM: a 1x1 convolution
+ * multiplies the activations in place; any other goes through im2col into
+ * scratch, as many images at a time as scratch holds (at least one image's
+ * (Cin*kh*kw) x (Ho*Wo) must fit). */
+cln_status op_conv_gemm(cln_runtime *rt, tensor_view src, conv_geometry g, layer_params p,
+                        tensor_view dst, bool relu, scratch_buffer scratch, cln_error *err);
+
+/* The same convolution by the direct kernel (conv2d_direct.cl). */
+cln_status op_conv_direct(cln_runtime *rt, tensor_view src, conv_geometry g, layer_params p,
+                          tensor_view dst, bool relu, cln_error *err);
+
+/* k x k pools with stride s and padding pad; dst has the same channels. */
+cln_status op_max_pool(cln_runtime *rt, tensor_view src, int k, int s, int pad, tensor_view dst,
+                       cln_error *err);
+cln_status op_avg_pool(cln_runtime *rt, tensor_view src, int k, int s, int pad, tensor_view dst,
+                       cln_error *err);
+/* Adaptive average pool to 1x1: dst is c x n. */
+cln_status op_global_avg_pool(cln_runtime *rt, tensor_view src, tensor_view dst, cln_error *err);
+
+/* Fully connected: dst (Cout x n, channel-major) = W (Cout x Cin) * src (Cin x n) + bias. */
+cln_status op_linear(cln_runtime *rt, tensor_view src, layer_params p, tensor_view dst,
+                     cln_error *err);
+
+/* Floats one image's im2col needs for this convolution (0 for a 1x1). */
+size_t conv_im2col_floats(int cin, conv_geometry g, int ho, int wo);
+
+#endif

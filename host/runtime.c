@@ -1,0 +1,439 @@
+/* Devices and programs: enumerating every platform and device, choosing one
+ * by a selector, and building the kernels of cl_kernels/ for it. */
+#define _POSIX_C_SOURCE 200809L
+#include "runtime.h"
+
+#include "kernel_sources.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* One place for every kernel tunable: each is a -D option of its file, whose
+ * #ifndef default it overrides; the host reads the same value from here. */
+static const struct {
+    program_id program;
+    const char *name;
+    int value;
+} tunables[] = {
+    {PROGRAM_CONV2D_DIRECT, "DIRECT_OUT_PER_ITEM", 4},
+};
+
+static const char *const program_files[PROGRAM_COUNT] = {
+    [PROGRAM_INPUT] = "input",   [PROGRAM_IM2COL] = "im2col",
+    [PROGRAM_EPILOGUE] = "epilogue", [PROGRAM_CONV2D_DIRECT] = "conv2d_direct",
+    [PROGRAM_POOL] = "pool",
+};
+
+static const struct {
+    program_id program;
+    const char *name;
+} kernel_table[KERNEL_COUNT] = {
+    [KERNEL_INPUT_TO_CHANNEL_MAJOR] = {PROGRAM_INPUT, "input_to_channel_major"},
+    [KERNEL_IM2COL] = {PROGRAM_IM2COL, "im2col"},
+    [KERNEL_BIAS_ACT] = {PROGRAM_EPILOGUE, "bias_act"},
+    [KERNEL_CONV2D_DIRECT] = {PROGRAM_CONV2D_DIRECT, "conv2d_direct"},
+    [KERNEL_MAX_POOL2D] = {PROGRAM_POOL, "max_pool2d"},
+    [KERNEL_AVG_POOL2D] = {PROGRAM_POOL, "avg_pool2d"},
+    [KERNEL_GLOBAL_AVG_POOL] = {PROGRAM_POOL, "global_avg_pool"},
+};
+
+int runtime_tunable(const char *name) {
+    for (size_t i = 0; i < sizeof tunables / sizeof tunables[0]; i++)
+        if (strcmp(tunables[i].name, name) == 0) return tunables[i].value;
+    return 0;
+}
+
+/* ---- Devices ---------------------------------------------------------- */
+
+static void device_string(cl_device_id d, cl_device_info what, char *dst, size_t size) {
+    if (clGetDeviceInfo(d, what, size, dst, NULL) != CL_SUCCESS) snprintf(dst, size, "?");
+    dst[size - 1] = '\0';
+}
+
+static cln_status describe_device(cl_platform_id p, cl_device_id d, int pi, int di,
+                                  cln_device_info *info, cln_error *err) {
+    cln_status status = CLN_OK;
+    cl_device_type type = 0;
+    cl_uint units = 0;
+    cl_ulong global = 0, max_alloc = 0;
+    memset(info, 0, sizeof *info);
+    info->platform_index = pi;
+    info->device_index = di;
+    if (clGetPlatformInfo(p, CL_PLATFORM_NAME, sizeof info->platform_name, info->platform_name,
+                          NULL) != CL_SUCCESS)
+        snprintf(info->platform_name, sizeof info->platform_name, "?");
+    info->platform_name[sizeof info->platform_name - 1] = '\0';
+    device_string(d, CL_DEVICE_NAME, info->device_name, sizeof info->device_name);
+    device_string(d, CL_DEVICE_VERSION, info->device_version, sizeof info->device_version);
+    device_string(d, CL_DRIVER_VERSION, info->driver_version, sizeof info->driver_version);
+    CL_TRY(clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof type, &type, NULL),
+           "clGetDeviceInfo(CL_DEVICE_TYPE) for device %d:%d", pi, di);
+    CL_TRY(clGetDeviceInfo(d, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof units, &units, NULL),
+           "clGetDeviceInfo(CL_DEVICE_MAX_COMPUTE_UNITS) for device %d:%d", pi, di);
+    CL_TRY(clGetDeviceInfo(d, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof global, &global, NULL),
+           "clGetDeviceInfo(CL_DEVICE_GLOBAL_MEM_SIZE) for device %d:%d", pi, di);
+    CL_TRY(clGetDeviceInfo(d, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc, &max_alloc, NULL),
+           "clGetDeviceInfo(CL_DEVICE_MAX_MEM_ALLOC_SIZE) for device %d:%d", pi, di);
+    info->is_gpu = (type & CL_DEVICE_TYPE_GPU) != 0;
+    info->is_cpu = (type & CL_DEVICE_TYPE_CPU) != 0;
+    info->compute_units = units;
+    info->global_mem_bytes = global;
+    info->max_alloc_bytes = max_alloc;
+cleanup:
+    return status;
+}
+
+/* Calls visit for every device of every platform, in index order, until it
+ * returns true (found) or the devices run out. */
+typedef bool (*device_visitor)(const cln_device_info *info, cl_platform_id p, cl_device_id d,
+                               void *ctx);
+
+static cln_status for_each_device(device_visitor visit, void *ctx, cln_error *err) {
+    cln_status status = CLN_OK;
+    cl_platform_id *platforms = NULL;
+    cl_device_id *devices = NULL;
+    cl_uint nplat = 0;
+    cl_int rc = clGetPlatformIDs(0, NULL, &nplat);
+    if (rc == -1001 /* CL_PLATFORM_NOT_FOUND_KHR */ || (rc == CL_SUCCESS && nplat == 0))
+        return cln_fail(err, CLN_ERR_DEVICE,
+                        "no OpenCL platform found: install an OpenCL driver (for the CPU, "
+                        "Debian's pocl-opencl-icd)");
+    CL_TRY(rc, "clGetPlatformIDs");
+    platforms = malloc(nplat * sizeof *platforms);
+    if (!platforms) return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory listing platforms");
+    CL_TRY(clGetPlatformIDs(nplat, platforms, NULL), "clGetPlatformIDs");
+    for (cl_uint pi = 0; pi < nplat; pi++) {
+        cl_uint ndev = 0;
+        rc = clGetDeviceIDs(platforms[pi], CL_DEVICE_TYPE_ALL, 0, NULL, &ndev);
+        if (rc == CL_DEVICE_NOT_FOUND || ndev == 0) continue;
+        CL_TRY(rc, "clGetDeviceIDs for platform %u", pi);
+        devices = malloc(ndev * sizeof *devices);
+        if (!devices) {
+            status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory listing devices");
+            goto cleanup;
+        }
+        CL_TRY(clGetDeviceIDs(platforms[pi], CL_DEVICE_TYPE_ALL, ndev, devices, NULL),
+               "clGetDeviceIDs for platform %u", pi);
+        for (cl_uint di = 0; di < ndev; di++) {
+            cln_device_info info;
+            status = describe_device(platforms[pi], devices[di], (int)pi, (int)di, &info, err);
+            if (status != CLN_OK) goto cleanup;
+            if (visit(&info, platforms[pi], devices[di], ctx)) goto cleanup;
+        }
+        free(devices);
+        devices = NULL;
+    }
+cleanup:
+    free(devices);
+    free(platforms);
+    return status;
+}
+
+typedef struct {
+    cln_device_info *items;
+    size_t count, cap;
+    bool oom;
+} device_list;
+
+static bool collect_device(const cln_device_info *info, cl_platform_id p, cl_device_id d,
+                           void *ctx) {
+    (void)p;
+    (void)d;
+    device_list *list = ctx;
+    if (list->count == list->cap) {
+        size_t cap = list->cap ? 2 * list->cap : 8;
+        cln_device_info *items = realloc(list->items, cap * sizeof *items);
+        if (!items) {
+            list->oom = true;
+            return true;
+        }
+        list->items = items;
+        list->cap = cap;
+    }
+    list->items[list->count++] = *info;
+    return false;
+}
+
+cln_status cln_devices_list(cln_device_info **out, size_t *count, cln_error *err) {
+    device_list list = {0};
+    *out = NULL;
+    *count = 0;
+    cln_status status = for_each_device(collect_device, &list, err);
+    if (status == CLN_OK && list.oom)
+        status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory listing devices");
+    if (status != CLN_OK) {
+        free(list.items);
+        return status;
+    }
+    *out = list.items;
+    *count = list.count;
+    return CLN_OK;
+}
+
+/* ---- Selection -------------------------------------------------------- */
+
+typedef enum { MATCH_INDEX, MATCH_GPU, MATCH_CPU, MATCH_NAME, MATCH_FIRST } match_kind;
+
+typedef struct {
+    match_kind kind;
+    int platform, device;
+    const char *name;
+    bool found;
+    cln_device_info info;
+    cl_platform_id platform_id;
+    cl_device_id device_id;
+} device_match;
+
+static bool contains_nocase(const char *haystack, const char *needle) {
+    size_t n = strlen(needle);
+    for (; *haystack; haystack++) {
+        size_t i = 0;
+        while (i < n && haystack[i] &&
+               tolower((unsigned char)haystack[i]) == tolower((unsigned char)needle[i]))
+            i++;
+        if (i == n) return true;
+    }
+    return n == 0;
+}
+
+static bool match_device(const cln_device_info *info, cl_platform_id p, cl_device_id d,
+                         void *ctx) {
+    device_match *m = ctx;
+    bool hit = false;
+    switch (m->kind) {
+    case MATCH_INDEX:
+        hit = info->platform_index == m->platform && info->device_index == m->device;
+        break;
+    case MATCH_GPU: hit = info->is_gpu; break;
+    case MATCH_CPU: hit = info->is_cpu; break;
+    case MATCH_NAME:
+        hit = contains_nocase(info->platform_name, m->name) ||
+              contains_nocase(info->device_name, m->name);
+        break;
+    case MATCH_FIRST: hit = true; break;
+    }
+    if (hit) {
+        m->found = true;
+        m->info = *info;
+        m->platform_id = p;
+        m->device_id = d;
+    }
+    return hit;
+}
+
+static bool parse_index(const char *s, int *p, int *d) {
+    char *end;
+    if (!isdigit((unsigned char)s[0])) return false;
+    long pl = strtol(s, &end, 10);
+    if (*end != ':' || !isdigit((unsigned char)end[1])) return false;
+    long dl = strtol(end + 1, &end, 10);
+    if (*end != '\0' || pl > 1000 || dl > 1000) return false;
+    *p = (int)pl;
+    *d = (int)dl;
+    return true;
+}
+
+static cln_status find_match(device_match *m, cln_error *err) {
+    cln_status status = for_each_device(match_device, m, err);
+    return status;
+}
+
+cln_status runtime_find_device(const char *selector, cln_device_info *info,
+                               cl_platform_id *platform, cl_device_id *device, cln_error *err) {
+    device_match m = {0};
+    const char *origin = "--device";
+    if (!selector || !*selector) {
+        selector = getenv("CLINCEPTION_DEVICE");
+        origin = "$CLINCEPTION_DEVICE";
+    }
+    cln_status status;
+    if (!selector || !*selector) {
+        m.kind = MATCH_GPU;
+        status = find_match(&m, err);
+        if (status == CLN_OK && !m.found) {
+            m.kind = MATCH_FIRST;
+            status = find_match(&m, err);
+        }
+        selector = "(default: first GPU, else first device)";
+    } else {
+        if (parse_index(selector, &m.platform, &m.device))
+            m.kind = MATCH_INDEX;
+        else if (strcasecmp(selector, "gpu") == 0)
+            m.kind = MATCH_GPU;
+        else if (strcasecmp(selector, "cpu") == 0)
+            m.kind = MATCH_CPU;
+        else {
+            m.kind = MATCH_NAME;
+            m.name = selector;
+        }
+        status = find_match(&m, err);
+    }
+    if (status != CLN_OK) return status;
+    if (!m.found) {
+        cln_fail(err, CLN_ERR_DEVICE,
+                 "no OpenCL device matches %s \"%s\" (give P:D, cpu, gpu or part of a name); "
+                 "devices here:",
+                 origin, selector);
+        cln_device_info *list = NULL;
+        size_t n = 0;
+        cln_error ignored;
+        if (cln_devices_list(&list, &n, &ignored) == CLN_OK) {
+            for (size_t i = 0; i < n; i++)
+                cln_error_append(err, "\n  %d:%d  %s / %s", list[i].platform_index,
+                                 list[i].device_index, list[i].platform_name,
+                                 list[i].device_name);
+            if (n == 0) cln_error_append(err, " none");
+        }
+        free(list);
+        return CLN_ERR_DEVICE;
+    }
+    *info = m.info;
+    if (platform) *platform = m.platform_id;
+    if (device) *device = m.device_id;
+    return CLN_OK;
+}
+
+cln_status cln_device_select(const char *selector, cln_device_info *out, cln_error *err) {
+    return runtime_find_device(selector, out, NULL, NULL, err);
+}
+
+/* ---- Programs --------------------------------------------------------- */
+
+static const kernel_source *embedded_source(const char *name) {
+    for (size_t i = 0; i < cln_kernel_source_count; i++)
+        if (strcmp(cln_kernel_sources[i].name, name) == 0) return &cln_kernel_sources[i];
+    return NULL;
+}
+
+/* The text of cl_kernels/<name>.cl: from $CLINCEPTION_KERNEL_DIR when set,
+ * else the copy embedded at build time. *text is malloc'd. */
+static cln_status kernel_text(const char *name, char **text, size_t *size, cln_error *err) {
+    const char *dir = getenv("CLINCEPTION_KERNEL_DIR");
+    *text = NULL;
+    if (dir && *dir) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s.cl", dir, name);
+        FILE *f = fopen(path, "rb");
+        if (!f)
+            return cln_fail(err, CLN_ERR_IO, "cannot open kernel file %s ($CLINCEPTION_KERNEL_DIR)",
+                            path);
+        cln_status status = CLN_OK;
+        char *buf = NULL;
+        long len = -1;
+        if (fseek(f, 0, SEEK_END) == 0) len = ftell(f);
+        if (len < 0 || fseek(f, 0, SEEK_SET) != 0)
+            status = cln_fail(err, CLN_ERR_IO, "cannot read kernel file %s", path);
+        else if (!(buf = malloc((size_t)len + 1)))
+            status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory reading %s", path);
+        else if (fread(buf, 1, (size_t)len, f) != (size_t)len)
+            status = cln_fail(err, CLN_ERR_IO, "cannot read kernel file %s", path);
+        fclose(f);
+        if (status != CLN_OK) {
+            free(buf);
+            return status;
+        }
+        buf[len] = '\0';
+        *text = buf;
+        *size = (size_t)len;
+        return CLN_OK;
+    }
+    const kernel_source *src = embedded_source(name);
+    if (!src)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "kernel file %s.cl is not in the binary",
+                        name);
+    *text = malloc(src->size + 1);
+    if (!*text) return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory for kernel %s", name);
+    memcpy(*text, src->text, src->size + 1);
+    *size = src->size;
+    return CLN_OK;
+}
+
+static cln_status build_program(cln_runtime *rt, program_id id, cln_error *err) {
+    cln_status status = CLN_OK;
+    const char *name = program_files[id];
+    char *prelude = NULL, *body = NULL, *log = NULL;
+    size_t prelude_size = 0, body_size = 0;
+    char options[1024] = "-cl-std=CL1.2";
+    status = kernel_text("prelude", &prelude, &prelude_size, err);
+    if (status != CLN_OK) goto cleanup;
+    status = kernel_text(name, &body, &body_size, err);
+    if (status != CLN_OK) goto cleanup;
+    for (size_t i = 0; i < sizeof tunables / sizeof tunables[0]; i++) {
+        if (tunables[i].program != id) continue;
+        size_t used = strlen(options);
+        snprintf(options + used, sizeof options - used, " -D%s=%d", tunables[i].name,
+                 tunables[i].value);
+    }
+    const char *parts[2] = {prelude, body};
+    const size_t sizes[2] = {prelude_size, body_size};
+    cl_int rc;
+    rt->programs[id] = clCreateProgramWithSource(rt->context, 2, parts, sizes, &rc);
+    CL_TRY(rc, "clCreateProgramWithSource(%s.cl)", name);
+    rc = clBuildProgram(rt->programs[id], 1, &rt->device, options, NULL, NULL);
+    if (rc != CL_SUCCESS) {
+        size_t log_size = 0;
+        cl_fail(err, rc, "building cl_kernels/%s.cl for %s", name, rt->info.device_name);
+        status = CLN_ERR_OPENCL;
+        if (clGetProgramBuildInfo(rt->programs[id], rt->device, CL_PROGRAM_BUILD_LOG, 0, NULL,
+                                  &log_size) == CL_SUCCESS &&
+            (log = malloc(log_size + 1)) &&
+            clGetProgramBuildInfo(rt->programs[id], rt->device, CL_PROGRAM_BUILD_LOG, log_size,
+                                  log, NULL) == CL_SUCCESS) {
+            log[log_size] = '\0';
+            cln_error_append(err, "\nbuild log:\n%s", log);
+        }
+        goto cleanup;
+    }
+cleanup:
+    free(log);
+    free(prelude);
+    free(body);
+    return status;
+}
+
+cln_status cln_runtime_create(const char *selector, cln_runtime **out, cln_error *err) {
+    cln_status status = CLN_OK;
+    cl_int rc;
+    *out = NULL;
+    cln_runtime *rt = calloc(1, sizeof *rt);
+    if (!rt) return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory creating the runtime");
+    status = runtime_find_device(selector, &rt->info, &rt->platform, &rt->device, err);
+    if (status != CLN_OK) goto cleanup;
+    cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)rt->platform, 0};
+    rt->context = clCreateContext(props, 1, &rt->device, NULL, NULL, &rc);
+    CL_TRY(rc, "clCreateContext for %s", rt->info.device_name);
+    rt->queue = clCreateCommandQueue(rt->context, rt->device, CL_QUEUE_PROFILING_ENABLE, &rc);
+    CL_TRY(rc, "clCreateCommandQueue for %s", rt->info.device_name);
+    for (int p = 0; p < PROGRAM_COUNT; p++) {
+        status = build_program(rt, (program_id)p, err);
+        if (status != CLN_OK) goto cleanup;
+    }
+    for (int k = 0; k < KERNEL_COUNT; k++) {
+        rt->kernels[k] =
+            clCreateKernel(rt->programs[kernel_table[k].program], kernel_table[k].name, &rc);
+        CL_TRY(rc, "clCreateKernel(%s)", kernel_table[k].name);
+    }
+    *out = rt;
+    return CLN_OK;
+cleanup:
+    cln_runtime_free(rt);
+    return status;
+}
+
+void cln_runtime_free(cln_runtime *rt) {
+    if (!rt) return;
+    for (int k = 0; k < KERNEL_COUNT; k++)
+        if (rt->kernels[k]) clReleaseKernel(rt->kernels[k]);
+    for (int p = 0; p < PROGRAM_COUNT; p++)
+        if (rt->programs[p]) clReleaseProgram(rt->programs[p]);
+    if (rt->queue) clReleaseCommandQueue(rt->queue);
+    if (rt->context) clReleaseContext(rt->context);
+    free(rt);
+}
+
+const cln_device_info *cln_runtime_device(const cln_runtime *rt) {
+    return &rt->info;
+}

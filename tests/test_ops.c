@@ -1,0 +1,309 @@
+/* Every device op against its plain-C reference on random data, at odd sizes:
+ * channels not a multiple of 4, H != W, stride 2, each padding, batch > 1,
+ * and outputs written into a channel slice of a larger tensor (concat). */
+#include <criterion/criterion.h>
+
+#include "ops.h"
+#include "reference_ops.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define TOL 1e-5
+#define SENTINEL 12345.0f
+
+static cln_runtime *rt;
+
+static void open_runtime(void) {
+    cln_error err;
+    cr_assert_eq(cln_runtime_create(NULL, &rt, &err), CLN_OK, "%s", err.message);
+}
+
+static void close_runtime(void) {
+    cln_runtime_free(rt);
+}
+
+TestSuite(ops, .init = open_runtime, .fini = close_runtime, .timeout = 300);
+
+static uint64_t rng_state = 42;
+
+static float rand_pm1(void) {
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((rng_state >> 40) / (double)(1ull << 24) * 2.0 - 1.0);
+}
+
+static float *random_floats(size_t count) {
+    float *p = malloc(count * sizeof *p);
+    cr_assert(p);
+    for (size_t i = 0; i < count; i++) p[i] = rand_pm1();
+    return p;
+}
+
+static cl_mem device_buffer(size_t floats, const float *init) {
+    cl_int rc;
+    cl_mem m = clCreateBuffer(rt->context, CL_MEM_READ_WRITE | (init ? CL_MEM_COPY_HOST_PTR : 0),
+                              floats * sizeof(float), (void *)init, &rc);
+    cr_assert_eq(rc, CL_SUCCESS, "clCreateBuffer: %s", cl_error_name(rc));
+    return m;
+}
+
+static void read_buffer(cl_mem m, size_t floats, float *dst) {
+    cl_int rc = clEnqueueReadBuffer(rt->queue, m, CL_TRUE, 0, floats * sizeof(float), dst, 0,
+                                    NULL, NULL);
+    cr_assert_eq(rc, CL_SUCCESS, "clEnqueueReadBuffer: %s", cl_error_name(rc));
+}
+
+/* A destination tensor of `total` channels whose slice [first, first+count)
+ * an op writes: filled with a sentinel so writes outside the slice show. */
+typedef struct {
+    int total, first;
+    float *host; /* channel-major, total x n x hw */
+    cl_mem buf;
+    size_t floats;
+} slice_dst;
+
+static slice_dst make_dst(int total, int first, int n, int h, int w) {
+    slice_dst d = {total, first, NULL, NULL, (size_t)total * n * h * w};
+    d.host = malloc(d.floats * sizeof(float));
+    cr_assert(d.host);
+    for (size_t i = 0; i < d.floats; i++) d.host[i] = SENTINEL;
+    d.buf = device_buffer(d.floats, d.host);
+    return d;
+}
+
+static tensor_view dst_view(const slice_dst *d, int count, int n, int h, int w) {
+    tensor_view v = {d->buf, (size_t)d->first * n * h * w, count, n, h, w};
+    return v;
+}
+
+/* Reads the slice back as NCHW (n x count x h x w) and checks that every
+ * channel outside it still holds the sentinel. */
+static float *read_slice_nchw(slice_dst *d, int count, int n, int h, int w) {
+    read_buffer(d->buf, d->floats, d->host);
+    size_t plane = (size_t)n * h * w;
+    for (int c = 0; c < d->total; c++) {
+        if (c >= d->first && c < d->first + count) continue;
+        for (size_t i = 0; i < plane; i++)
+            cr_assert_eq(d->host[c * plane + i], SENTINEL, "channel %d outside the slice written",
+                         c);
+    }
+    float *out = malloc((size_t)count * plane * sizeof(float));
+    cr_assert(out);
+    channel_major_to_nchw(d->host + d->first * plane, n, count, h * w, out);
+    return out;
+}
+
+static void free_dst(slice_dst *d) {
+    clReleaseMemObject(d->buf);
+    free(d->host);
+}
+
+typedef enum { BY_GEMM, BY_DIRECT } conv_path;
+
+/* One convolution case: random input, weights and bias; the device result
+ * (written into channels [3, 3+cout) of a cout+5 channel tensor) against
+ * ref_conv2d. scratch_images sets how many images im2col may batch. */
+static void check_conv(conv_path path, int n, int cin, int h, int w, int cout, conv_geometry g,
+                       int scratch_images) {
+    const int ho = conv_out_size(h, g.kh, g.sh, g.ph), wo = conv_out_size(w, g.kw, g.sw, g.pw);
+    cr_assert(ho > 0 && wo > 0);
+    const size_t in_count = (size_t)n * cin * h * w, k = (size_t)cin * g.kh * g.kw;
+    float *in = random_floats(in_count), *weights = random_floats(cout * k + cout);
+    float *bias = weights + cout * k, *expect = malloc((size_t)n * cout * ho * wo * sizeof(float));
+    float *in_cm = malloc(in_count * sizeof(float));
+    cr_assert(expect && in_cm);
+    ref_conv2d(in, n, cin, h, w, weights, bias, cout, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, true,
+               expect, ho, wo);
+    nchw_to_channel_major(in, n, cin, h * w, in_cm);
+
+    /* the input sits at an offset inside its buffer, as a value in the arena does */
+    const size_t in_off = 7;
+    float *in_padded = calloc(in_off + in_count, sizeof(float));
+    cr_assert(in_padded);
+    memcpy(in_padded + in_off, in_cm, in_count * sizeof(float));
+    cl_mem src_buf = device_buffer(in_off + in_count, in_padded);
+    cl_mem w_buf = device_buffer(cout * k + cout, weights);
+    slice_dst d = make_dst(cout + 5, 3, n, ho, wo);
+    tensor_view src = {src_buf, in_off, cin, n, h, w};
+    layer_params p = {w_buf, 0, cout * k};
+    cln_error err;
+    cln_status st;
+    scratch_buffer scratch = {NULL, 0};
+    if (path == BY_GEMM) {
+        scratch.floats = conv_im2col_floats(cin, g, ho, wo) * scratch_images;
+        if (scratch.floats) scratch.buf = device_buffer(scratch.floats, NULL);
+        st = op_conv_gemm(rt, src, g, p, dst_view(&d, cout, n, ho, wo), true, scratch, &err);
+    } else {
+        st = op_conv_direct(rt, src, g, p, dst_view(&d, cout, n, ho, wo), true, &err);
+    }
+    cr_assert_eq(st, CLN_OK, "%s", err.message);
+    float *got = read_slice_nchw(&d, cout, n, ho, wo);
+    double diff = max_rel_diff(got, expect, (size_t)n * cout * ho * wo);
+    cr_expect_leq(diff, TOL, "%s conv %dx%d s%d p%d,%d n=%d cin=%d %dx%d cout=%d: diff %g",
+                  path == BY_GEMM ? "gemm" : "direct", g.kh, g.kw, g.sh, g.ph, g.pw, n, cin, h,
+                  w, cout, diff);
+    free(got);
+    free_dst(&d);
+    if (scratch.buf) clReleaseMemObject(scratch.buf);
+    clReleaseMemObject(src_buf);
+    clReleaseMemObject(w_buf);
+    free(in_padded);
+    free(in_cm);
+    free(expect);
+    free(weights);
+    free(in);
+}
+
+/* Every convolution shape the network has, on odd sizes. */
+static const struct {
+    int n, cin, h, w, cout;
+    conv_geometry g;
+} conv_cases[] = {
+    {2, 5, 6, 9, 7, {1, 1, 1, 1, 0, 0}},   /* 1x1 */
+    {3, 3, 11, 8, 6, {3, 3, 2, 2, 0, 0}},  /* 3x3 stride 2, unpadded */
+    {2, 7, 7, 10, 5, {3, 3, 1, 1, 1, 1}},  /* 3x3 padded */
+    {1, 6, 9, 9, 9, {3, 3, 1, 1, 0, 0}},   /* 3x3 unpadded */
+    {2, 4, 8, 7, 3, {5, 5, 1, 1, 2, 2}},   /* 5x5 padded */
+    {2, 5, 6, 11, 6, {1, 7, 1, 1, 0, 3}},  /* 1x7 */
+    {2, 5, 11, 6, 6, {7, 1, 1, 1, 3, 0}},  /* 7x1 */
+    {3, 9, 5, 4, 10, {1, 3, 1, 1, 0, 1}},  /* 1x3 */
+    {3, 9, 4, 5, 10, {3, 1, 1, 1, 1, 0}},  /* 3x1 */
+    {1, 13, 17, 13, 11, {3, 3, 2, 2, 0, 0}}, /* stride 2, odd sizes */
+};
+
+Test(ops, conv_gemm_every_shape) {
+    for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++)
+        check_conv(BY_GEMM, conv_cases[i].n, conv_cases[i].cin, conv_cases[i].h, conv_cases[i].w,
+                   conv_cases[i].cout, conv_cases[i].g, 8);
+}
+
+Test(ops, conv_gemm_im2col_one_image_at_a_time) {
+    conv_geometry g = {3, 3, 1, 1, 1, 1};
+    check_conv(BY_GEMM, 3, 6, 9, 7, 5, g, 1);
+    check_conv(BY_GEMM, 5, 6, 9, 7, 5, g, 2); /* chunks of 2, 2, 1 */
+}
+
+Test(ops, conv_direct_every_shape) {
+    for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++)
+        check_conv(BY_DIRECT, conv_cases[i].n, conv_cases[i].cin, conv_cases[i].h,
+                   conv_cases[i].w, conv_cases[i].cout, conv_cases[i].g, 0);
+}
+
+Test(ops, conv_gemm_refuses_small_scratch) {
+    cl_mem b = device_buffer(64, NULL);
+    tensor_view src = {b, 0, 2, 1, 4, 4}, dst = {b, 32, 1, 1, 2, 2};
+    conv_geometry g = {3, 3, 1, 1, 0, 0};
+    layer_params p = {b, 0, 18};
+    scratch_buffer scratch = {b, 10};
+    cln_error err;
+    cr_expect_eq(op_conv_gemm(rt, src, g, p, dst, true, scratch, &err),
+                 CLN_ERR_INVALID_ARGUMENT);
+    cr_expect(strstr(err.message, "scratch"), "%s", err.message);
+    clReleaseMemObject(b);
+}
+
+typedef enum { POOL_MAX, POOL_AVG } pool_kind;
+
+static void check_pool(pool_kind kind, int n, int c, int h, int w, int k, int s, int pad) {
+    const int ho = conv_out_size(h, k, s, pad), wo = conv_out_size(w, k, s, pad);
+    const size_t count = (size_t)n * c * h * w;
+    float *in = random_floats(count), *in_cm = malloc(count * sizeof(float));
+    float *expect = malloc((size_t)n * c * ho * wo * sizeof(float));
+    cr_assert(in_cm && expect);
+    nchw_to_channel_major(in, n, c, h * w, in_cm);
+    if (kind == POOL_MAX)
+        ref_max_pool(in, n, c, h, w, k, s, pad, expect, ho, wo);
+    else
+        ref_avg_pool(in, n, c, h, w, k, s, pad, expect, ho, wo);
+    cl_mem src_buf = device_buffer(count, in_cm);
+    slice_dst d = make_dst(c + 4, 2, n, ho, wo);
+    tensor_view src = {src_buf, 0, c, n, h, w};
+    cln_error err;
+    cln_status st = kind == POOL_MAX
+                        ? op_max_pool(rt, src, k, s, pad, dst_view(&d, c, n, ho, wo), &err)
+                        : op_avg_pool(rt, src, k, s, pad, dst_view(&d, c, n, ho, wo), &err);
+    cr_assert_eq(st, CLN_OK, "%s", err.message);
+    float *got = read_slice_nchw(&d, c, n, ho, wo);
+    double diff = max_rel_diff(got, expect, (size_t)n * c * ho * wo);
+    cr_expect_leq(diff, TOL, "%s pool k%d s%d p%d n=%d c=%d %dx%d: diff %g",
+                  kind == POOL_MAX ? "max" : "avg", k, s, pad, n, c, h, w, diff);
+    free(got);
+    free_dst(&d);
+    clReleaseMemObject(src_buf);
+    free(expect);
+    free(in_cm);
+    free(in);
+}
+
+Test(ops, max_pool_3x3_stride_2) {
+    check_pool(POOL_MAX, 2, 5, 9, 12, 3, 2, 0);
+    check_pool(POOL_MAX, 3, 3, 8, 7, 3, 2, 0);
+}
+
+Test(ops, avg_pool_3x3_counts_padding) {
+    check_pool(POOL_AVG, 2, 5, 9, 12, 3, 1, 1);
+    check_pool(POOL_AVG, 1, 7, 4, 3, 3, 1, 1);
+}
+
+Test(ops, global_avg_pool) {
+    const int n = 3, c = 6, h = 5, w = 7;
+    const size_t count = (size_t)n * c * h * w;
+    float *in = random_floats(count), *in_cm = malloc(count * sizeof(float));
+    float expect[18], got_cm[18], got[18];
+    cr_assert(in_cm);
+    nchw_to_channel_major(in, n, c, h * w, in_cm);
+    ref_global_avg_pool(in, n, c, h, w, expect);
+    cl_mem src_buf = device_buffer(count, in_cm), dst_buf = device_buffer(n * c, NULL);
+    tensor_view src = {src_buf, 0, c, n, h, w}, dst = {dst_buf, 0, c, n, 1, 1};
+    cln_error err;
+    cr_assert_eq(op_global_avg_pool(rt, src, dst, &err), CLN_OK, "%s", err.message);
+    read_buffer(dst_buf, n * c, got_cm);
+    channel_major_to_nchw(got_cm, n, c, 1, got);
+    cr_expect_leq(max_rel_diff(got, expect, n * c), TOL);
+    clReleaseMemObject(src_buf);
+    clReleaseMemObject(dst_buf);
+    free(in_cm);
+    free(in);
+}
+
+Test(ops, linear) {
+    const int n = 3, cin = 33, cout = 10;
+    float *in = random_floats(n * cin), *weights = random_floats(cout * cin + cout);
+    float in_cm[99], expect[30], got_cm[30], got[30];
+    ref_linear(in, n, cin, weights, weights + cout * cin, cout, expect);
+    nchw_to_channel_major(in, n, cin, 1, in_cm);
+    cl_mem src_buf = device_buffer(n * cin, in_cm), dst_buf = device_buffer(n * cout, NULL);
+    cl_mem w_buf = device_buffer(cout * cin + cout, weights);
+    tensor_view src = {src_buf, 0, cin, n, 1, 1}, dst = {dst_buf, 0, cout, n, 1, 1};
+    layer_params p = {w_buf, 0, (size_t)cout * cin};
+    cln_error err;
+    cr_assert_eq(op_linear(rt, src, p, dst, &err), CLN_OK, "%s", err.message);
+    read_buffer(dst_buf, n * cout, got_cm);
+    channel_major_to_nchw(got_cm, n, cout, 1, got);
+    cr_expect_leq(max_rel_diff(got, expect, n * cout), TOL);
+    clReleaseMemObject(src_buf);
+    clReleaseMemObject(dst_buf);
+    clReleaseMemObject(w_buf);
+    free(weights);
+    free(in);
+}
+
+Test(ops, input_layout_and_transform) {
+    const int n = 2, h = 5, w = 6, hw = h * w;
+    const float scale[3] = {0.5f, 2.0f, -1.0f}, shift[3] = {0.25f, -1.0f, 3.0f};
+    float *in = random_floats(n * 3 * hw), expect[180], got_cm[180], got[180];
+    for (int b = 0; b < n; b++)
+        for (int c = 0; c < 3; c++)
+            for (int i = 0; i < hw; i++)
+                expect[(b * 3 + c) * hw + i] = in[(b * 3 + c) * hw + i] * scale[c] + shift[c];
+    cl_mem src_buf = device_buffer(n * 3 * hw, in), dst_buf = device_buffer(n * 3 * hw, NULL);
+    tensor_view dst = {dst_buf, 0, 3, n, h, w};
+    cln_error err;
+    cr_assert_eq(op_input(rt, src_buf, scale, shift, dst, &err), CLN_OK, "%s", err.message);
+    read_buffer(dst_buf, n * 3 * hw, got_cm);
+    channel_major_to_nchw(got_cm, n, 3, hw, got);
+    cr_expect_leq(max_rel_diff(got, expect, n * 3 * hw), TOL);
+    clReleaseMemObject(src_buf);
+    clReleaseMemObject(dst_buf);
+    free(in);
+}

@@ -1,0 +1,129 @@
+/* The Inception v3 table and its memory plan, on the host: shapes and
+ * channel counts torchvision documents, the published parameter count, and
+ * that no two values alive at once share arena space. */
+#include <criterion/criterion.h>
+
+#include "network.h"
+#include "plan.h"
+
+#include <string.h>
+
+static network net;
+
+static void build(void) {
+    network_inception_v3(&net);
+}
+
+TestSuite(plan, .init = build);
+
+static int find_layer(const char *name) {
+    for (int i = 0; i < net.layer_count; i++)
+        if (strcmp(net.layers[i].name, name) == 0) return i;
+    cr_assert_fail("no layer %s", name);
+    return -1;
+}
+
+Test(plan, torchvision_parameter_count) {
+    long long params = 0;
+    int convs = 0;
+    for (int i = 0; i < net.layer_count; i++) {
+        const layer *l = &net.layers[i];
+        long long k = (long long)net.value_channels[l->src] * l->kh * l->kw;
+        if (l->op == LAYER_CONV) {
+            convs++;
+            params += l->out_channels * k + 2LL * l->out_channels; /* conv, bn weight and bias */
+        } else if (l->op == LAYER_LINEAR) {
+            params += l->out_channels * k + l->out_channels;
+        }
+    }
+    cr_expect_eq(convs, 94);
+    cr_expect_eq(params, 23834568LL); /* torchvision's Inception3 without AuxLogits */
+}
+
+Test(plan, shapes_at_299) {
+    plan pl;
+    cln_error err;
+    cr_assert_eq(plan_build(&net, 2, 299, 299, CLN_CONV_AUTO, &pl, &err), CLN_OK, "%s",
+                 err.message);
+    static const struct {
+        const char *layer;
+        int channels, size;
+    } expect[] = {
+        {"Conv2d_1a_3x3", 32, 149}, {"Conv2d_2a_3x3", 32, 147}, {"Conv2d_2b_3x3", 64, 147},
+        {"maxpool1", 64, 73},       {"Conv2d_3b_1x1", 80, 73},  {"Conv2d_4a_3x3", 192, 71},
+        {"maxpool2", 192, 35},      {"Mixed_5b.branch1x1", 256, 35},
+        {"Mixed_5c.branch1x1", 288, 35}, {"Mixed_5d.branch1x1", 288, 35},
+        {"Mixed_6a.branch3x3", 768, 17}, {"Mixed_6e.branch1x1", 768, 17},
+        {"Mixed_7a.branch3x3_2", 1280, 8}, {"Mixed_7b.branch1x1", 2048, 8},
+        {"Mixed_7c.branch_pool", 2048, 8}, {"avgpool", 2048, 1}, {"fc", 1000, 1},
+    };
+    for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++) {
+        int v = net.layers[find_layer(expect[i].layer)].dst;
+        cr_expect_eq(net.value_channels[v], expect[i].channels, "%s", expect[i].layer);
+        cr_expect_eq(pl.values[v].h, expect[i].size, "%s", expect[i].layer);
+        cr_expect_eq(pl.values[v].w, expect[i].size, "%s", expect[i].layer);
+        cr_expect_eq(pl.values[v].floats,
+                     (size_t)expect[i].channels * 2 * expect[i].size * expect[i].size);
+    }
+    cr_expect_eq(net.value_channels[net.output], 1000);
+}
+
+Test(plan, concat_slices_tile_each_block) {
+    /* the branches writing one value cover its channels once, in order */
+    for (int v = 0; v < net.value_count; v++) {
+        int next = 0;
+        for (int i = 0; i < net.layer_count; i++)
+            if (net.layers[i].dst == v) {
+                cr_expect_eq(net.layers[i].dst_channel, next, "%s", net.layers[i].name);
+                next += net.layers[i].out_channels;
+            }
+        cr_expect_eq(next, net.value_channels[v]);
+    }
+}
+
+static void check_placement(int n, int h, int w) {
+    plan pl;
+    cln_error err;
+    cr_assert_eq(plan_build(&net, n, h, w, CLN_CONV_AUTO, &pl, &err), CLN_OK, "%s", err.message);
+    size_t total = 0;
+    for (int a = 0; a < net.value_count; a++) {
+        const value_plan *va = &pl.values[a];
+        total += va->floats;
+        cr_expect_leq(va->offset + va->floats, pl.arena_floats);
+        for (int b = a + 1; b < net.value_count; b++) {
+            const value_plan *vb = &pl.values[b];
+            bool live_together = va->first <= vb->last && vb->first <= va->last;
+            bool share_space = va->offset < vb->offset + vb->floats &&
+                               vb->offset < va->offset + va->floats;
+            cr_expect(!(live_together && share_space), "values %d and %d overlap", a, b);
+        }
+    }
+    cr_expect_lt(pl.arena_floats, total / 2, "liveness should reuse memory: %zu of %zu",
+                 pl.arena_floats, total);
+}
+
+Test(plan, live_values_never_share_memory) {
+    check_placement(1, 299, 299);
+    check_placement(3, 75, 75);
+    check_placement(2, 107, 139);
+}
+
+Test(plan, refuses_small_inputs) {
+    plan pl;
+    cln_error err;
+    cr_expect_eq(plan_build(&net, 1, 74, 299, CLN_CONV_AUTO, &pl, &err),
+                 CLN_ERR_INVALID_ARGUMENT);
+    cr_expect(strstr(err.message, "75"), "%s", err.message);
+    cr_expect_eq(plan_build(&net, 0, 299, 299, CLN_CONV_AUTO, &pl, &err),
+                 CLN_ERR_INVALID_ARGUMENT);
+    cr_expect_eq(plan_build(&net, 1, 75, 75, CLN_CONV_AUTO, &pl, &err), CLN_OK, "%s",
+                 err.message);
+}
+
+Test(plan, refuses_inputs_too_large_to_index) {
+    plan pl;
+    cln_error err;
+    cr_expect_eq(plan_build(&net, 4096, 299, 299, CLN_CONV_AUTO, &pl, &err),
+                 CLN_ERR_INVALID_ARGUMENT);
+    cr_expect(strstr(err.message, "too large"), "%s", err.message);
+}

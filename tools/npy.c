@@ -1,0 +1,444 @@
+/* Reading and writing NumPy .npy files of float32 in C order: a strict parser of the header
+ * dict for untrusted input, and a writer that lays a file out as np.save does. */
+#include "npy.h"
+
+#include "../host/error.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "npy.c copies '<f4' data as it is, so it needs a little-endian host"
+#endif
+
+static const uint8_t npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
+
+#define NPY_MAX_HEADER_SIZE (1u << 20) /* bytes; anything longer is not a real header */
+#define NPY_DATA_ALIGN 64              /* np.save starts the data at a multiple of this */
+#define NPY_V1_PREAMBLE 10             /* magic, version, u16 header length */
+#define NPY_V2_PREAMBLE 12             /* magic, version, u32 header length */
+#define NPY_SHAPE_TEXT_SIZE 256        /* holds "(d0, ..., d7)" with dims of 20 characters */
+
+/* Writes a shape as Python writes a tuple: (), (5,), (2, 3). */
+static void format_shape(char *buf, size_t cap, int ndim, const int64_t *shape) {
+    size_t used = (size_t)snprintf(buf, cap, "(");
+    for (int i = 0; i < ndim && used < cap; i++)
+        used += (size_t)snprintf(buf + used, cap - used, i ? ", %" PRId64 : "%" PRId64, shape[i]);
+    if (used < cap) snprintf(buf + used, cap - used, ndim == 1 ? ",)" : ")");
+}
+
+/* The number of elements of a shape of non-negative dimensions; false when the product
+ * does not fit in size_t. */
+static bool shape_numel(int ndim, const int64_t *shape, size_t *numel) {
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        uint64_t dim = (uint64_t)shape[i];
+        if (n != 0 && dim > SIZE_MAX / n) return false;
+        n *= (size_t)dim;
+    }
+    *numel = n;
+    return true;
+}
+
+/* ---- Header parsing ----------------------------------------------------------------------- */
+
+/* The header is a Python dict literal, e.g.
+ *   {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }
+ * with exactly these three keys in any order, strings in single or double quotes (no
+ * escapes), and spaces or tabs between tokens. */
+typedef struct {
+    const char *name;    /* the file, for messages */
+    const uint8_t *text; /* the header without its final '\n' */
+    size_t len;
+    size_t pos;    /* next byte of text to read */
+    size_t offset; /* file offset of text[0], for messages */
+    cln_error *err;
+} header_parser;
+
+enum header_key { KEY_DESCR, KEY_FORTRAN_ORDER, KEY_SHAPE, KEY_COUNT };
+static const char *const header_key_names[KEY_COUNT] = {"descr", "fortran_order", "shape"};
+
+typedef struct {
+    bool seen[KEY_COUNT];
+    const uint8_t *descr; /* points into the header, descr_len bytes */
+    size_t descr_len;
+    bool fortran_order;
+    int ndim;
+    int64_t shape[NPY_MAX_DIMS];
+} npy_header;
+
+static cln_status malformed(const header_parser *p, const char *expected) {
+    return cln_fail(p->err, CLN_ERR_FORMAT, "%s: malformed header at byte %zu: expected %s",
+                    p->name, p->offset + p->pos, expected);
+}
+
+static void skip_spaces(header_parser *p) {
+    while (p->pos < p->len && (p->text[p->pos] == ' ' || p->text[p->pos] == '\t'))
+        p->pos++;
+}
+
+static bool at(header_parser *p, char c) {
+    skip_spaces(p);
+    return p->pos < p->len && p->text[p->pos] == (uint8_t)c;
+}
+
+/* Consumes c (after spaces) when it comes next. */
+static bool accept(header_parser *p, char c) {
+    if (!at(p, c)) return false;
+    p->pos++;
+    return true;
+}
+
+/* Consumes word (after spaces) when it comes next; what follows it is left to the caller. */
+static bool accept_word(header_parser *p, const char *word) {
+    size_t n = strlen(word);
+    skip_spaces(p);
+    if (p->len - p->pos < n || memcmp(p->text + p->pos, word, n) != 0) return false;
+    p->pos += n;
+    return true;
+}
+
+static bool is_digit(uint8_t c) {
+    return c >= '0' && c <= '9';
+}
+
+static cln_status parse_string(header_parser *p, const uint8_t **s, size_t *n) {
+    if (!at(p, '\'') && !at(p, '"')) return malformed(p, "a quoted string");
+    uint8_t quote = p->text[p->pos++];
+    size_t start = p->pos;
+    while (p->pos < p->len && p->text[p->pos] != quote) {
+        uint8_t c = p->text[p->pos];
+        if (c == '\\' || c < 0x20 || c > 0x7e)
+            return malformed(p, "printable ASCII without escapes in a string");
+        p->pos++;
+    }
+    if (p->pos == p->len) return malformed(p, "a closing quote");
+    *s = p->text + start;
+    *n = p->pos - start;
+    p->pos++;
+    return CLN_OK;
+}
+
+static cln_status parse_dim(header_parser *p, int64_t *dim) {
+    skip_spaces(p);
+    size_t start = p->pos;
+    bool negative = p->pos < p->len && p->text[p->pos] == '-';
+    if (negative) p->pos++;
+    if (p->pos == p->len || !is_digit(p->text[p->pos])) return malformed(p, "a dimension");
+    int64_t value = 0;
+    bool too_large = false;
+    for (; p->pos < p->len && is_digit(p->text[p->pos]); p->pos++) {
+        int digit = p->text[p->pos] - '0';
+        if (value > (INT64_MAX - digit) / 10)
+            too_large = true;
+        else
+            value = value * 10 + digit;
+    }
+    int digits_len = (int)(p->pos - start);
+    const char *digits = (const char *)p->text + start;
+    if (negative)
+        return cln_fail(p->err, CLN_ERR_FORMAT, "%s: shape has a negative dimension %.*s", p->name,
+                        digits_len, digits);
+    if (too_large)
+        return cln_fail(p->err, CLN_ERR_FORMAT, "%s: shape dimension %.*s does not fit in 64 bits",
+                        p->name, digits_len, digits);
+    *dim = value;
+    return CLN_OK;
+}
+
+/* A tuple of dimensions: (), (5,), (2, 3) or (2, 3,). */
+static cln_status parse_shape(header_parser *p, npy_header *h) {
+    if (!accept(p, '(')) return malformed(p, "'(' opening the shape tuple");
+    if (accept(p, ')')) return CLN_OK;
+    for (;;) {
+        int64_t dim = 0;
+        cln_status status = parse_dim(p, &dim);
+        if (status != CLN_OK) return status;
+        if (h->ndim == NPY_MAX_DIMS)
+            return cln_fail(p->err, CLN_ERR_FORMAT, "%s: shape has more than %d dimensions",
+                            p->name, NPY_MAX_DIMS);
+        h->shape[h->ndim++] = dim;
+        if (accept(p, ',')) {
+            if (accept(p, ')')) return CLN_OK;
+        } else if (h->ndim > 1 && accept(p, ')')) {
+            return CLN_OK;
+        } else {
+            return malformed(p, h->ndim == 1 ? "',' after the only dimension, as in (5,)"
+                                             : "',' or ')' in the shape tuple");
+        }
+    }
+}
+
+static bool key_is(const uint8_t *key, size_t len, const char *name) {
+    return len == strlen(name) && memcmp(key, name, len) == 0;
+}
+
+static cln_status parse_entry(header_parser *p, npy_header *h) {
+    const uint8_t *key;
+    size_t key_len;
+    cln_status status = parse_string(p, &key, &key_len);
+    if (status != CLN_OK) return status;
+    enum header_key k = KEY_DESCR;
+    while (k < KEY_COUNT && !key_is(key, key_len, header_key_names[k]))
+        k++;
+    if (k == KEY_COUNT)
+        return cln_fail(p->err, CLN_ERR_FORMAT,
+                        "%s: header has an unknown key '%.*s' (a .npy header holds only "
+                        "'descr', 'fortran_order' and 'shape')",
+                        p->name, (int)key_len, (const char *)key);
+    if (h->seen[k])
+        return cln_fail(p->err, CLN_ERR_FORMAT, "%s: header has a duplicate key '%s'", p->name,
+                        header_key_names[k]);
+    h->seen[k] = true;
+    if (!accept(p, ':')) return malformed(p, "':' after a key");
+
+    if (k == KEY_DESCR) {
+        if (!at(p, '\'') && !at(p, '"'))
+            return cln_fail(p->err, CLN_ERR_FORMAT,
+                            "%s: 'descr' is not a string such as '<f4' (structured dtypes are "
+                            "not supported)",
+                            p->name);
+        return parse_string(p, &h->descr, &h->descr_len);
+    }
+    if (k == KEY_FORTRAN_ORDER) {
+        if (accept_word(p, "True"))
+            h->fortran_order = true;
+        else if (!accept_word(p, "False"))
+            return malformed(p, "True or False for 'fortran_order'");
+        return CLN_OK;
+    }
+    return parse_shape(p, h);
+}
+
+static cln_status parse_header(header_parser *p, npy_header *h) {
+    if (!accept(p, '{')) return malformed(p, "'{' opening the header dict");
+    while (!accept(p, '}')) {
+        cln_status status = parse_entry(p, h);
+        if (status != CLN_OK) return status;
+        if (accept(p, ',')) continue;
+        if (accept(p, '}')) break;
+        return malformed(p, "',' or '}' after a value");
+    }
+    skip_spaces(p);
+    if (p->pos != p->len) return malformed(p, "only spaces after the header dict");
+
+    for (int k = 0; k < KEY_COUNT; k++)
+        if (!h->seen[k])
+            return cln_fail(p->err, CLN_ERR_FORMAT, "%s: header is missing the key '%s'", p->name,
+                            header_key_names[k]);
+    return CLN_OK;
+}
+
+/* ---- Reading ------------------------------------------------------------------------------ */
+
+static size_t read_u16_le(const uint8_t *b) {
+    return (size_t)b[0] | (size_t)b[1] << 8;
+}
+
+static size_t read_u32_le(const uint8_t *b) {
+    return (size_t)b[0] | (size_t)b[1] << 8 | (size_t)b[2] << 16 | (size_t)b[3] << 24;
+}
+
+/* Checks the preamble and finds the header: *header_start and *header_len (which includes
+ * the final '\n') lie within size. */
+static cln_status parse_preamble(const char *name, const uint8_t *bytes, size_t size,
+                                 size_t *header_start, size_t *header_len, cln_error *err) {
+    if (size < sizeof npy_magic || memcmp(bytes, npy_magic, sizeof npy_magic) != 0)
+        return cln_fail(err, CLN_ERR_FORMAT,
+                        "%s: not a .npy file (bad magic: it does not start with \\x93NUMPY)", name);
+    if (size < sizeof npy_magic + 2)
+        return cln_fail(err, CLN_ERR_FORMAT, "%s: truncated preamble (%zu bytes)", name, size);
+    int major = bytes[6], minor = bytes[7];
+    if (major < 1 || major > 3 || minor != 0)
+        return cln_fail(err, CLN_ERR_FORMAT,
+                        "%s: unsupported .npy version %d.%d (expected 1.0, 2.0 or 3.0)", name,
+                        major, minor);
+    size_t preamble = major == 1 ? NPY_V1_PREAMBLE : NPY_V2_PREAMBLE;
+    if (size < preamble)
+        return cln_fail(err, CLN_ERR_FORMAT, "%s: truncated preamble (%zu bytes)", name, size);
+    size_t len = major == 1 ? read_u16_le(bytes + 8) : read_u32_le(bytes + 8);
+    if (len > NPY_MAX_HEADER_SIZE)
+        return cln_fail(err, CLN_ERR_FORMAT, "%s: header length %zu is over the 1 MB limit", name,
+                        len);
+    if (len > size - preamble)
+        return cln_fail(err, CLN_ERR_FORMAT,
+                        "%s: header length %zu runs past the end of the file (%zu bytes)", name,
+                        len, size);
+    if (len == 0 || bytes[preamble + len - 1] != '\n')
+        return cln_fail(err, CLN_ERR_FORMAT, "%s: header does not end with a newline", name);
+    *header_start = preamble;
+    *header_len = len;
+    return CLN_OK;
+}
+
+cln_status npy_parse_f32(const char *name, const uint8_t *bytes, size_t size, npy_array *out,
+                         cln_error *err) {
+    if (out) memset(out, 0, sizeof *out);
+    if (!name || !out || (!bytes && size > 0))
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "npy_parse_f32: name, out and bytes must not be NULL");
+
+    size_t header_start = 0, header_len = 0;
+    cln_status status = parse_preamble(name, bytes, size, &header_start, &header_len, err);
+    if (status != CLN_OK) return status;
+    header_parser parser = {.name = name,
+                            .text = bytes + header_start,
+                            .len = header_len - 1,
+                            .offset = header_start,
+                            .err = err};
+    npy_header h = {0};
+    status = parse_header(&parser, &h);
+    if (status != CLN_OK) return status;
+
+    if (!key_is(h.descr, h.descr_len, "<f4"))
+        return cln_fail(err, CLN_ERR_FORMAT,
+                        "%s: dtype '%.*s' is not float32 ('<f4'); save the array with "
+                        ".astype(np.float32)",
+                        name, (int)h.descr_len, (const char *)h.descr);
+    if (h.fortran_order)
+        return cln_fail(err, CLN_ERR_FORMAT,
+                        "%s: the array is in Fortran order; save np.ascontiguousarray(a) instead",
+                        name);
+    char shape_text[NPY_SHAPE_TEXT_SIZE];
+    format_shape(shape_text, sizeof shape_text, h.ndim, h.shape);
+    size_t numel;
+    if (!shape_numel(h.ndim, h.shape, &numel))
+        return cln_fail(err, CLN_ERR_FORMAT, "%s: the element count of shape %s overflows", name,
+                        shape_text);
+    if (numel > SIZE_MAX / sizeof(float))
+        return cln_fail(err, CLN_ERR_FORMAT, "%s: the byte size of shape %s overflows", name,
+                        shape_text);
+    size_t data_size = numel * sizeof(float);
+    size_t data_start = header_start + header_len;
+    if (size - data_start != data_size)
+        return cln_fail(err, CLN_ERR_FORMAT,
+                        "%s: data size is %zu bytes but shape %s of float32 needs %zu", name,
+                        size - data_start, shape_text, data_size);
+
+    float *data = malloc(data_size > 0 ? data_size : 1); /* never NULL, even for no elements */
+    if (!data)
+        return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of data", name,
+                        data_size);
+    memcpy(data, bytes + data_start, data_size);
+    out->ndim = h.ndim;
+    memcpy(out->shape, h.shape, sizeof h.shape);
+    out->numel = numel;
+    out->data = data;
+    return CLN_OK;
+}
+
+/* Reads a whole file into a malloc'd buffer, growing it as needed (so pipes work too). */
+static cln_status read_file(const char *path, uint8_t **bytes, size_t *size, cln_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return cln_fail(err, CLN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    uint8_t *buf = NULL;
+    size_t cap = 0, len = 0;
+    for (;;) {
+        if (len == cap) {
+            size_t new_cap = cap == 0 ? 1 << 16 : 2 * cap;
+            uint8_t *grown = cap <= SIZE_MAX / 2 ? realloc(buf, new_cap) : NULL;
+            if (!grown) {
+                free(buf);
+                fclose(f);
+                return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "%s: cannot allocate memory to read it",
+                                path);
+            }
+            buf = grown;
+            cap = new_cap;
+        }
+        size_t want = cap - len;
+        size_t got = fread(buf + len, 1, want, f);
+        len += got;
+        if (got == want) continue;
+        if (ferror(f)) {
+            cln_status status =
+                cln_fail(err, CLN_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+            free(buf);
+            fclose(f);
+            return status;
+        }
+        break;
+    }
+    fclose(f);
+    *bytes = buf;
+    *size = len;
+    return CLN_OK;
+}
+
+cln_status npy_read_f32(const char *path, npy_array *out, cln_error *err) {
+    if (out) memset(out, 0, sizeof *out);
+    if (!path || !out)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "npy_read_f32: path and out must not be NULL");
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    cln_status status = read_file(path, &bytes, &size, err);
+    if (status != CLN_OK) return status;
+    status = npy_parse_f32(path, bytes, size, out, err);
+    free(bytes);
+    return status;
+}
+
+/* ---- Writing ------------------------------------------------------------------------------ */
+
+cln_status npy_write_f32(const char *path, const float *data, int ndim, const int64_t *shape,
+                         cln_error *err) {
+    if (!path || ndim < 0 || ndim > NPY_MAX_DIMS || (ndim > 0 && !shape))
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "npy_write_f32: needs a path and a shape of 0 to %d dimensions",
+                        NPY_MAX_DIMS);
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] < 0)
+            return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                            "%s: cannot write a shape with a negative dimension %" PRId64, path,
+                            shape[i]);
+    char shape_text[NPY_SHAPE_TEXT_SIZE];
+    format_shape(shape_text, sizeof shape_text, ndim, shape);
+    size_t numel;
+    if (!shape_numel(ndim, shape, &numel) || numel > SIZE_MAX / sizeof(float))
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "%s: the size of shape %s overflows", path,
+                        shape_text);
+    if (!data && numel > 0)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "%s: no data to write", path);
+
+    /* Preamble, dict, spaces, '\n', padded to NPY_DATA_ALIGN; the dict is shape_text plus
+     * 53 characters, so the whole header fits in 384 bytes. */
+    char header[384];
+    int dict_len = snprintf(header + NPY_V1_PREAMBLE, sizeof header - NPY_V1_PREAMBLE,
+                            "{'descr': '<f4', 'fortran_order': False, 'shape': %s, }", shape_text);
+    size_t unpadded = NPY_V1_PREAMBLE + (size_t)dict_len + 1;
+    size_t total = (unpadded + NPY_DATA_ALIGN - 1) / NPY_DATA_ALIGN * NPY_DATA_ALIGN;
+    size_t header_len = total - NPY_V1_PREAMBLE;
+    memcpy(header, npy_magic, sizeof npy_magic);
+    header[6] = 1;
+    header[7] = 0;
+    header[8] = (char)(header_len & 0xff);
+    header[9] = (char)(header_len >> 8);
+    memset(header + NPY_V1_PREAMBLE + dict_len, ' ', total - unpadded);
+    header[total - 1] = '\n';
+
+    FILE *f = fopen(path, "wb");
+    if (!f) return cln_fail(err, CLN_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    bool failed = fwrite(header, 1, total, f) != total ||
+                  (numel > 0 && fwrite(data, sizeof(float), numel, f) != numel);
+    int write_errno = errno;
+    if (fclose(f) != 0 && !failed) {
+        failed = true;
+        write_errno = errno;
+    }
+    if (failed) {
+        remove(path);
+        return cln_fail(err, CLN_ERR_IO, "%s: cannot write: %s", path, strerror(write_errno));
+    }
+    return CLN_OK;
+}
+
+void npy_free(npy_array *a) {
+    if (!a) return;
+    free(a->data);
+    memset(a, 0, sizeof *a);
+}

@@ -1,0 +1,218 @@
+/* Name mapping, checks and BatchNorm folding: from a torchvision state dict
+ * (or a seed) to the packed parameters of every layer of a network. */
+#include "model_weights.h"
+
+#include "../host/error.h"
+#include "safetensors.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PACK_ALIGN 16 /* floats */
+
+static bool has_params(const layer *l) {
+    return l->op == LAYER_CONV || l->op == LAYER_LINEAR;
+}
+
+static size_t layer_fan_in(const network *net, const layer *l) {
+    return (size_t)net->value_channels[l->src] * l->kh * l->kw;
+}
+
+static size_t align_up(size_t v) {
+    return (v + PACK_ALIGN - 1) / PACK_ALIGN * PACK_ALIGN;
+}
+
+/* Sets every layer's offsets and allocates the packed array. */
+static cln_status layout(const network *net, packed_weights *pw, cln_error *err) {
+    memset(pw, 0, sizeof *pw);
+    size_t at = 0;
+    for (int i = 0; i < net->layer_count; i++) {
+        const layer *l = &net->layers[i];
+        if (!has_params(l)) continue;
+        pw->w_off[i] = at;
+        at = align_up(at + (size_t)l->out_channels * layer_fan_in(net, l));
+        pw->b_off[i] = at;
+        at = align_up(at + (size_t)l->out_channels);
+    }
+    pw->data = calloc(at ? at : 1, sizeof(float));
+    if (!pw->data)
+        return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory for %zu weights", at);
+    pw->floats = at;
+    return CLN_OK;
+}
+
+void packed_weights_free(packed_weights *pw) {
+    free(pw->data);
+    pw->data = NULL;
+    pw->floats = 0;
+}
+
+/* ---- From a state dict ------------------------------------------------ */
+
+static void format_shape(char *dst, size_t size, int ndim, const int64_t *shape) {
+    size_t used = (size_t)snprintf(dst, size, "[");
+    for (int d = 0; d < ndim && used < size; d++)
+        used += (size_t)snprintf(dst + used, size - used, "%s%lld", d ? ", " : "",
+                                 (long long)shape[d]);
+    if (used < size) snprintf(dst + used, size - used, "]");
+}
+
+typedef struct {
+    const st_file *file;
+    bool *used; /* per tensor of the file */
+    float *tmp; /* room for the largest tensor read */
+} state_dict;
+
+/* Converts tensor `name` of the expected shape to float32 into dst. */
+static cln_status read_tensor(state_dict *sd, const char *name, int ndim, const int64_t *shape,
+                              float *dst, cln_error *err) {
+    char want[128], have[128];
+    format_shape(want, sizeof want, ndim, shape);
+    const st_tensor *t = st_find(sd->file, name);
+    if (!t)
+        return cln_fail(err, CLN_ERR_MODEL,
+                        "%s: tensor \"%s\" is missing (the model needs shape %s); is this an "
+                        "Inception v3 state dict?",
+                        sd->file->path, name, want);
+    sd->used[t - sd->file->tensors] = true;
+    bool same = t->ndim == ndim;
+    for (int d = 0; same && d < ndim; d++) same = t->shape[d] == shape[d];
+    if (!same) {
+        format_shape(have, sizeof have, t->ndim, t->shape);
+        return cln_fail(err, CLN_ERR_MODEL,
+                        "%s: tensor \"%s\" has shape %s but the model needs %s", sd->file->path,
+                        name, have, want);
+    }
+    cln_status status = st_to_f32(sd->file, t, dst, err);
+    if (status != CLN_OK) return status;
+    for (size_t i = 0; i < t->numel; i++)
+        if (!isfinite(dst[i]))
+            return cln_fail(err, CLN_ERR_MODEL, "%s: tensor \"%s\" holds a non-finite value (%g) "
+                            "at index %zu", sd->file->path, name, (double)dst[i], i);
+    return CLN_OK;
+}
+
+/* conv.weight and the four BatchNorm tensors of a BasicConv2d, folded:
+ * w' = w * gamma / sqrt(var + eps), b' = beta - mean * gamma / sqrt(var + eps). */
+static cln_status load_conv(state_dict *sd, const network *net, const layer *l, float *w,
+                            float *b, cln_error *err) {
+    const size_t cout = (size_t)l->out_channels, k = layer_fan_in(net, l);
+    const int64_t wshape[4] = {l->out_channels, net->value_channels[l->src], l->kh, l->kw};
+    const int64_t vshape[1] = {l->out_channels};
+    static const char *const bn_names[4] = {"weight", "bias", "running_mean", "running_var"};
+    char name[NET_NAME_SIZE + 32];
+    float *bn[4];
+    snprintf(name, sizeof name, "%s.conv.weight", l->name);
+    cln_status status = read_tensor(sd, name, 4, wshape, w, err);
+    for (int i = 0; i < 4 && status == CLN_OK; i++) {
+        bn[i] = sd->tmp + i * cout;
+        snprintf(name, sizeof name, "%s.bn.%s", l->name, bn_names[i]);
+        status = read_tensor(sd, name, 1, vshape, bn[i], err);
+    }
+    if (status != CLN_OK) return status;
+    for (size_t o = 0; o < cout; o++) {
+        double var = (double)bn[3][o] + BN_EPS;
+        if (!(var > 0))
+            return cln_fail(err, CLN_ERR_MODEL,
+                            "%s: tensor \"%s.bn.running_var\" has %g at channel %zu; a variance "
+                            "must not be negative",
+                            sd->file->path, l->name, (double)bn[3][o], o);
+        double scale = (double)bn[0][o] / sqrt(var);
+        for (size_t j = 0; j < k; j++) w[o * k + j] = (float)(w[o * k + j] * scale);
+        b[o] = (float)((double)bn[1][o] - (double)bn[2][o] * scale);
+    }
+    return CLN_OK;
+}
+
+static cln_status load_linear(state_dict *sd, const network *net, const layer *l, float *w,
+                              float *b, cln_error *err) {
+    const int64_t wshape[2] = {l->out_channels, net->value_channels[l->src]};
+    const int64_t bshape[1] = {l->out_channels};
+    char name[NET_NAME_SIZE + 32];
+    snprintf(name, sizeof name, "%s.weight", l->name);
+    cln_status status = read_tensor(sd, name, 2, wshape, w, err);
+    if (status != CLN_OK) return status;
+    snprintf(name, sizeof name, "%s.bias", l->name);
+    return read_tensor(sd, name, 1, bshape, b, err);
+}
+
+/* Tensors the engine does not use but torchvision's files carry. */
+static bool ignorable(const char *name) {
+    const char *suffix = ".num_batches_tracked";
+    size_t n = strlen(name), s = strlen(suffix);
+    return strncmp(name, "AuxLogits.", 10) == 0 || (n >= s && strcmp(name + n - s, suffix) == 0);
+}
+
+cln_status weights_load_safetensors(const network *net, const char *path, packed_weights *out,
+                                    cln_error *err) {
+    st_file file = {0};
+    state_dict sd = {.file = &file};
+    cln_status status = layout(net, out, err);
+    if (status != CLN_OK) return status;
+    status = st_open(path, &file, err);
+    if (status != CLN_OK) goto cleanup;
+    size_t max_channels = 0;
+    for (int i = 0; i < net->layer_count; i++)
+        if ((size_t)net->layers[i].out_channels > max_channels)
+            max_channels = (size_t)net->layers[i].out_channels;
+    sd.used = calloc(file.count ? file.count : 1, sizeof *sd.used);
+    sd.tmp = calloc(4 * max_channels, sizeof *sd.tmp);
+    if (!sd.used || !sd.tmp) {
+        status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory reading %s", path);
+        goto cleanup;
+    }
+    for (int i = 0; i < net->layer_count && status == CLN_OK; i++) {
+        const layer *l = &net->layers[i];
+        float *w = out->data + out->w_off[i], *b = out->data + out->b_off[i];
+        if (l->op == LAYER_CONV)
+            status = load_conv(&sd, net, l, w, b, err);
+        else if (l->op == LAYER_LINEAR)
+            status = load_linear(&sd, net, l, w, b, err);
+    }
+    for (size_t t = 0; t < file.count && status == CLN_OK; t++)
+        if (!sd.used[t] && !ignorable(file.tensors[t].name))
+            status = cln_fail(err, CLN_ERR_MODEL,
+                              "%s: tensor \"%s\" is not part of Inception v3 (is this another "
+                              "model's file?)",
+                              path, file.tensors[t].name);
+cleanup:
+    free(sd.used);
+    free(sd.tmp);
+    st_close(&file);
+    if (status != CLN_OK) packed_weights_free(out);
+    return status;
+}
+
+/* ---- Random ----------------------------------------------------------- */
+
+static uint64_t splitmix64(uint64_t *state) {
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [-1, 1). */
+static double uniform_pm1(uint64_t *state) {
+    return (double)(splitmix64(state) >> 11) * (2.0 / 9007199254740992.0) - 1.0;
+}
+
+cln_status weights_random(const network *net, uint64_t seed, packed_weights *out, cln_error *err) {
+    cln_status status = layout(net, out, err);
+    if (status != CLN_OK) return status;
+    uint64_t state = seed;
+    for (int i = 0; i < net->layer_count; i++) {
+        const layer *l = &net->layers[i];
+        if (!has_params(l)) continue;
+        size_t k = layer_fan_in(net, l);
+        /* He: variance 2/fan_in keeps activations O(1) through the ReLUs */
+        double bound = sqrt((l->relu ? 6.0 : 3.0) / (double)k);
+        float *w = out->data + out->w_off[i];
+        for (size_t j = 0; j < (size_t)l->out_channels * k; j++)
+            w[j] = (float)(bound * uniform_pm1(&state));
+    }
+    return CLN_OK;
+}

@@ -1,0 +1,30 @@
+/* A network's parameters packed for the device: per conv layer the folded
+ * weights Cout x (Cin*kh*kw) then the bias [Cout]; for fc its weight and
+ * bias. Read from a torchvision state dict in .safetensors, or seeded random. */
+#ifndef CLN_MODEL_WEIGHTS_H
+#define CLN_MODEL_WEIGHTS_H
+
+#include "../host/clinception.h"
+#include "../host/network.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BN_EPS 1e-3 /* torchvision's BasicConv2d BatchNorm eps */
+
+typedef struct {
+    float *data;                   /* floats, one allocation */
+    size_t floats;
+    size_t w_off[NET_MAX_LAYERS];  /* per layer with parameters, floats */
+    size_t b_off[NET_MAX_LAYERS];
+} packed_weights;
+
+/* Reads path, checks every tensor the network needs (names, shapes, dtypes,
+ * finite values), folds BatchNorm into the convolutions and packs them. */
+cln_status weights_load_safetensors(const network *net, const char *path, packed_weights *out,
+                                    cln_error *err);
+/* He-initialised weights with identity BatchNorm, from seed. */
+cln_status weights_random(const network *net, uint64_t seed, packed_weights *out, cln_error *err);
+void packed_weights_free(packed_weights *pw);
+
+#endif
