@@ -2,7 +2,9 @@
  * with seeded random weights and BatchNorm statistics, saves it as
  * safetensors and writes an input and torchvision's float64 logits;
  * `clinception infer` must match them (relative L2 error <= 1e-4, the same
- * top-5 classes per image), checked by tools/compare_logits.py. */
+ * top-5 classes per image), checked by tools/compare_logits.py. Seeds are
+ * chosen so that neighbouring top-6 logits differ by several times the
+ * tolerance (make_reference.py prints that margin). */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 
@@ -72,12 +74,12 @@ static void check_case(const e2e_case *c) {
 }
 
 Test(e2e, batch_2_at_299_torchvision_file) {
-    e2e_case c = {"batch2_299", 11, 2, 299, 299, "", ""};
+    e2e_case c = {"batch2_299", 21, 2, 299, 299, "", ""};
     check_case(&c);
 }
 
 Test(e2e, non_square_input_file_without_aux) {
-    e2e_case c = {"nonsquare_noaux", 12, 1, 107, 139, "--no-aux", ""};
+    e2e_case c = {"nonsquare_noaux", 32, 1, 107, 139, "--no-aux", ""};
     check_case(&c);
 }
 

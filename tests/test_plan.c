@@ -28,11 +28,12 @@ Test(plan, torchvision_parameter_count) {
     int convs = 0;
     for (int i = 0; i < net.layer_count; i++) {
         const layer *l = &net.layers[i];
+        if (l->op != LAYER_CONV && l->op != LAYER_LINEAR) continue;
         long long k = (long long)net.value_channels[l->src] * l->kh * l->kw;
         if (l->op == LAYER_CONV) {
             convs++;
             params += l->out_channels * k + 2LL * l->out_channels; /* conv, bn weight and bias */
-        } else if (l->op == LAYER_LINEAR) {
+        } else {
             params += l->out_channels * k + l->out_channels;
         }
     }

@@ -31,6 +31,8 @@ static const char *const infer_usage =
     "\n"
     "Reads X, a float32 C-order .npy of shape (N, 3, H, W) with N >= 1 and H, W >= 75,\n"
     "runs Inception v3 in eval mode and writes the logits to Y, float32 (N, 1000).\n"
+    "Prints each image's five highest logits (class index:logit) on standard output,\n"
+    "and the device, load and forward times on standard error.\n"
     "\n"
     "  --weights FILE     torchvision Inception v3 state dict in .safetensors (F32, F16\n"
     "                     or BF16; AuxLogits.* and num_batches_tracked are ignored)\n"
@@ -57,6 +59,23 @@ static double now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* One line per image: its five highest logits as class:logit. */
+static void print_top5(int image, const float *logits) {
+    int top[5];
+    for (int k = 0; k < 5; k++) {
+        int best = -1;
+        for (int c = 0; c < CLN_NUM_CLASSES; c++) {
+            bool taken = false;
+            for (int j = 0; j < k; j++) taken |= top[j] == c;
+            if (!taken && (best < 0 || logits[c] > logits[best])) best = c;
+        }
+        top[k] = best;
+    }
+    printf("image %d: top-5 classes", image);
+    for (int k = 0; k < 5; k++) printf(" %d:%.3f", top[k], (double)logits[top[k]]);
+    printf("\n");
 }
 
 static int fail(const cln_error *err) {
@@ -214,6 +233,7 @@ static int cmd_infer(int argc, char **argv) {
     int64_t shape[2] = {n, CLN_NUM_CLASSES};
     if (npy_write_f32(output, logits, 2, shape, &err) != CLN_OK) goto done;
     fprintf(stderr, "wrote %s (%d x %d)\n", output, n, CLN_NUM_CLASSES);
+    for (int b = 0; b < n; b++) print_top5(b, logits + (size_t)b * CLN_NUM_CLASSES);
     rc = 0;
 done:
     if (rc != 0) fail(&err);

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian packages clinception needs (only those missing) and
+# builds it in build/ with warnings as errors.
+# usage: tools/setup.sh [--tests]
+#   --tests  also installs torchvision (the end-to-end reference) and builds
+#            build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(build-essential pkg-config meson ninja-build python3 python3-numpy
+          ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libclblast-dev
+          libjansson-dev libcriterion-dev)
+tests=false
+case "${1:-}" in
+  --tests) tests=true; packages+=(python3-torchvision) ;;
+  "") ;;
+  *) echo "usage: tools/setup.sh [--tests]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  echo "installing: ${missing[*]}"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
+fi
+
+[ -f build/build.ninja ] || meson setup build --werror
+ninja -C build
+if $tests; then
+  [ -f build-asan/build.ninja ] || meson setup build-asan --werror -Db_sanitize=address,undefined -Db_lundef=false
+  ninja -C build-asan
+fi

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Sets up and runs every test: the whole suite in build/, then again in
+# build-asan/ under AddressSanitizer and UndefinedBehaviorSanitizer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/setup.sh --tests
+meson test -C build --print-errorlogs -v
+meson test -C build-asan --print-errorlogs -v
