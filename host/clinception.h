@@ -103,6 +103,19 @@ cln_status cln_runtime_create(const char *selector, cln_runtime **out, cln_error
 void cln_runtime_free(cln_runtime *rt);
 const cln_device_info *cln_runtime_device(const cln_runtime *rt);
 
+typedef struct {
+    double device_setup_ms;  /* platform, context and queue */
+    double program_build_ms; /* our kernels, as built by cln_runtime_create (the driver's
+                                cache may have served them) */
+} cln_runtime_timings;
+
+cln_runtime_timings cln_runtime_get_timings(const cln_runtime *rt);
+
+/* Builds every kernel program again with a unique option, so that no driver
+ * cache can serve it, and returns the time: what a first run on a machine
+ * pays. Diagnostic only; the runtime's own programs are untouched. */
+cln_status cln_runtime_time_cold_build(cln_runtime *rt, double *ms, cln_error *err);
+
 /* ---- Model ------------------------------------------------------------ */
 
 typedef struct cln_model cln_model;
@@ -127,12 +140,51 @@ void cln_model_free(cln_model *model);
 typedef struct {
     bool transform_input;    /* torchvision's transform_input (on for its pretrained weights) */
     cln_conv_algo conv_algo; /* how non-1x1 convolutions run */
+    bool profile;            /* record every kernel launch (see cln_model_profile) */
 } cln_forward_options;
 
 /* input: n x 3 x h x w floats (NCHW); logits: n x CLN_NUM_CLASSES floats.
  * options may be NULL (all defaults, transform_input off). */
 cln_status cln_model_forward(cln_model *model, const float *input, int n, int h, int w,
                              const cln_forward_options *options, float *logits, cln_error *err);
+
+/* ---- Introspection and profiling ------------------------------------- */
+
+typedef struct {
+    double read_ms;   /* reading, checking and folding the weights (0 for random ones) */
+    double upload_ms; /* creating the device buffer and copying the weights */
+} cln_model_timings;
+
+cln_model_timings cln_model_get_timings(const cln_model *model);
+
+/* Device memory the model holds now and at most so far: weights, input,
+ * activation arena and im2col scratch (CLBlast's own temporary buffers are
+ * not counted). */
+size_t cln_model_device_bytes(const cln_model *model);
+size_t cln_model_peak_device_bytes(const cln_model *model);
+
+typedef struct {
+    const char *name; /* torchvision module name, e.g. "Mixed_6b.branch7x7_2" */
+    const char *kind; /* "conv 3x3", "conv 1x7", ..., "max pool", "avg pool",
+                         "global avg pool", "fc", "input" */
+    int n, c, h, w;   /* output shape of the last forward (c: channels written) */
+    double flops;     /* floating-point operations at that shape (2 per multiply-add) */
+} cln_layer_info;
+
+/* The layers in execution order, with the shapes of the last forward (all
+ * zero before the first). */
+const cln_layer_info *cln_model_layers(const cln_model *model, size_t *count);
+
+typedef struct {
+    int layer;          /* index into cln_model_layers */
+    const char *kernel; /* our kernel's name, or "CLBlast sgemm" */
+    double start_ms;    /* device clock, from the start of the forward's first kernel */
+    double end_ms;
+} cln_kernel_event;
+
+/* Every kernel launch of the last forward run with options->profile, in
+ * order; NULL and 0 when there is none. Valid until the next forward. */
+const cln_kernel_event *cln_model_profile(const cln_model *model, size_t *count);
 
 #ifdef __cplusplus
 }

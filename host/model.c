@@ -8,6 +8,7 @@
 #include "plan.h"
 #include "runtime.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,13 @@ struct cln_model {
     cl_mem input;   /* n x 3 x h x w, as given */
     cl_mem arena;   /* every activation */
     cl_mem scratch; /* im2col */
+    /* introspection */
+    cln_model_timings timings;
+    size_t weight_bytes, device_bytes, peak_device_bytes;
+    cln_layer_info layers[NET_MAX_LAYERS];
+    char layer_kinds[NET_MAX_LAYERS][24];
+    cln_kernel_event *events; /* last profiled forward */
+    size_t event_count, event_cap;
 };
 
 static void release_plan(cln_model *m) {
@@ -34,12 +42,14 @@ static void release_plan(cln_model *m) {
     if (m->scratch) clReleaseMemObject(m->scratch);
     m->input = m->arena = m->scratch = NULL;
     m->planned = false;
+    m->device_bytes = m->weight_bytes;
 }
 
 void cln_model_free(cln_model *m) {
     if (!m) return;
     release_plan(m);
     if (m->weights) clReleaseMemObject(m->weights);
+    free(m->events);
     free(m);
 }
 
@@ -56,9 +66,17 @@ static cln_status upload_weights(cln_runtime *rt, packed_weights *pw, cln_model 
     network_inception_v3(&m->net);
     memcpy(m->w_off, pw->w_off, sizeof m->w_off);
     memcpy(m->b_off, pw->b_off, sizeof m->b_off);
+    double t0 = runtime_now_ms();
     m->weights = clCreateBuffer(rt->context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
                                 pw->floats * sizeof(float), pw->data, &rc);
     CL_TRY(rc, "clCreateBuffer for the weights (%zu bytes)", pw->floats * sizeof(float));
+    CL_TRY(clFinish(rt->queue), "clFinish after uploading the weights");
+    m->timings.upload_ms = runtime_now_ms() - t0;
+    m->weight_bytes = m->device_bytes = m->peak_device_bytes = pw->floats * sizeof(float);
+    for (int i = 0; i < m->net.layer_count; i++) {
+        m->layers[i].name = m->net.layers[i].name;
+        m->layers[i].kind = m->layer_kinds[i];
+    }
 cleanup:
     packed_weights_free(pw);
     if (status != CLN_OK) {
@@ -76,9 +94,13 @@ cln_status cln_model_load(cln_runtime *rt, const char *path, cln_model **out, cl
     if (!rt || !path)
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "cln_model_load needs a runtime and a path");
     network_inception_v3(&net);
+    double t0 = runtime_now_ms();
     cln_status status = weights_load_safetensors(&net, path, &pw, err);
     if (status != CLN_OK) return status;
-    return upload_weights(rt, &pw, out, err);
+    double read_ms = runtime_now_ms() - t0;
+    status = upload_weights(rt, &pw, out, err);
+    if (status == CLN_OK) (*out)->timings.read_ms = read_ms;
+    return status;
 }
 
 cln_status cln_model_load_random(cln_runtime *rt, uint64_t seed, cln_model **out,
@@ -105,6 +127,47 @@ static cln_status create_buffer(cln_runtime *rt, size_t floats, const char *what
     return CLN_OK;
 }
 
+/* The kind, output shape and flop count of every layer at the plan's shape. */
+static void describe_layers(cln_model *m) {
+    const plan *pl = &m->plan;
+    for (int i = 0; i < m->net.layer_count; i++) {
+        const layer *l = &m->net.layers[i];
+        const value_plan *d = &pl->values[l->dst];
+        cln_layer_info *info = &m->layers[i];
+        double outputs = (double)pl->n * l->out_channels * d->h * d->w;
+        int cin = l->src >= 0 ? m->net.value_channels[l->src] : 3;
+        char *kind = m->layer_kinds[i];
+        size_t size = sizeof m->layer_kinds[i];
+        info->n = pl->n;
+        info->c = l->out_channels;
+        info->h = d->h;
+        info->w = d->w;
+        switch (l->op) {
+        case LAYER_INPUT:
+            snprintf(kind, size, "input");
+            info->flops = 2 * outputs;
+            break;
+        case LAYER_CONV:
+            snprintf(kind, size, "conv %dx%d", l->kh, l->kw);
+            info->flops = 2 * outputs * cin * l->kh * l->kw;
+            break;
+        case LAYER_MAX_POOL:
+        case LAYER_AVG_POOL:
+            snprintf(kind, size, l->op == LAYER_MAX_POOL ? "max pool" : "avg pool");
+            info->flops = outputs * l->kh * l->kw;
+            break;
+        case LAYER_GLOBAL_AVG_POOL:
+            snprintf(kind, size, "global avg pool");
+            info->flops = outputs * pl->values[l->src].h * pl->values[l->src].w;
+            break;
+        case LAYER_LINEAR:
+            snprintf(kind, size, "fc");
+            info->flops = 2 * outputs * cin;
+            break;
+        }
+    }
+}
+
 static cln_status prepare_plan(cln_model *m, int n, int h, int w, cln_conv_algo algo,
                                cln_error *err) {
     if (m->planned && m->plan.n == n && m->plan.h == h && m->plan.w == w &&
@@ -123,6 +186,10 @@ static cln_status prepare_plan(cln_model *m, int n, int h, int w, cln_conv_algo 
         return status;
     }
     m->planned = true;
+    m->device_bytes = m->weight_bytes + ((size_t)n * 3 * h * w + m->plan.arena_floats +
+                                         m->plan.scratch_floats) * sizeof(float);
+    if (m->device_bytes > m->peak_device_bytes) m->peak_device_bytes = m->device_bytes;
+    describe_layers(m);
     return CLN_OK;
 }
 
@@ -169,6 +236,42 @@ static cln_status run_layer(cln_model *m, int i, const cln_forward_options *o, c
     return CLN_OK;
 }
 
+/* Turns the recorded events into cln_kernel_events, relative to the first start. */
+static cln_status collect_profile(cln_model *m, cln_error *err) {
+    cln_status status = CLN_OK;
+    launch_recorder *r = &m->rt->recorder;
+    if (r->count > m->event_cap) {
+        cln_kernel_event *events = realloc(m->events, r->count * sizeof *events);
+        if (!events) {
+            status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory for the profile");
+            goto cleanup;
+        }
+        m->events = events;
+        m->event_cap = r->count;
+    }
+    cl_ulong base = 0;
+    for (size_t i = 0; i < r->count; i++) {
+        cl_ulong start, end;
+        CL_TRY(clGetEventProfilingInfo(r->items[i].event, CL_PROFILING_COMMAND_START, sizeof start,
+                                       &start, NULL),
+               "clGetEventProfilingInfo(START) of %s", r->items[i].kernel);
+        CL_TRY(clGetEventProfilingInfo(r->items[i].event, CL_PROFILING_COMMAND_END, sizeof end,
+                                       &end, NULL),
+               "clGetEventProfilingInfo(END) of %s", r->items[i].kernel);
+        if (i == 0 || start < base) base = start;
+        m->events[i] = (cln_kernel_event){r->items[i].layer, r->items[i].kernel, (double)start,
+                                          (double)end};
+    }
+    for (size_t i = 0; i < r->count; i++) {
+        m->events[i].start_ms = (m->events[i].start_ms - (double)base) / 1e6;
+        m->events[i].end_ms = (m->events[i].end_ms - (double)base) / 1e6;
+    }
+    m->event_count = r->count;
+cleanup:
+    runtime_recorder_clear(m->rt);
+    return status;
+}
+
 cln_status cln_model_forward(cln_model *m, const float *input, int n, int h, int w,
                              const cln_forward_options *options, float *logits, cln_error *err) {
     cln_status status = CLN_OK;
@@ -181,10 +284,14 @@ cln_status cln_model_forward(cln_model *m, const float *input, int n, int h, int
     status = prepare_plan(m, n, h, w, o->conv_algo, err);
     if (status != CLN_OK) return status;
     cl_command_queue q = m->rt->queue;
+    m->event_count = 0;
+    runtime_recorder_clear(m->rt);
+    m->rt->recorder.on = o->profile;
     CL_TRY(clEnqueueWriteBuffer(q, m->input, CL_TRUE, 0, (size_t)n * 3 * h * w * sizeof(float),
                                 input, 0, NULL, NULL),
            "clEnqueueWriteBuffer of the input (%d x 3 x %d x %d)", n, h, w);
     for (int i = 0; i < m->net.layer_count; i++) {
+        m->rt->recorder.layer = i;
         status = run_layer(m, i, o, err);
         if (status != CLN_OK) {
             cln_error_append(err, " (layer %s)", m->net.layers[i].name);
@@ -204,8 +311,35 @@ cln_status cln_model_forward(cln_model *m, const float *input, int n, int h, int
            "clEnqueueReadBuffer of the logits");
     for (int b = 0; b < n; b++)
         for (size_t c = 0; c < classes; c++) logits[b * classes + c] = out_t[c * n + b];
+    if (o->profile) status = collect_profile(m, err);
 cleanup:
     free(out_t);
-    if (status != CLN_OK) clFinish(q);
+    m->rt->recorder.on = false;
+    if (status != CLN_OK) {
+        (void)clFinish(q); /* drain; the first error is the one reported */
+        runtime_recorder_clear(m->rt);
+    }
     return status;
+}
+
+cln_model_timings cln_model_get_timings(const cln_model *m) {
+    return m->timings;
+}
+
+size_t cln_model_device_bytes(const cln_model *m) {
+    return m->device_bytes;
+}
+
+size_t cln_model_peak_device_bytes(const cln_model *m) {
+    return m->peak_device_bytes;
+}
+
+const cln_layer_info *cln_model_layers(const cln_model *m, size_t *count) {
+    *count = (size_t)m->net.layer_count;
+    return m->layers;
+}
+
+const cln_kernel_event *cln_model_profile(const cln_model *m, size_t *count) {
+    *count = m->event_count;
+    return m->event_count ? m->events : NULL;
 }

@@ -17,16 +17,17 @@ static cln_status launch(cln_runtime *rt, kernel_id k, const kernel_arg *args, i
                          cl_uint dims, const size_t *global, cln_error *err) {
     cln_status status = CLN_OK;
     cl_kernel kernel = rt->kernels[k];
-    char name[128] = "?";
-    clGetKernelInfo(kernel, CL_KERNEL_FUNCTION_NAME, sizeof name, name, NULL);
-    name[sizeof name - 1] = '\0';
+    const char *name = runtime_kernel_name(k);
     for (cl_uint d = 0; d < dims; d++)
         if (global[d] == 0) return CLN_OK; /* nothing to do */
     for (int i = 0; i < nargs; i++)
         CL_TRY(clSetKernelArg(kernel, (cl_uint)i, args[i].size, args[i].ptr),
                "clSetKernelArg(%s, %d)", name, i);
-    CL_TRY(clEnqueueNDRangeKernel(rt->queue, kernel, dims, NULL, global, NULL, 0, NULL, NULL),
+    cl_event ev = NULL;
+    CL_TRY(clEnqueueNDRangeKernel(rt->queue, kernel, dims, NULL, global, NULL, 0, NULL,
+                                  rt->recorder.on ? &ev : NULL),
            "clEnqueueNDRangeKernel(%s)", name);
+    if (ev) status = runtime_record(rt, ev, name, err);
 cleanup:
     return status;
 }
@@ -40,12 +41,14 @@ static int to_int(size_t v) {
 static cln_status gemm(cln_runtime *rt, size_t m, size_t n, size_t k, cl_mem a, size_t a_off,
                        size_t lda, cl_mem b, size_t b_off, size_t ldb, cl_mem c, size_t c_off,
                        size_t ldc, cln_error *err) {
-    CLBlastStatusCode rc =
-        CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, m, n, k, 1.0f,
-                     a, a_off, lda, b, b_off, ldb, 0.0f, c, c_off, ldc, &rt->queue, NULL);
+    cl_event ev = NULL;
+    CLBlastStatusCode rc = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo,
+                                        CLBlastTransposeNo, m, n, k, 1.0f, a, a_off, lda, b, b_off,
+                                        ldb, 0.0f, c, c_off, ldc, &rt->queue,
+                                        rt->recorder.on ? &ev : NULL);
     if (rc != CLBlastSuccess)
         return clblast_fail(err, rc, "CLBlastSgemm (m=%zu, n=%zu, k=%zu)", m, n, k);
-    return CLN_OK;
+    return ev ? runtime_record(rt, ev, "CLBlast sgemm", err) : CLN_OK;
 }
 
 static cln_status bias_act(cln_runtime *rt, cl_mem x, size_t x_off, size_t ld, int rows,

@@ -3,13 +3,14 @@
 #define _POSIX_C_SOURCE 200809L
 #include "runtime.h"
 
-#include "kernel_sources.h"
+#include "embedded.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 /* One place for every kernel tunable: each is a -D option of its file, whose
  * #ifndef default it overrides; the host reads the same value from here. */
@@ -39,6 +40,10 @@ static const struct {
     [KERNEL_AVG_POOL2D] = {PROGRAM_POOL, "avg_pool2d"},
     [KERNEL_GLOBAL_AVG_POOL] = {PROGRAM_POOL, "global_avg_pool"},
 };
+
+const char *runtime_kernel_name(kernel_id k) {
+    return kernel_table[k].name;
+}
 
 int runtime_tunable(const char *name) {
     for (size_t i = 0; i < sizeof tunables / sizeof tunables[0]; i++)
@@ -302,8 +307,8 @@ cln_status cln_device_select(const char *selector, cln_device_info *out, cln_err
 
 /* ---- Programs --------------------------------------------------------- */
 
-static const kernel_source *embedded_source(const char *name) {
-    for (size_t i = 0; i < cln_kernel_source_count; i++)
+static const embedded_file *embedded_source(const char *name) {
+    for (size_t i = 0; i < cln_kernel_sources_count; i++)
         if (strcmp(cln_kernel_sources[i].name, name) == 0) return &cln_kernel_sources[i];
     return NULL;
 }
@@ -340,18 +345,21 @@ static cln_status kernel_text(const char *name, char **text, size_t *size, cln_e
         *size = (size_t)len;
         return CLN_OK;
     }
-    const kernel_source *src = embedded_source(name);
+    const embedded_file *src = embedded_source(name);
     if (!src)
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "kernel file %s.cl is not in the binary",
                         name);
     *text = malloc(src->size + 1);
     if (!*text) return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory for kernel %s", name);
-    memcpy(*text, src->text, src->size + 1);
+    memcpy(*text, src->data, src->size + 1);
     *size = src->size;
     return CLN_OK;
 }
 
-static cln_status build_program(cln_runtime *rt, program_id id, cln_error *err) {
+/* Builds cl_kernels/<file>.cl (after the prelude) with its tunables; a
+ * non-zero salt adds a unique define so that no driver cache serves it. */
+static cln_status build_program(cln_runtime *rt, program_id id, unsigned long long salt,
+                                cl_program *out, cln_error *err) {
     cln_status status = CLN_OK;
     const char *name = program_files[id];
     char *prelude = NULL, *body = NULL, *log = NULL;
@@ -367,21 +375,25 @@ static cln_status build_program(cln_runtime *rt, program_id id, cln_error *err) 
         snprintf(options + used, sizeof options - used, " -D%s=%d", tunables[i].name,
                  tunables[i].value);
     }
+    if (salt) {
+        size_t used = strlen(options);
+        snprintf(options + used, sizeof options - used, " -DCLN_BUILD_SALT=%llu", salt);
+    }
     const char *parts[2] = {prelude, body};
     const size_t sizes[2] = {prelude_size, body_size};
     cl_int rc;
-    rt->programs[id] = clCreateProgramWithSource(rt->context, 2, parts, sizes, &rc);
+    *out = clCreateProgramWithSource(rt->context, 2, parts, sizes, &rc);
     CL_TRY(rc, "clCreateProgramWithSource(%s.cl)", name);
-    rc = clBuildProgram(rt->programs[id], 1, &rt->device, options, NULL, NULL);
+    rc = clBuildProgram(*out, 1, &rt->device, options, NULL, NULL);
     if (rc != CL_SUCCESS) {
         size_t log_size = 0;
         cl_fail(err, rc, "building cl_kernels/%s.cl for %s", name, rt->info.device_name);
         status = CLN_ERR_OPENCL;
-        if (clGetProgramBuildInfo(rt->programs[id], rt->device, CL_PROGRAM_BUILD_LOG, 0, NULL,
-                                  &log_size) == CL_SUCCESS &&
+        if (clGetProgramBuildInfo(*out, rt->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &log_size) ==
+                CL_SUCCESS &&
             (log = malloc(log_size + 1)) &&
-            clGetProgramBuildInfo(rt->programs[id], rt->device, CL_PROGRAM_BUILD_LOG, log_size,
-                                  log, NULL) == CL_SUCCESS) {
+            clGetProgramBuildInfo(*out, rt->device, CL_PROGRAM_BUILD_LOG, log_size, log, NULL) ==
+                CL_SUCCESS) {
             log[log_size] = '\0';
             cln_error_append(err, "\nbuild log:\n%s", log);
         }
@@ -400,6 +412,7 @@ cln_status cln_runtime_create(const char *selector, cln_runtime **out, cln_error
     *out = NULL;
     cln_runtime *rt = calloc(1, sizeof *rt);
     if (!rt) return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory creating the runtime");
+    double t0 = runtime_now_ms();
     status = runtime_find_device(selector, &rt->info, &rt->platform, &rt->device, err);
     if (status != CLN_OK) goto cleanup;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)rt->platform, 0};
@@ -407,8 +420,9 @@ cln_status cln_runtime_create(const char *selector, cln_runtime **out, cln_error
     CL_TRY(rc, "clCreateContext for %s", rt->info.device_name);
     rt->queue = clCreateCommandQueue(rt->context, rt->device, CL_QUEUE_PROFILING_ENABLE, &rc);
     CL_TRY(rc, "clCreateCommandQueue for %s", rt->info.device_name);
+    double t1 = runtime_now_ms();
     for (int p = 0; p < PROGRAM_COUNT; p++) {
-        status = build_program(rt, (program_id)p, err);
+        status = build_program(rt, (program_id)p, 0, &rt->programs[p], err);
         if (status != CLN_OK) goto cleanup;
     }
     for (int k = 0; k < KERNEL_COUNT; k++) {
@@ -416,6 +430,8 @@ cln_status cln_runtime_create(const char *selector, cln_runtime **out, cln_error
             clCreateKernel(rt->programs[kernel_table[k].program], kernel_table[k].name, &rc);
         CL_TRY(rc, "clCreateKernel(%s)", kernel_table[k].name);
     }
+    rt->timings.device_setup_ms = t1 - t0;
+    rt->timings.program_build_ms = runtime_now_ms() - t1;
     *out = rt;
     return CLN_OK;
 cleanup:
@@ -425,6 +441,8 @@ cleanup:
 
 void cln_runtime_free(cln_runtime *rt) {
     if (!rt) return;
+    runtime_recorder_clear(rt);
+    free(rt->recorder.items);
     for (int k = 0; k < KERNEL_COUNT; k++)
         if (rt->kernels[k]) clReleaseKernel(rt->kernels[k]);
     for (int p = 0; p < PROGRAM_COUNT; p++)
@@ -436,4 +454,52 @@ void cln_runtime_free(cln_runtime *rt) {
 
 const cln_device_info *cln_runtime_device(const cln_runtime *rt) {
     return &rt->info;
+}
+
+cln_runtime_timings cln_runtime_get_timings(const cln_runtime *rt) {
+    return rt->timings;
+}
+
+cln_status cln_runtime_time_cold_build(cln_runtime *rt, double *ms, cln_error *err) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    unsigned long long salt = (unsigned long long)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+    double t0 = runtime_now_ms();
+    for (int p = 0; p < PROGRAM_COUNT; p++) {
+        cl_program program = NULL;
+        cln_status status = build_program(rt, (program_id)p, salt, &program, err);
+        if (program) clReleaseProgram(program);
+        if (status != CLN_OK) return status;
+    }
+    *ms = runtime_now_ms() - t0;
+    return CLN_OK;
+}
+
+/* ---- Recording launches ----------------------------------------------- */
+
+cln_status runtime_record(cln_runtime *rt, cl_event ev, const char *kernel, cln_error *err) {
+    launch_recorder *r = &rt->recorder;
+    if (r->count == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 256;
+        recorded_launch *items = realloc(r->items, cap * sizeof *items);
+        if (!items) {
+            clReleaseEvent(ev);
+            return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory recording kernel events");
+        }
+        r->items = items;
+        r->cap = cap;
+    }
+    r->items[r->count++] = (recorded_launch){ev, kernel, r->layer};
+    return CLN_OK;
+}
+
+void runtime_recorder_clear(cln_runtime *rt) {
+    for (size_t i = 0; i < rt->recorder.count; i++) clReleaseEvent(rt->recorder.items[i].event);
+    rt->recorder.count = 0;
+}
+
+double runtime_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }

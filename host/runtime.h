@@ -28,6 +28,20 @@ typedef enum {
     PROGRAM_COUNT
 } program_id;
 
+/* Kernel launches recorded for profiling, with their events. */
+typedef struct {
+    cl_event event;
+    const char *kernel;
+    int layer;
+} recorded_launch;
+
+typedef struct {
+    bool on;
+    int layer; /* the layer being enqueued */
+    recorded_launch *items;
+    size_t count, cap;
+} launch_recorder;
+
 struct cln_runtime {
     cln_device_info info;
     cl_platform_id platform;
@@ -36,7 +50,21 @@ struct cln_runtime {
     cl_command_queue queue; /* in order, profiling enabled */
     cl_program programs[PROGRAM_COUNT];
     cl_kernel kernels[KERNEL_COUNT];
+    launch_recorder recorder;
+    cln_runtime_timings timings;
 };
+
+/* Keeps ev (owned from now on) as a launch of `kernel` by the current layer;
+ * on failure releases it. */
+cln_status runtime_record(cln_runtime *rt, cl_event ev, const char *kernel, cln_error *err);
+/* Releases every recorded event and empties the record. */
+void runtime_recorder_clear(cln_runtime *rt);
+
+/* Milliseconds on a monotonic clock. */
+double runtime_now_ms(void);
+
+/* The function name of a kernel, e.g. "im2col". */
+const char *runtime_kernel_name(kernel_id k);
 
 /* The value of a kernel tunable (a -D option of its .cl file) from the one
  * host table that sets them. */

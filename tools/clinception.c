@@ -1,16 +1,25 @@
 /* The clinception program: `devices` lists the OpenCL devices, `infer` runs
- * Inception v3 on a .npy batch and writes the logits. */
+ * Inception v3 on a .npy batch, `classify` labels images, `bench` times
+ * forwards; --profile, --csv and --trace report every kernel. */
 #define _POSIX_C_SOURCE 200809L
 #include "clinception.h"
+#include "image.h"
+#include "labels.h"
 #include "npy.h"
+#include "report.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define RANDOM_WEIGHTS_SEED 1
+#define MAX_PHASES 8
 
 static const char *const main_usage =
     "usage: clinception COMMAND [OPTIONS]\n"
@@ -20,34 +29,76 @@ static const char *const main_usage =
     "commands:\n"
     "  devices   list every OpenCL platform and device, with its index\n"
     "  infer     run the network on a .npy batch and write the logits as .npy\n"
+    "  classify  label JPEG and PNG images with ImageNet classes\n"
+    "  bench     time whole forwards and the start-up phases\n"
     "  help      show this text\n"
     "\n"
     "`clinception COMMAND --help` describes a command's options.\n";
 
+/* Options shared by infer, classify and bench. */
+#define COMMON_OPTIONS_HELP                                                                        \
+    "  --weights FILE     torchvision Inception v3 state dict in .safetensors (F32, F16\n"         \
+    "                     or BF16; AuxLogits.* and num_batches_tracked are ignored)\n"             \
+    "  --random-weights   seeded random weights instead (the results mean nothing)\n"              \
+    "  --device D         OpenCL device: P:D index (see `clinception devices`), cpu,\n"            \
+    "                     gpu, or part of the platform or device name; default\n"                  \
+    "                     $CLINCEPTION_DEVICE, then the first GPU, then the first device\n"        \
+    "  --conv ALGO        gemm (default: im2col + CLBlast GEMM) or direct (our direct\n"           \
+    "                     kernel) for the convolutions larger than 1x1\n"                          \
+    "  --profile          print a per-layer table of device times from OpenCL events\n"           \
+    "  --csv FILE         write that table as CSV\n"                                               \
+    "  --trace FILE       write a Chrome trace (Perfetto, chrome://tracing) of every\n"            \
+    "                     kernel launch and the start-up phases\n"                                 \
+    "  -h, --help         show this text\n"
+
 static const char *const infer_usage =
     "usage: clinception infer (--weights W.safetensors | --random-weights) --input X.npy\n"
-    "                         --output Y.npy [--device D] [--transform-input]\n"
-    "                         [--conv ALGO] [--repeat K]\n"
+    "                         --output Y.npy [--transform-input] [--repeat K] [OPTIONS]\n"
     "\n"
     "Reads X, a float32 C-order .npy of shape (N, 3, H, W) with N >= 1 and H, W >= 75,\n"
     "runs Inception v3 in eval mode and writes the logits to Y, float32 (N, 1000).\n"
     "Prints each image's five highest logits (class index:logit) on standard output,\n"
     "and the device, load and forward times on standard error.\n"
     "\n"
-    "  --weights FILE     torchvision Inception v3 state dict in .safetensors (F32, F16\n"
-    "                     or BF16; AuxLogits.* and num_batches_tracked are ignored)\n"
-    "  --random-weights   seeded random weights instead (the logits mean nothing)\n"
     "  --input FILE       the input batch, .npy float32 (N, 3, H, W)\n"
     "  --output FILE      where the logits go, .npy float32 (N, 1000)\n"
-    "  --device D         OpenCL device: P:D index (see `clinception devices`), cpu,\n"
-    "                     gpu, or part of the platform or device name; default\n"
-    "                     $CLINCEPTION_DEVICE, then the first GPU, then the first device\n"
     "  --transform-input  apply torchvision's transform_input (on for its pretrained\n"
     "                     weights: the input is then normalized with ImageNet's mean/std)\n"
-    "  --conv ALGO        gemm (default: im2col + CLBlast GEMM) or direct (our direct\n"
-    "                     kernel) for the convolutions larger than 1x1\n"
-    "  --repeat K         run the forward K times (default 1) and print each time\n"
-    "  -h, --help         show this text\n";
+    "  --repeat K         run the forward K times (default 1) and print each time\n" COMMON_OPTIONS_HELP;
+
+static const char *const classify_usage =
+    "usage: clinception classify (--weights W.safetensors | --random-weights) [--top K]\n"
+    "                            [--json] [--resize S] [--crop C] [--batch B] [OPTIONS]\n"
+    "                            IMAGE...\n"
+    "\n"
+    "Labels JPEG and PNG images with ImageNet classes, preprocessed as torchvision does\n"
+    "for its pretrained Inception v3: RGB, shorter side resized to S (bilinear with\n"
+    "antialiasing, as PIL), center crop C x C, scaled to [0, 1], normalized with the\n"
+    "ImageNet mean/std and transform_input (together: each channel to [-1, 1]).\n"
+    "An image that cannot be read gets an error naming it; the others are still\n"
+    "classified (the exit status is then 1).\n"
+    "\n"
+    "  --top K            classes per image (default 5)\n"
+    "  --json             one JSON object per image and line: {\"image\": PATH, \"top\":\n"
+    "                     [{\"class\": INDEX, \"label\": NAME, \"prob\": P}, ...]}\n"
+    "  --resize S         shorter side before cropping (default 342)\n"
+    "  --crop C           center crop (default 299; at least 75)\n"
+    "  --batch B          images per forward (default: all in one batch)\n" COMMON_OPTIONS_HELP;
+
+static const char *const bench_usage =
+    "usage: clinception bench (--weights W.safetensors | --random-weights) [--batch N]\n"
+    "                         [--size S] [--iters K] [--warmup K] [--json] [OPTIONS]\n"
+    "\n"
+    "Times whole forwards (input upload, every kernel, logits read-back) after warm-up\n"
+    "on a seeded random batch: median, p10, p90, images/s; and the start-up phases:\n"
+    "device set-up, program build (first time, with no driver cache, and as cached),\n"
+    "weight read and upload, first forward; and the peak device memory held.\n"
+    "\n"
+    "  --batch N          images per forward (default 1)\n"
+    "  --size S           input height and width (default 299)\n"
+    "  --iters K          timed forwards (default 10)\n"
+    "  --warmup K         untimed forwards first (default 2)\n"
+    "  --json             also print the figures as one JSON object on the last line\n" COMMON_OPTIONS_HELP;
 
 static const char *const devices_usage =
     "usage: clinception devices\n"
@@ -61,27 +112,169 @@ static double now_ms(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* One line per image: its five highest logits as class:logit. */
-static void print_top5(int image, const float *logits) {
-    int top[5];
-    for (int k = 0; k < 5; k++) {
-        int best = -1;
-        for (int c = 0; c < CLN_NUM_CLASSES; c++) {
-            bool taken = false;
-            for (int j = 0; j < k; j++) taken |= top[j] == c;
-            if (!taken && (best < 0 || logits[c] > logits[best])) best = c;
-        }
-        top[k] = best;
-    }
-    printf("image %d: top-5 classes", image);
-    for (int k = 0; k < 5; k++) printf(" %d:%.3f", top[k], (double)logits[top[k]]);
-    printf("\n");
-}
-
 static int fail(const cln_error *err) {
     fprintf(stderr, "clinception: %s\n", err->message);
     return 1;
 }
+
+/* ---- What infer, classify and bench share ----------------------------- */
+
+typedef struct {
+    const char *command;
+    const char *weights, *device, *csv, *trace;
+    bool random_weights, profile;
+    cln_forward_options fwd;
+} common_args;
+
+/* Handles an option common to the commands; returns 1 if it was one, 0 if
+ * not, -1 for a bad value (message printed). */
+static int common_option(common_args *a, int opt) {
+    switch (opt) {
+    case 'w': a->weights = optarg; return 1;
+    case 'r': a->random_weights = true; return 1;
+    case 'd': a->device = optarg; return 1;
+    case 'P': a->profile = true; return 1;
+    case 'C': a->csv = optarg; return 1;
+    case 'T': a->trace = optarg; return 1;
+    case 'c':
+        if (strcmp(optarg, "gemm") == 0) {
+            a->fwd.conv_algo = CLN_CONV_GEMM;
+            return 1;
+        }
+        if (strcmp(optarg, "direct") == 0) {
+            a->fwd.conv_algo = CLN_CONV_DIRECT;
+            return 1;
+        }
+        fprintf(stderr, "clinception %s: --conv takes gemm or direct, not '%s'\n", a->command,
+                optarg);
+        return -1;
+    }
+    return 0;
+}
+
+#define COMMON_LONG_OPTIONS                                                                        \
+    {"weights", required_argument, NULL, 'w'}, {"random-weights", no_argument, NULL, 'r'},         \
+        {"device", required_argument, NULL, 'd'}, {"conv", required_argument, NULL, 'c'},          \
+        {"profile", no_argument, NULL, 'P'}, {"csv", required_argument, NULL, 'C'},                \
+        {"trace", required_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'}
+
+/* A whole-number option value in [lo, hi], or -1 (message printed). */
+static long count_arg(const char *command, const char *option, const char *text, long lo,
+                      long hi) {
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < lo || v > hi) {
+        fprintf(stderr, "clinception %s: %s takes a whole number from %ld to %ld, not '%s'\n",
+                command, option, lo, hi, text);
+        return -1;
+    }
+    return v;
+}
+
+static int unknown_option(const char *command, char **argv, const char *usage) {
+    fprintf(stderr, "clinception %s: unknown option or missing value '%s'\n\n%s", command,
+            argv[optind - 1], usage);
+    return 2;
+}
+
+static bool weights_given(const common_args *a, const char *usage) {
+    if (!a->weights == !a->random_weights) {
+        fprintf(stderr, "clinception %s: give one of --weights FILE or --random-weights\n\n%s",
+                a->command, usage);
+        return false;
+    }
+    return true;
+}
+
+/* Output files are checked before any work: a path whose folder cannot be
+ * written fails now, not after the forward. */
+static bool writable_path(const char *command, const char *path) {
+    if (!path) return true;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    if (access(dir, W_OK) != 0) {
+        fprintf(stderr, "clinception %s: cannot write %s: folder %s is not writable (%s)\n",
+                command, path, dir, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/* The runtime and the model, with the host phases timed for --trace. */
+typedef struct {
+    cln_runtime *rt;
+    cln_model *model;
+    host_phase phases[MAX_PHASES];
+    size_t phase_count;
+} session;
+
+static void add_phase(session *s, const char *name, double start, double end) {
+    if (s->phase_count < MAX_PHASES) s->phases[s->phase_count++] = (host_phase){name, start, end};
+}
+
+static cln_status open_session(const common_args *a, session *s, cln_error *err) {
+    memset(s, 0, sizeof *s);
+    double t0 = now_ms();
+    cln_status st = cln_runtime_create(a->device, &s->rt, err);
+    if (st != CLN_OK) return st;
+    cln_runtime_timings rtt = cln_runtime_get_timings(s->rt);
+    add_phase(s, "device set-up", t0, t0 + rtt.device_setup_ms);
+    add_phase(s, "program build", t0 + rtt.device_setup_ms,
+              t0 + rtt.device_setup_ms + rtt.program_build_ms);
+    const cln_device_info *d = cln_runtime_device(s->rt);
+    fprintf(stderr, "device: %s (%s): set up in %.0f ms, programs built in %.0f ms\n",
+            d->device_name, d->platform_name, rtt.device_setup_ms, rtt.program_build_ms);
+    double t1 = now_ms();
+    if (a->random_weights) {
+        fprintf(stderr, "no weight file: using seeded random weights (seed %d); the classes "
+                        "mean nothing\n",
+                RANDOM_WEIGHTS_SEED);
+        st = cln_model_load_random(s->rt, RANDOM_WEIGHTS_SEED, &s->model, err);
+    } else {
+        st = cln_model_load(s->rt, a->weights, &s->model, err);
+    }
+    if (st != CLN_OK) return st;
+    cln_model_timings mt = cln_model_get_timings(s->model);
+    add_phase(s, "weight read", t1, t1 + mt.read_ms);
+    add_phase(s, "weight upload", t1 + mt.read_ms, t1 + mt.read_ms + mt.upload_ms);
+    fprintf(stderr, "weights: read in %.0f ms, uploaded in %.0f ms\n", mt.read_ms, mt.upload_ms);
+    return CLN_OK;
+}
+
+static void close_session(session *s) {
+    cln_model_free(s->model);
+    cln_runtime_free(s->rt);
+}
+
+/* Runs one forward and, when asked, reports its profile. */
+static cln_status forward(const common_args *a, session *s, const float *input, int n, int h,
+                          int w, cln_forward_options fwd, float *logits, double *wall_ms,
+                          cln_error *err) {
+    fwd.profile = a->profile || a->csv || a->trace;
+    double start = now_ms();
+    cln_status st = cln_model_forward(s->model, input, n, h, w, &fwd, logits, err);
+    double end = now_ms();
+    if (wall_ms) *wall_ms = end - start;
+    if (st != CLN_OK || !fwd.profile) return st;
+    if (a->profile) report_profile_table(stderr, s->model, end - start);
+    if (a->csv && (st = report_profile_csv(a->csv, s->model, err)) != CLN_OK) return st;
+    if (a->trace) {
+        add_phase(s, "forward", start, end);
+        st = report_trace(a->trace, s->model, s->phases, s->phase_count, start, err);
+        s->phase_count--;
+    }
+    return st;
+}
+
+/* ---- devices ---------------------------------------------------------- */
 
 static int cmd_devices(int argc, char **argv) {
     if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
@@ -116,119 +309,104 @@ static int cmd_devices(int argc, char **argv) {
     return 0;
 }
 
+/* ---- infer ------------------------------------------------------------ */
+
+/* Indices of the k largest values, largest first. */
+static void top_k(const float *v, int count, int k, int *out) {
+    for (int j = 0; j < k; j++) {
+        int best = -1;
+        for (int c = 0; c < count; c++) {
+            bool taken = false;
+            for (int i = 0; i < j; i++) taken |= out[i] == c;
+            if (!taken && (best < 0 || v[c] > v[best])) best = c;
+        }
+        out[j] = best;
+    }
+}
+
+static void print_top5(int image, const float *logits) {
+    int top[5];
+    top_k(logits, CLN_NUM_CLASSES, 5, top);
+    printf("image %d: top-5 classes", image);
+    for (int k = 0; k < 5; k++) printf(" %d:%.3f", top[k], (double)logits[top[k]]);
+    printf("\n");
+}
+
 static int cmd_infer(int argc, char **argv) {
     static const struct option options[] = {
-        {"weights", required_argument, NULL, 'w'},
-        {"random-weights", no_argument, NULL, 'r'},
+        COMMON_LONG_OPTIONS,
         {"input", required_argument, NULL, 'i'},
         {"output", required_argument, NULL, 'o'},
-        {"device", required_argument, NULL, 'd'},
         {"transform-input", no_argument, NULL, 't'},
-        {"conv", required_argument, NULL, 'c'},
         {"repeat", required_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *weights = NULL, *input = NULL, *output = NULL, *device = NULL;
-    bool random_weights = false;
-    cln_forward_options fwd = {0};
+    common_args a = {.command = "infer"};
+    const char *input = NULL, *output = NULL;
     long repeat = 1;
-    int opt;
+    int opt, r;
     optind = 1;
+    opterr = 0;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        if ((r = common_option(&a, opt)) < 0) return 2;
+        if (r) continue;
         switch (opt) {
-        case 'w': weights = optarg; break;
-        case 'r': random_weights = true; break;
         case 'i': input = optarg; break;
         case 'o': output = optarg; break;
-        case 'd': device = optarg; break;
-        case 't': fwd.transform_input = true; break;
-        case 'c':
-            if (strcmp(optarg, "gemm") == 0)
-                fwd.conv_algo = CLN_CONV_GEMM;
-            else if (strcmp(optarg, "direct") == 0)
-                fwd.conv_algo = CLN_CONV_DIRECT;
-            else {
-                fprintf(stderr, "clinception infer: --conv takes gemm or direct, not '%s'\n",
-                        optarg);
-                return 2;
-            }
+        case 't': a.fwd.transform_input = true; break;
+        case 'k':
+            if ((repeat = count_arg("infer", "--repeat", optarg, 1, 100000)) < 0) return 2;
             break;
-        case 'k': {
-            char *end;
-            repeat = strtol(optarg, &end, 10);
-            if (*end || repeat < 1 || repeat > 100000) {
-                fprintf(stderr, "clinception infer: --repeat takes a count >= 1, not '%s'\n",
-                        optarg);
-                return 2;
-            }
-            break;
-        }
         case 'h': fputs(infer_usage, stdout); return 0;
-        default: fputs(infer_usage, stderr); return 2;
+        default: return unknown_option("infer", argv, infer_usage);
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "clinception infer: unexpected argument '%s'\n%s", argv[optind],
+        fprintf(stderr, "clinception infer: unexpected argument '%s'\n\n%s", argv[optind],
                 infer_usage);
         return 2;
     }
-    if (!input || !output || (!weights && !random_weights) || (weights && random_weights)) {
-        fprintf(stderr, "clinception infer: give --input, --output and one of --weights or "
-                        "--random-weights\n%s",
-                infer_usage);
+    if (!input || !output) {
+        fprintf(stderr, "clinception infer: give --input and --output\n\n%s", infer_usage);
         return 2;
     }
+    if (!weights_given(&a, infer_usage)) return 2;
+    if (!writable_path("infer", output) || !writable_path("infer", a.csv) ||
+        !writable_path("infer", a.trace))
+        return 1;
 
     cln_error err;
     npy_array x = {0};
-    cln_runtime *rt = NULL;
-    cln_model *model = NULL;
+    session s = {0};
     float *logits = NULL;
     int rc = 1;
     if (npy_read_f32(input, &x, &err) != CLN_OK) goto done;
     if (x.ndim != 4 || x.shape[1] != 3 || x.shape[0] < 1 || x.shape[0] > 65536 ||
         x.shape[2] < CLN_MIN_INPUT_SIZE || x.shape[3] < CLN_MIN_INPUT_SIZE ||
         x.shape[2] > 65536 || x.shape[3] > 65536) {
-        char shape[128] = "(";
+        char shape[160] = "(";
         for (int d = 0; d < x.ndim; d++)
             snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld",
                      d ? ", " : "", (long long)x.shape[d]);
         snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s)",
                  x.ndim == 1 ? "," : "");
-        fprintf(stderr,
-                "clinception: %s: shape %s is not (N, 3, H, W) with N >= 1 and H, W >= %d\n",
-                input, shape, CLN_MIN_INPUT_SIZE);
-        npy_free(&x);
-        return 1;
-    }
-    const int n = (int)x.shape[0], h = (int)x.shape[2], w = (int)x.shape[3];
-    double t0 = now_ms();
-    if (cln_runtime_create(device, &rt, &err) != CLN_OK) goto done;
-    double t1 = now_ms();
-    fprintf(stderr, "device: %s (%s), set up in %.0f ms\n", cln_runtime_device(rt)->device_name,
-            cln_runtime_device(rt)->platform_name, t1 - t0);
-    if (random_weights) {
-        fprintf(stderr, "no weight file: using seeded random weights (seed %d); the logits "
-                        "mean nothing\n",
-                RANDOM_WEIGHTS_SEED);
-        if (cln_model_load_random(rt, RANDOM_WEIGHTS_SEED, &model, &err) != CLN_OK) goto done;
-    } else if (cln_model_load(rt, weights, &model, &err) != CLN_OK) {
+        snprintf(err.message, sizeof err.message,
+                 "%s: shape %s is not (N, 3, H, W) with N >= 1 and H, W >= %d", input, shape,
+                 CLN_MIN_INPUT_SIZE);
         goto done;
     }
-    double t2 = now_ms();
-    fprintf(stderr, "weights: loaded in %.0f ms\n", t2 - t1);
+    const int n = (int)x.shape[0], h = (int)x.shape[2], w = (int)x.shape[3];
+    if (open_session(&a, &s, &err) != CLN_OK) goto done;
     logits = malloc((size_t)n * CLN_NUM_CLASSES * sizeof *logits);
     if (!logits) {
         snprintf(err.message, sizeof err.message, "out of memory for the logits");
         goto done;
     }
     for (long k = 0; k < repeat; k++) {
-        double s = now_ms();
-        if (cln_model_forward(model, x.data, n, h, w, &fwd, logits, &err) != CLN_OK) goto done;
-        double e = now_ms();
+        double ms;
+        if (forward(&a, &s, x.data, n, h, w, a.fwd, logits, &ms, &err) != CLN_OK) goto done;
         fprintf(stderr, "forward %ld: %d x 3 x %d x %d in %.1f ms (%.1f ms per image)\n", k + 1,
-                n, h, w, e - s, (e - s) / n);
+                n, h, w, ms, ms / n);
     }
     int64_t shape[2] = {n, CLN_NUM_CLASSES};
     if (npy_write_f32(output, logits, 2, shape, &err) != CLN_OK) goto done;
@@ -238,9 +416,291 @@ static int cmd_infer(int argc, char **argv) {
 done:
     if (rc != 0) fail(&err);
     free(logits);
-    cln_model_free(model);
-    cln_runtime_free(rt);
+    close_session(&s);
     npy_free(&x);
+    return rc;
+}
+
+/* ---- classify --------------------------------------------------------- */
+
+static void softmax(const float *logits, int count, double *probs) {
+    double max = logits[0], sum = 0;
+    for (int c = 1; c < count; c++)
+        if (logits[c] > max) max = logits[c];
+    for (int c = 0; c < count; c++) sum += probs[c] = exp((double)logits[c] - max);
+    for (int c = 0; c < count; c++) probs[c] /= sum;
+}
+
+static void print_classes(const char *path, const float *logits, int k, bool json) {
+    double probs[CLN_NUM_CLASSES];
+    int top[CLN_NUM_CLASSES];
+    softmax(logits, CLN_NUM_CLASSES, probs);
+    top_k(logits, CLN_NUM_CLASSES, k, top);
+    if (!json) {
+        printf("%s\n", path);
+        for (int j = 0; j < k; j++)
+            printf("  %d. %4d  %-30s %.4f\n", j + 1, top[j], imagenet_label(top[j]), probs[top[j]]);
+        return;
+    }
+    json_t *list = json_array();
+    for (int j = 0; j < k && list; j++)
+        json_array_append_new(list, json_pack("{s:i, s:s, s:f}", "class", top[j], "label",
+                                              imagenet_label(top[j]), "prob", probs[top[j]]));
+    json_t *obj = list ? json_pack("{s:s, s:o}", "image", path, "top", list) : NULL;
+    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    if (text)
+        printf("%s\n", text);
+    else
+        fprintf(stderr, "clinception: out of memory printing the results of %s\n", path);
+    free(text);
+    json_decref(obj);
+}
+
+static int cmd_classify(int argc, char **argv) {
+    static const struct option options[] = {
+        COMMON_LONG_OPTIONS,
+        {"top", required_argument, NULL, 'k'},
+        {"json", no_argument, NULL, 'j'},
+        {"resize", required_argument, NULL, 's'},
+        {"crop", required_argument, NULL, 'x'},
+        {"batch", required_argument, NULL, 'b'},
+        {NULL, 0, NULL, 0},
+    };
+    common_args a = {.command = "classify"};
+    long top = 5, resize = 342, crop = 299, batch = 0;
+    bool json = false;
+    int opt, r;
+    optind = 1;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        if ((r = common_option(&a, opt)) < 0) return 2;
+        if (r) continue;
+        switch (opt) {
+        case 'k':
+            if ((top = count_arg("classify", "--top", optarg, 1, CLN_NUM_CLASSES)) < 0) return 2;
+            break;
+        case 'j': json = true; break;
+        case 's':
+            if ((resize = count_arg("classify", "--resize", optarg, 1, 4096)) < 0) return 2;
+            break;
+        case 'x':
+            if ((crop = count_arg("classify", "--crop", optarg, CLN_MIN_INPUT_SIZE, 4096)) < 0)
+                return 2;
+            break;
+        case 'b':
+            if ((batch = count_arg("classify", "--batch", optarg, 1, 4096)) < 0) return 2;
+            break;
+        case 'h': fputs(classify_usage, stdout); return 0;
+        default: return unknown_option("classify", argv, classify_usage);
+        }
+    }
+    if (optind == argc) {
+        fprintf(stderr, "clinception classify: give at least one image\n\n%s", classify_usage);
+        return 2;
+    }
+    if (!weights_given(&a, classify_usage)) return 2;
+    if (!writable_path("classify", a.csv) || !writable_path("classify", a.trace)) return 1;
+
+    const int count = argc - optind;
+    const size_t per_image = 3 * (size_t)crop * crop;
+    if (batch == 0 || batch > count) batch = count;
+    cln_error err;
+    session s = {0};
+    int rc = 0;
+    float *input = malloc(batch * per_image * sizeof *input);
+    float *logits = malloc(batch * CLN_NUM_CLASSES * sizeof *logits);
+    const char **names = malloc(batch * sizeof *names);
+    if (!input || !logits || !names) {
+        snprintf(err.message, sizeof err.message, "out of memory for a batch of %ld", batch);
+        rc = fail(&err);
+        goto done;
+    }
+    if (open_session(&a, &s, &err) != CLN_OK) {
+        rc = fail(&err);
+        goto done;
+    }
+    /* decode into batches; a bad image is reported and skipped */
+    for (int next = optind; next < argc;) {
+        int n = 0;
+        for (; next < argc && n < batch; next++) {
+            rgb_image img = {0};
+            cln_status st = image_load(argv[next], &img, &err);
+            if (st == CLN_OK)
+                st = image_preprocess(&img, (int)resize, (int)crop, input + n * per_image, &err);
+            image_free(&img);
+            if (st != CLN_OK) {
+                rc = fail(&err);
+                continue;
+            }
+            names[n++] = argv[next];
+        }
+        if (n == 0) continue;
+        cln_forward_options fwd = a.fwd; /* preprocessing did transform_input already */
+        fwd.transform_input = false;
+        if (forward(&a, &s, input, n, (int)crop, (int)crop, fwd, logits, NULL, &err) != CLN_OK) {
+            rc = fail(&err);
+            goto done;
+        }
+        for (int i = 0; i < n; i++)
+            print_classes(names[i], logits + (size_t)i * CLN_NUM_CLASSES, (int)top, json);
+        fflush(stdout);
+    }
+done:
+    close_session(&s);
+    free(names);
+    free(logits);
+    free(input);
+    return rc;
+}
+
+/* ---- bench ------------------------------------------------------------ */
+
+static int compare_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of sorted values. */
+static double percentile(const double *sorted, size_t n, double p) {
+    size_t rank = (size_t)ceil(p / 100.0 * (double)n);
+    return sorted[rank ? rank - 1 : 0];
+}
+
+static int cmd_bench(int argc, char **argv) {
+    static const struct option options[] = {
+        COMMON_LONG_OPTIONS,
+        {"batch", required_argument, NULL, 'b'},
+        {"size", required_argument, NULL, 's'},
+        {"iters", required_argument, NULL, 'i'},
+        {"warmup", required_argument, NULL, 'u'},
+        {"json", no_argument, NULL, 'j'},
+        {NULL, 0, NULL, 0},
+    };
+    common_args a = {.command = "bench"};
+    long batch = 1, size = 299, iters = 10, warmup = 2;
+    bool json = false;
+    int opt, r;
+    optind = 1;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        if ((r = common_option(&a, opt)) < 0) return 2;
+        if (r) continue;
+        switch (opt) {
+        case 'b':
+            if ((batch = count_arg("bench", "--batch", optarg, 1, 4096)) < 0) return 2;
+            break;
+        case 's':
+            if ((size = count_arg("bench", "--size", optarg, CLN_MIN_INPUT_SIZE, 4096)) < 0)
+                return 2;
+            break;
+        case 'i':
+            if ((iters = count_arg("bench", "--iters", optarg, 1, 100000)) < 0) return 2;
+            break;
+        case 'u':
+            if ((warmup = count_arg("bench", "--warmup", optarg, 0, 100000)) < 0) return 2;
+            break;
+        case 'j': json = true; break;
+        case 'h': fputs(bench_usage, stdout); return 0;
+        default: return unknown_option("bench", argv, bench_usage);
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "clinception bench: unexpected argument '%s'\n\n%s", argv[optind],
+                bench_usage);
+        return 2;
+    }
+    if (!weights_given(&a, bench_usage)) return 2;
+    if (!writable_path("bench", a.csv) || !writable_path("bench", a.trace)) return 1;
+
+    cln_error err;
+    session s = {0};
+    int rc = 1;
+    const size_t count = (size_t)batch * 3 * size * size;
+    float *input = malloc(count * sizeof *input);
+    float *logits = malloc((size_t)batch * CLN_NUM_CLASSES * sizeof *logits);
+    double *times = malloc((size_t)iters * sizeof *times);
+    if (!input || !logits || !times) {
+        snprintf(err.message, sizeof err.message, "out of memory for a batch of %ld", batch);
+        goto done;
+    }
+    uint64_t state = 12345; /* a seeded input in [-1, 1) */
+    for (size_t i = 0; i < count; i++) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        input[i] = (float)((state >> 40) / 8388608.0 - 1.0);
+    }
+    if (open_session(&a, &s, &err) != CLN_OK) goto done;
+    double cold_build_ms;
+    if (cln_runtime_time_cold_build(s.rt, &cold_build_ms, &err) != CLN_OK) goto done;
+    common_args timed = a; /* profiling adds work: only the extra last forward records */
+    timed.profile = false;
+    timed.csv = timed.trace = NULL;
+    double first_ms = 0, ms;
+    for (long i = 0; i < warmup; i++) {
+        if (forward(&timed, &s, input, (int)batch, (int)size, (int)size, a.fwd, logits, &ms,
+                    &err) != CLN_OK)
+            goto done;
+        if (i == 0) first_ms = ms;
+    }
+    for (long i = 0; i < iters; i++) {
+        if (forward(&timed, &s, input, (int)batch, (int)size, (int)size, a.fwd, logits,
+                    &times[i], &err) != CLN_OK)
+            goto done;
+        if (warmup == 0 && i == 0) first_ms = times[i];
+    }
+    if ((a.profile || a.csv || a.trace) &&
+        forward(&a, &s, input, (int)batch, (int)size, (int)size, a.fwd, logits, &ms, &err) !=
+            CLN_OK)
+        goto done;
+    qsort(times, (size_t)iters, sizeof *times, compare_double);
+    double median = (times[(iters - 1) / 2] + times[iters / 2]) / 2;
+    double p10 = percentile(times, (size_t)iters, 10), p90 = percentile(times, (size_t)iters, 90);
+    cln_runtime_timings rt = cln_runtime_get_timings(s.rt);
+    cln_model_timings mt = cln_model_get_timings(s.model);
+    const cln_device_info *dev = cln_runtime_device(s.rt);
+    double peak_mib = cln_model_peak_device_bytes(s.model) / 1048576.0;
+    printf("device          %s (%s)\n", dev->device_name, dev->platform_name);
+    printf("input           %ld x 3 x %ld x %ld, %s weights, conv %s\n", batch, size, size,
+           a.random_weights ? "random" : "file",
+           a.fwd.conv_algo == CLN_CONV_DIRECT ? "direct" : "gemm");
+    printf("forward         median %.2f ms, p10 %.2f ms, p90 %.2f ms over %ld (after %ld "
+           "warm-up)\n",
+           median, p10, p90, iters, warmup);
+    printf("per image       %.2f ms, %.2f images/s\n", median / batch, 1000.0 * batch / median);
+    printf("start-up        device set-up %.1f ms, program build %.1f ms first time / %.1f ms "
+           "this run, weight read %.1f ms, upload %.1f ms, first forward %.1f ms\n",
+           rt.device_setup_ms, cold_build_ms, rt.program_build_ms, mt.read_ms, mt.upload_ms,
+           first_ms);
+    printf("device memory   %.1f MiB peak (weights, input, activations, im2col scratch)\n",
+           peak_mib);
+    if (json) {
+        json_t *obj = json_pack(
+            "{s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:s, s:s, s:s, s:f, s:f, s:f, s:f, "
+            "s:f, s:f, s:f}",
+            "batch", (int)batch, "height", (int)size, "width", (int)size, "iters", (int)iters,
+            "median_ms", median, "p10_ms", p10, "p90_ms", p90, "per_image_ms", median / batch,
+            "images_per_s", 1000.0 * batch / median, "device", dev->device_name, "platform",
+            dev->platform_name, "conv", a.fwd.conv_algo == CLN_CONV_DIRECT ? "direct" : "gemm",
+            "device_setup_ms", rt.device_setup_ms, "program_build_first_ms", cold_build_ms,
+            "program_build_ms", rt.program_build_ms, "weight_read_ms", mt.read_ms,
+            "weight_upload_ms", mt.upload_ms, "first_forward_ms", first_ms,
+            "peak_device_mib", peak_mib);
+        char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+        if (!text) {
+            json_decref(obj);
+            snprintf(err.message, sizeof err.message, "out of memory printing the figures");
+            goto done;
+        }
+        printf("%s\n", text);
+        free(text);
+        json_decref(obj);
+    }
+    rc = 0;
+done:
+    if (rc != 0) fail(&err);
+    close_session(&s);
+    free(times);
+    free(logits);
+    free(input);
     return rc;
 }
 
@@ -256,6 +716,8 @@ int main(int argc, char **argv) {
     }
     if (strcmp(cmd, "devices") == 0) return cmd_devices(argc - 1, argv + 1);
     if (strcmp(cmd, "infer") == 0) return cmd_infer(argc - 1, argv + 1);
+    if (strcmp(cmd, "classify") == 0) return cmd_classify(argc - 1, argv + 1);
+    if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
     fprintf(stderr, "clinception: unknown command '%s'\n\n%s", cmd, main_usage);
     return 2;
 }

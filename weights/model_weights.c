@@ -86,6 +86,11 @@ static cln_status read_tensor(state_dict *sd, const char *name, int ndim, const 
                         "%s: tensor \"%s\" has shape %s but the model needs %s", sd->file->path,
                         name, have, want);
     }
+    if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16)
+        return cln_fail(err, CLN_ERR_MODEL,
+                        "%s: tensor \"%s\" is %s; the model needs F32 (F16 and BF16 are "
+                        "converted)",
+                        sd->file->path, name, st_dtype_name(t->dtype));
     cln_status status = st_to_f32(sd->file, t, dst, err);
     if (status != CLN_OK) return status;
     for (size_t i = 0; i < t->numel; i++)
@@ -114,13 +119,12 @@ static cln_status load_conv(state_dict *sd, const network *net, const layer *l, 
     }
     if (status != CLN_OK) return status;
     for (size_t o = 0; o < cout; o++) {
-        double var = (double)bn[3][o] + BN_EPS;
-        if (!(var > 0))
+        if (!(bn[3][o] >= 0.0f))
             return cln_fail(err, CLN_ERR_MODEL,
                             "%s: tensor \"%s.bn.running_var\" has %g at channel %zu; a variance "
                             "must not be negative",
                             sd->file->path, l->name, (double)bn[3][o], o);
-        double scale = (double)bn[0][o] / sqrt(var);
+        double scale = (double)bn[0][o] / sqrt((double)bn[3][o] + BN_EPS);
         for (size_t j = 0; j < k; j++) w[o * k + j] = (float)(w[o * k + j] * scale);
         b[o] = (float)((double)bn[1][o] - (double)bn[2][o] * scale);
     }

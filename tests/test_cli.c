@@ -1,0 +1,405 @@
+/* Tests of the clinception program ($CLINCEPTION) as a user runs it: exit codes and messages of
+ * its help, its usage errors and its refusals of bad files, and `infer` with random weights. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "../tools/npy.h"
+
+#include <criterion/criterion.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_ARGS 32
+
+/* The folder each test writes its files in (every test runs in its own process). */
+static char tmp_dir[64];
+
+static void make_tmp_dir(void) {
+    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/test_cli_XXXXXX");
+    cr_assert_not_null(mkdtemp(tmp_dir), "mkdtemp failed");
+}
+
+/* Removes tmp_dir and the files in it (the tests make no subfolders). */
+static void remove_tmp_dir(void) {
+    DIR *dir = opendir(tmp_dir);
+    if (!dir) return;
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL) {
+        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", tmp_dir, entry->d_name);
+        unlink(path);
+    }
+    closedir(dir);
+    rmdir(tmp_dir);
+}
+
+TestSuite(cli, .init = make_tmp_dir, .fini = remove_tmp_dir, .timeout = 600);
+
+/* The path of name inside tmp_dir, in one of a few rotating buffers. */
+static const char *tmp_path(const char *name) {
+    static char buffers[8][512];
+    static int next = 0;
+    char *path = buffers[next];
+    next = (next + 1) % 8;
+    snprintf(path, sizeof buffers[0], "%s/%s", tmp_dir, name);
+    return path;
+}
+
+static bool file_exists(const char *path) {
+    return access(path, F_OK) == 0;
+}
+
+/* The whole file as a NUL-terminated string; the caller frees it. */
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s", path);
+    size_t size = 0, cap = 4096;
+    char *text = malloc(cap);
+    cr_assert_not_null(text);
+    size_t got;
+    while ((got = fread(text + size, 1, cap - size - 1, f)) > 0) {
+        size += got;
+        if (cap - size < 2) {
+            cap *= 2;
+            text = realloc(text, cap);
+            cr_assert_not_null(text);
+        }
+    }
+    fclose(f);
+    text[size] = '\0';
+    return text;
+}
+
+typedef struct {
+    int status; /* the exit code, or 128 + the signal that ended it */
+    char *out;  /* what it wrote on standard output */
+    char *err;  /* and on standard error */
+} run_result;
+
+static void free_result(run_result *r) {
+    free(r->out);
+    free(r->err);
+}
+
+/* Runs $CLINCEPTION with args (NULL-terminated, the program name not included), its standard
+ * output and error captured in files of tmp_dir. */
+static run_result run_cli(const char *const *args) {
+    const char *program = getenv("CLINCEPTION");
+    cr_assert(program && *program, "CLINCEPTION is not set (run through meson test)");
+    char *argv[MAX_ARGS + 2];
+    int argc = 0;
+    argv[argc++] = (char *)program;
+    for (int i = 0; args[i]; i++) {
+        cr_assert_lt(i, MAX_ARGS, "more than %d arguments", MAX_ARGS);
+        argv[argc++] = (char *)args[i];
+    }
+    argv[argc] = NULL;
+
+    char out_path[512], err_path[512];
+    snprintf(out_path, sizeof out_path, "%s/stdout.txt", tmp_dir);
+    snprintf(err_path, sizeof err_path, "%s/stderr.txt", tmp_dir);
+    fprintf(stderr, "$");
+    for (int i = 0; i < argc; i++)
+        fprintf(stderr, " %s", argv[i]);
+    fprintf(stderr, "\n");
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1, "fork failed");
+    if (pid == 0) {
+        int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (out < 0 || err < 0 || dup2(out, STDOUT_FILENO) < 0 || dup2(err, STDERR_FILENO) < 0)
+            _exit(126);
+        close(out);
+        close(err);
+        execv(program, argv);
+        _exit(127);
+    }
+    int wstatus;
+    cr_assert_eq(waitpid(pid, &wstatus, 0), pid, "waitpid failed");
+    run_result r;
+    r.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+    r.out = read_text(out_path);
+    r.err = read_text(err_path);
+    cr_assert_neq(r.status, 126, "could not redirect the output of %s", program);
+    cr_assert_neq(r.status, 127, "could not run %s", program);
+    /* Under -Db_sanitize a report may come with the exit code a refusal has anyway. */
+    cr_expect(strstr(r.err, "Sanitizer") == NULL && strstr(r.err, "runtime error:") == NULL,
+              "a sanitizer report:\n%s", r.err);
+    return r;
+}
+
+#define RUN(...) run_cli((const char *const[]){__VA_ARGS__, NULL})
+
+static void expect_status(const run_result *r, int status) {
+    cr_expect_eq(r->status, status, "exit status %d, not %d\nstdout:\n%s\nstderr:\n%s", r->status,
+                 status, r->out, r->err);
+}
+
+static void expect_contains(const char *text, const char *phrase, const char *stream) {
+    cr_expect(strstr(text, phrase) != NULL, "expected \"%s\" on %s, which holds:\n%s", phrase,
+              stream, text);
+}
+
+/* Writes an npy of the given shape holding a smooth pattern of values in [-1, 1]. */
+static void write_input(const char *path, int ndim, const int64_t *shape) {
+    size_t numel = 1;
+    for (int d = 0; d < ndim; d++)
+        numel *= (size_t)shape[d];
+    float *data = malloc(numel * sizeof *data);
+    cr_assert_not_null(data);
+    for (size_t i = 0; i < numel; i++)
+        data[i] = sinf(0.01f * (float)i) * cosf(0.37f * (float)i);
+    cln_error err;
+    cr_assert_eq(npy_write_f32(path, data, ndim, shape, &err), CLN_OK, "%s", err.message);
+    free(data);
+}
+
+static void write_bytes(const char *path, size_t size) {
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "cannot create %s", path);
+    uint32_t state = 12345;
+    for (size_t i = 0; i < size; i++) {
+        state = state * 1664525u + 1013904223u;
+        fputc((int)(state >> 24), f);
+    }
+    cr_assert_eq(fclose(f), 0);
+}
+
+/* A valid (1, 3, 75, 75) input in tmp_dir; returns its path. */
+static const char *small_input(void) {
+    const char *path = tmp_path("x.npy");
+    write_input(path, 4, (const int64_t[]){1, 3, 75, 75});
+    return path;
+}
+
+/* ---- Help ------------------------------------------------------------- */
+
+static void expect_main_usage(const run_result *r) {
+    expect_status(r, 0);
+    expect_contains(r->out, "devices", "stdout");
+    expect_contains(r->out, "infer", "stdout");
+}
+
+Test(cli, help_option_lists_the_commands) {
+    run_result r = RUN("--help");
+    expect_main_usage(&r);
+    free_result(&r);
+}
+
+Test(cli, help_command_lists_the_commands) {
+    run_result r = RUN("help");
+    expect_main_usage(&r);
+    free_result(&r);
+}
+
+Test(cli, infer_help_names_every_option) {
+    run_result r = RUN("infer", "--help");
+    expect_status(&r, 0);
+    static const char *const options[] = {
+        "--weights", "--random-weights",  "--input", "--output",
+        "--device",  "--transform-input", "--conv",  "--repeat",
+    };
+    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
+        expect_contains(r.out, options[i], "stdout");
+    free_result(&r);
+}
+
+Test(cli, devices_help) {
+    run_result r = RUN("devices", "--help");
+    expect_status(&r, 0);
+    expect_contains(r.out, "usage", "stdout");
+    free_result(&r);
+}
+
+/* ---- Usage errors (exit 2) -------------------------------------------- */
+
+Test(cli, no_command_is_a_usage_error) {
+    run_result r = run_cli((const char *const[]){NULL});
+    expect_status(&r, 2);
+    expect_contains(r.err, "usage", "stderr");
+    free_result(&r);
+}
+
+Test(cli, unknown_command_is_named) {
+    run_result r = RUN("frobnicate");
+    expect_status(&r, 2);
+    expect_contains(r.err, "frobnicate", "stderr");
+    free_result(&r);
+}
+
+Test(cli, infer_without_input_shows_the_usage) {
+    run_result r = RUN("infer", "--random-weights", "--output", tmp_path("y.npy"));
+    expect_status(&r, 2);
+    expect_contains(r.err, "--input", "stderr");
+    expect_contains(r.err, "usage", "stderr");
+    cr_expect_not(file_exists(tmp_path("y.npy")));
+    free_result(&r);
+}
+
+Test(cli, unknown_conv_algorithm_is_named) {
+    run_result r = RUN("infer", "--random-weights", "--input", small_input(), "--output",
+                       tmp_path("y.npy"), "--conv", "foo");
+    expect_status(&r, 2);
+    expect_contains(r.err, "foo", "stderr");
+    cr_expect_not(file_exists(tmp_path("y.npy")));
+    free_result(&r);
+}
+
+Test(cli, repeat_must_be_positive) {
+    static const char *const counts[] = {"0", "-1", "abc", ""};
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        run_result r = RUN("infer", "--random-weights", "--input", small_input(), "--output",
+                           tmp_path("y.npy"), "--repeat", counts[i]);
+        expect_status(&r, 2);
+        expect_contains(r.err, "--repeat", "stderr");
+        free_result(&r);
+    }
+}
+
+Test(cli, weights_and_random_weights_together) {
+    run_result r = RUN("infer", "--weights", tmp_path("w.safetensors"), "--random-weights",
+                       "--input", small_input(), "--output", tmp_path("y.npy"));
+    expect_status(&r, 2);
+    expect_contains(r.err, "usage", "stderr");
+    free_result(&r);
+}
+
+/* ---- devices ---------------------------------------------------------- */
+
+Test(cli, devices_lists_the_first_device) {
+    run_result r = RUN("devices");
+    expect_status(&r, 0);
+    expect_contains(r.out, "0:0", "stdout");
+    expect_contains(r.out, "compute units", "stdout");
+    free_result(&r);
+}
+
+/* ---- Refusals (exit 1) ------------------------------------------------ */
+
+Test(cli, missing_weight_file_is_named) {
+    const char *output = tmp_path("y.npy");
+    run_result r = RUN("infer", "--weights", "/nonexistent.safetensors", "--input", small_input(),
+                       "--output", output);
+    expect_status(&r, 1);
+    expect_contains(r.err, "/nonexistent.safetensors", "stderr");
+    cr_expect_not(file_exists(output), "%s was written", output);
+    free_result(&r);
+}
+
+Test(cli, garbage_weight_file_is_named) {
+    const char *weights = tmp_path("garbage.safetensors"), *output = tmp_path("y.npy");
+    write_bytes(weights, 4096);
+    run_result r = RUN("infer", "--weights", weights, "--input", small_input(), "--output", output);
+    expect_status(&r, 1);
+    expect_contains(r.err, weights, "stderr");
+    cr_expect_not(file_exists(output), "%s was written", output);
+    free_result(&r);
+}
+
+/* Runs infer on an input of the given shape, which must be refused as not (N, 3, H, W);
+ * shape_text is how the message should print the shape. */
+static void expect_shape_refused(int ndim, const int64_t *shape, const char *shape_text) {
+    const char *input = tmp_path("bad_shape.npy"), *output = tmp_path("y.npy");
+    write_input(input, ndim, shape);
+    run_result r = RUN("infer", "--random-weights", "--input", input, "--output", output);
+    expect_status(&r, 1);
+    expect_contains(r.err, input, "stderr");
+    expect_contains(r.err, shape_text, "stderr");
+    expect_contains(r.err, "is not (N, 3, H, W)", "stderr");
+    expect_contains(r.err, "75", "stderr");
+    cr_expect_not(file_exists(output), "%s was written", output);
+    free_result(&r);
+}
+
+Test(cli, four_channels_are_refused) {
+    expect_shape_refused(4, (const int64_t[]){1, 4, 80, 80}, "(1, 4, 80, 80)");
+}
+
+Test(cli, height_below_75_is_refused) {
+    expect_shape_refused(4, (const int64_t[]){1, 3, 60, 80}, "(1, 3, 60, 80)");
+}
+
+Test(cli, three_dimensions_are_refused) {
+    expect_shape_refused(3, (const int64_t[]){3, 75, 75}, "(3, 75, 75)");
+}
+
+Test(cli, input_that_is_not_npy_is_named) {
+    const char *input = tmp_path("noise.npy"), *output = tmp_path("y.npy");
+    write_bytes(input, 1000);
+    run_result r = RUN("infer", "--random-weights", "--input", input, "--output", output);
+    expect_status(&r, 1);
+    expect_contains(r.err, input, "stderr");
+    cr_expect_not(file_exists(output), "%s was written", output);
+    free_result(&r);
+}
+
+Test(cli, unknown_device_is_named) {
+    const char *output = tmp_path("y.npy");
+    run_result r = RUN("infer", "--random-weights", "--input", small_input(), "--output", output,
+                       "--device", "no-such-device");
+    expect_status(&r, 1);
+    expect_contains(r.err, "no-such-device", "stderr");
+    cr_expect_not(file_exists(output), "%s was written", output);
+    free_result(&r);
+}
+
+/* ---- Inference with random weights ------------------------------------ */
+
+/* Runs infer --random-weights on a (2, 3, H, W) input, with --conv conv unless conv is NULL,
+ * writing tmp_dir/name. Checks the exit code, the lines on stdout and the shape and finiteness
+ * of the logits, and returns them. */
+static npy_array infer_batch_of_two(const char *input, const char *name, const char *conv) {
+    const char *output = tmp_path(name);
+    run_result r = conv ? RUN("infer", "--random-weights", "--input", input, "--output", output,
+                              "--conv", conv)
+                        : RUN("infer", "--random-weights", "--input", input, "--output", output);
+    expect_status(&r, 0);
+    cr_assert_eq(r.status, 0);
+    expect_contains(r.out, "image 0: top-5 classes ", "stdout");
+    expect_contains(r.out, "image 1: top-5 classes ", "stdout");
+    int lines = 0;
+    for (const char *c = r.out; *c; c++)
+        lines += *c == '\n';
+    cr_expect_eq(lines, 2, "%d lines on stdout, not 2:\n%s", lines, r.out);
+    free_result(&r);
+
+    npy_array logits = {0};
+    cln_error err;
+    cr_assert_eq(npy_read_f32(output, &logits, &err), CLN_OK, "%s", err.message);
+    cr_assert_eq(logits.ndim, 2);
+    cr_assert_eq(logits.shape[0], 2);
+    cr_assert_eq(logits.shape[1], CLN_NUM_CLASSES);
+    for (size_t i = 0; i < logits.numel; i++)
+        cr_assert(isfinite(logits.data[i]), "logit %zu is %f", i, (double)logits.data[i]);
+    return logits;
+}
+
+Test(cli, random_weights_are_deterministic_and_direct_matches_gemm) {
+    const char *input = tmp_path("batch.npy");
+    write_input(input, 4, (const int64_t[]){2, 3, 75, 80});
+    npy_array first = infer_batch_of_two(input, "first.npy", NULL);
+    npy_array second = infer_batch_of_two(input, "second.npy", NULL);
+    cr_expect(memcmp(first.data, second.data, first.numel * sizeof(float)) == 0,
+              "two runs of the same input wrote different logits");
+
+    npy_array direct = infer_batch_of_two(input, "direct.npy", "direct");
+    double max_diff = 0, max_abs = 0;
+    for (size_t i = 0; i < first.numel; i++) {
+        max_diff = fmax(max_diff, fabs((double)first.data[i] - (double)direct.data[i]));
+        max_abs = fmax(max_abs, fabs((double)first.data[i]));
+    }
+    cr_expect_gt(max_abs, 0, "every logit is zero");
+    cr_expect_lt(max_diff, 1e-3 * max_abs, "direct differs from gemm by %g (max |logit| %g)",
+                 max_diff, max_abs);
+    npy_free(&first);
+    npy_free(&second);
+    npy_free(&direct);
+}

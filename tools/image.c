@@ -1,0 +1,357 @@
+/* Image decoding through stb_image, and torchvision's Inception v3 eval preprocessing: Pillow's
+ * antialiased bilinear resize (same coefficients and fixed-point rounding, so the same bytes),
+ * then the center crop and the scaling to [-1, 1], computed only for the pixels the crop keeps. */
+#include "image.h"
+
+#include "../host/error.h"
+
+#include <stb/stb_image.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define READ_CHUNK_BYTES (1 << 16) /* the first read buffer; it doubles as the file needs */
+
+/* Pillow resamples 8-bit images with fixed-point weights of this many fraction bits, adding
+ * half of the last unit before shifting so that each pass rounds to nearest. */
+#define RESAMPLE_FRACTION_BITS 22
+#define RESAMPLE_ONE (1 << RESAMPLE_FRACTION_BITS)
+#define RESAMPLE_HALF (1 << (RESAMPLE_FRACTION_BITS - 1))
+
+/* ---- Decoding ------------------------------------------------------------------------------ */
+
+static const char *stb_reason(void) {
+    const char *reason = stbi_failure_reason();
+    return reason ? reason : "no reason given";
+}
+
+static int image_within_limits(int width, int height) {
+    return width >= 1 && height >= 1 && width <= IMAGE_MAX_SIDE && height <= IMAGE_MAX_SIDE &&
+           (int64_t)width * height <= IMAGE_MAX_PIXELS;
+}
+
+cln_status image_load_memory(const char *name, const unsigned char *bytes, size_t size,
+                             rgb_image *out, cln_error *err) {
+    if (!out) return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "image_load_memory: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!name) name = "(image in memory)";
+    if (size == 0) return cln_fail(err, CLN_ERR_FORMAT, "%s: the file is empty", name);
+    if (!bytes) return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "%s: bytes is NULL", name);
+    if (size > IMAGE_MAX_FILE_BYTES)
+        return cln_fail(err, CLN_ERR_FORMAT, "%s: %zu bytes is more than the %d bytes allowed",
+                        name, size, IMAGE_MAX_FILE_BYTES);
+
+    /* The header alone first, so that a huge image is refused before anything is allocated. */
+    int width, height, channels;
+    if (!stbi_info_from_memory(bytes, (int)size, &width, &height, &channels))
+        return cln_fail(err, CLN_ERR_FORMAT, "%s: not an image that can be read: %s", name,
+                        stb_reason());
+    if (!image_within_limits(width, height))
+        return cln_fail(err, CLN_ERR_FORMAT,
+                        "%s: the image is %d x %d pixels; at most %d pixels a side and %d "
+                        "pixels in all are allowed",
+                        name, width, height, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS);
+
+    unsigned char *rgb = stbi_load_from_memory(bytes, (int)size, &width, &height, &channels, 3);
+    if (!rgb) {
+        const char *reason = stb_reason();
+        cln_status status = strcmp(reason, "outofmem") == 0 ? CLN_ERR_OUT_OF_MEMORY
+                                                             : CLN_ERR_FORMAT;
+        return cln_fail(err, status, "%s: cannot decode the image: %s", name, reason);
+    }
+    if (!image_within_limits(width, height)) {
+        stbi_image_free(rgb);
+        return cln_fail(err, CLN_ERR_FORMAT,
+                        "%s: the image decodes to %d x %d pixels, beyond the limits its header "
+                        "passed",
+                        name, width, height);
+    }
+    out->width = width;
+    out->height = height;
+    out->rgb = rgb;
+    return CLN_OK;
+}
+
+/* Reads a whole file into a malloc'd buffer (*bytes, *size), refusing files larger than
+ * IMAGE_MAX_FILE_BYTES. Works for pipes too: it reads until the end instead of asking for
+ * the size. */
+static cln_status read_file(const char *path, unsigned char **bytes, size_t *size,
+                            cln_error *err) {
+    *bytes = NULL;
+    *size = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return cln_fail(err, CLN_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+
+    size_t cap = READ_CHUNK_BYTES, used = 0;
+    unsigned char *buf = malloc(cap);
+    cln_status status = CLN_OK;
+    if (!buf) status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    while (status == CLN_OK) {
+        if (used == cap) {
+            if (cap > IMAGE_MAX_FILE_BYTES) {
+                status = cln_fail(err, CLN_ERR_FORMAT, "%s: the file is larger than %d bytes",
+                                  path, IMAGE_MAX_FILE_BYTES);
+                break;
+            }
+            unsigned char *grown = realloc(buf, 2 * cap);
+            if (!grown) {
+                status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY,
+                                  "%s: out of memory reading %zu bytes", path, 2 * cap);
+                break;
+            }
+            buf = grown;
+            cap *= 2;
+        }
+        size_t want = cap - used;
+        size_t got = fread(buf + used, 1, want, f);
+        used += got;
+        if (got < want) { /* a short read: the end of the file, or an error */
+            if (ferror(f))
+                status = cln_fail(err, CLN_ERR_IO, "cannot read %s: %s", path, strerror(errno));
+            break;
+        }
+    }
+    if (fclose(f) != 0 && status == CLN_OK)
+        status = cln_fail(err, CLN_ERR_IO, "cannot close %s: %s", path, strerror(errno));
+    if (status != CLN_OK) {
+        free(buf);
+        return status;
+    }
+    *bytes = buf;
+    *size = used;
+    return CLN_OK;
+}
+
+cln_status image_load(const char *path, rgb_image *out, cln_error *err) {
+    if (!out) return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "image_load: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!path) return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "image_load: path is NULL");
+    unsigned char *bytes;
+    size_t size;
+    cln_status status = read_file(path, &bytes, &size, err);
+    if (status != CLN_OK) return status;
+    status = image_load_memory(path, bytes, size, out, err);
+    free(bytes);
+    return status;
+}
+
+void image_free(rgb_image *img) {
+    if (!img) return;
+    stbi_image_free(img->rgb);
+    memset(img, 0, sizeof *img);
+}
+
+/* ---- Resampling as Pillow does ---------------------------------------------------------- */
+
+/* The weights that make outputs [first, first + count) of one axis resized from in_size to
+ * out_size samples. Output i reads input samples [start[i], start[i] + len[i]) with weights
+ * weight[i * taps ...], fixed-point with RESAMPLE_FRACTION_BITS fraction bits. */
+typedef struct {
+    int first, count; /* the outputs computed */
+    int taps;         /* the widest window: the stride of weight */
+    int *start;       /* (count): the first input sample of each window */
+    int *len;         /* (count): the samples in each window, at most taps */
+    int32_t *weight;  /* (count, taps) */
+} resample_axis;
+
+static void resample_axis_free(resample_axis *axis) {
+    free(axis->start); /* start, len and weight share one allocation */
+    memset(axis, 0, sizeof *axis);
+}
+
+/* Pillow's bilinear filter: a triangle of half-width 1. */
+static double triangle(double x) {
+    x = fabs(x);
+    return x < 1.0 ? 1.0 - x : 0.0;
+}
+
+/* Output sample o covers input coordinates around center = (o + 0.5) * scale. When
+ * shrinking, the triangle is stretched by the scale (antialiasing), so every input sample
+ * under an output contributes. The window is rounded to whole samples and clipped to the
+ * image, and the weights in it are normalized to sum to 1 before being rounded to fixed
+ * point, as Pillow's precompute_coeffs and normalize_coeffs_8bpc do; the floating-point
+ * expressions follow Pillow's order of operations so the rounded weights are the same. */
+static cln_status resample_axis_init(resample_axis *axis, int in_size, int out_size, int first,
+                                     int count, cln_error *err) {
+    memset(axis, 0, sizeof *axis);
+    double scale = (double)in_size / out_size;
+    double filter_scale = scale < 1.0 ? 1.0 : scale;
+    double support = 1.0 * filter_scale; /* the triangle's half-width, in input samples */
+    double inv_filter_scale = 1.0 / filter_scale;
+    int taps = (int)ceil(support) * 2 + 1;
+
+    /* count <= out_size, so count * taps <= about 2 * in_size + 3 * count: no overflow. */
+    size_t windows = (size_t)count;
+    void *block = malloc(windows * 2 * sizeof(int) + windows * (size_t)taps * sizeof(int32_t));
+    if (!block)
+        return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory for %d x %d resize weights",
+                        count, taps);
+    axis->first = first;
+    axis->count = count;
+    axis->taps = taps;
+    axis->start = block;
+    axis->len = axis->start + windows;
+    axis->weight = (int32_t *)(axis->len + windows);
+
+    for (int i = 0; i < count; i++) {
+        double center = (first + i + 0.5) * scale;
+        int lo = (int)(center - support + 0.5);
+        if (lo < 0) lo = 0;
+        int hi = (int)(center + support + 0.5);
+        if (hi > in_size) hi = in_size;
+        int n = hi - lo;
+        if (n > taps) n = taps; /* cannot happen: the window spans at most 2 * support + 1 */
+        if (n < 0) n = 0;
+        double sum = 0.0;
+        for (int k = 0; k < n; k++)
+            sum += triangle(((k + lo) - center + 0.5) * inv_filter_scale);
+        int32_t *fixed = axis->weight + (size_t)i * taps;
+        for (int k = 0; k < n; k++) {
+            double w = triangle(((k + lo) - center + 0.5) * inv_filter_scale);
+            double normalized = sum != 0.0 ? w / sum : w;
+            fixed[k] = (int32_t)(0.5 + normalized * RESAMPLE_ONE); /* weights are >= 0 */
+        }
+        for (int k = n; k < taps; k++)
+            fixed[k] = 0;
+        axis->start[i] = lo;
+        axis->len[i] = n;
+    }
+    return CLN_OK;
+}
+
+/* A fixed-point sum (which starts at RESAMPLE_HALF) rounded to a uint8, as Pillow's clip8. */
+static unsigned char clip_to_u8(int32_t sum) {
+    int32_t v = sum >> RESAMPLE_FRACTION_BITS; /* sum >= 0: weights and samples are >= 0 */
+    return (unsigned char)(v > 255 ? 255 : v);
+}
+
+/* ---- Preprocessing ----------------------------------------------------------------------- */
+
+/* torchvision's CenterCrop offset along an axis of the resized image: where output 0 of the
+ * crop falls, negative when the crop is larger (then the image is centred in zero padding,
+ * the smaller half of the padding before it). Otherwise int(round((size - crop) / 2.0)) with
+ * Python's round, which takes x.5 to the even neighbour. */
+static int center_crop_offset(int size, int crop) {
+    if (crop > size) return -((crop - size) / 2);
+    int diff = size - crop;
+    int offset = diff / 2;
+    if (diff % 2 == 1 && offset % 2 == 1) offset += 1;
+    return offset;
+}
+
+cln_status image_preprocess(const rgb_image *img, int resize, int crop, float *out,
+                            cln_error *err) {
+    if (!img || !img->rgb || !out)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "image_preprocess: %s is NULL",
+                        !img ? "the image" : !img->rgb ? "the image's pixels" : "out");
+    if (!image_within_limits(img->width, img->height))
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "image_preprocess: the image is %d x %d pixels; it must be 1 to %d "
+                        "pixels a side and at most %d pixels in all",
+                        img->width, img->height, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS);
+    if (resize < 1 || resize > IMAGE_MAX_RESIZE)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "image_preprocess: resize %d is out of range (1 to %d)", resize,
+                        IMAGE_MAX_RESIZE);
+    if (crop < 1 || crop > IMAGE_MAX_CROP)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "image_preprocess: crop %d is out of range (1 to %d)", crop,
+                        IMAGE_MAX_CROP);
+
+    /* Resize's output size, as torchvision computes it (integer product, true division,
+     * truncation: all exact in double here, so the same as Python's). */
+    int w = img->width, h = img->height;
+    int short_side = w <= h ? w : h, long_side = w <= h ? h : w;
+    double resized_long = (double)((int64_t)resize * long_side) / short_side;
+    if (resized_long > IMAGE_MAX_RESIZED_SIDE)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "image_preprocess: resizing the %d x %d image to a short side of %d "
+                        "makes its long side %.0f pixels; at most %d are allowed",
+                        w, h, resize, floor(resized_long), IMAGE_MAX_RESIZED_SIDE);
+    int new_w = w <= h ? resize : (int)resized_long;
+    int new_h = w <= h ? (int)resized_long : resize;
+
+    /* The part of the resized image that the crop keeps: resized columns [x0, x1) and rows
+     * [y0, y1) go to the crop at offset (ox, oy) subtracted; the rest of the crop is padding. */
+    int ox = center_crop_offset(new_w, crop), oy = center_crop_offset(new_h, crop);
+    int x0 = ox > 0 ? ox : 0, y0 = oy > 0 ? oy : 0;
+    int x1 = ox + crop < new_w ? ox + crop : new_w, y1 = oy + crop < new_h ? oy + crop : new_h;
+
+    resample_axis horiz, vert;
+    cln_status status = resample_axis_init(&horiz, w, new_w, x0, x1 - x0, err);
+    if (status != CLN_OK) return status;
+    status = resample_axis_init(&vert, h, new_h, y0, y1 - y0, err);
+    if (status != CLN_OK) {
+        resample_axis_free(&horiz);
+        return status;
+    }
+
+    /* Horizontal pass first, as Pillow does, over just the input rows the vertical pass reads;
+     * results are rounded to uint8 between the passes. */
+    int row0 = vert.start[0];
+    int row1 = vert.start[vert.count - 1] + vert.len[vert.count - 1];
+    size_t tmp_stride = (size_t)horiz.count * 3;
+    unsigned char *tmp = malloc((size_t)(row1 - row0) * tmp_stride);
+    if (!tmp) {
+        resample_axis_free(&horiz);
+        resample_axis_free(&vert);
+        return cln_fail(err, CLN_ERR_OUT_OF_MEMORY,
+                        "image_preprocess: out of memory for a %d x %d intermediate image",
+                        horiz.count, row1 - row0);
+    }
+    for (int y = row0; y < row1; y++) {
+        const unsigned char *src = img->rgb + (size_t)y * w * 3;
+        unsigned char *dst = tmp + (size_t)(y - row0) * tmp_stride;
+        for (int j = 0; j < horiz.count; j++) {
+            const int32_t *k = horiz.weight + (size_t)j * horiz.taps;
+            const unsigned char *s = src + (size_t)horiz.start[j] * 3;
+            int32_t r = RESAMPLE_HALF, g = RESAMPLE_HALF, b = RESAMPLE_HALF;
+            for (int t = 0; t < horiz.len[j]; t++) {
+                r += s[3 * t + 0] * k[t];
+                g += s[3 * t + 1] * k[t];
+                b += s[3 * t + 2] * k[t];
+            }
+            dst[3 * j + 0] = clip_to_u8(r);
+            dst[3 * j + 1] = clip_to_u8(g);
+            dst[3 * j + 2] = clip_to_u8(b);
+        }
+    }
+
+    /* (v / 255 - 0.5) / 0.5 for every byte value, rounded once from double. */
+    float value[256];
+    for (int v = 0; v < 256; v++)
+        value[v] = (float)((v / 255.0 - 0.5) / 0.5);
+
+    size_t plane = (size_t)crop * crop;
+    for (size_t i = 0; i < 3 * plane; i++)
+        out[i] = value[0]; /* the zero padding */
+
+    /* Vertical pass, writing each kept pixel straight into the CHW crop. */
+    for (int i = 0; i < vert.count; i++) {
+        const int32_t *k = vert.weight + (size_t)i * vert.taps;
+        const unsigned char *s = tmp + (size_t)(vert.start[i] - row0) * tmp_stride;
+        size_t row_out = (size_t)(y0 + i - oy) * crop + (size_t)(x0 - ox);
+        for (int j = 0; j < horiz.count; j++) {
+            int32_t r = RESAMPLE_HALF, g = RESAMPLE_HALF, b = RESAMPLE_HALF;
+            for (int t = 0; t < vert.len[i]; t++) {
+                const unsigned char *p = s + (size_t)t * tmp_stride + 3 * (size_t)j;
+                r += p[0] * k[t];
+                g += p[1] * k[t];
+                b += p[2] * k[t];
+            }
+            out[0 * plane + row_out + j] = value[clip_to_u8(r)];
+            out[1 * plane + row_out + j] = value[clip_to_u8(g)];
+            out[2 * plane + row_out + j] = value[clip_to_u8(b)];
+        }
+    }
+
+    free(tmp);
+    resample_axis_free(&horiz);
+    resample_axis_free(&vert);
+    return CLN_OK;
+}
