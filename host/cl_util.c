@@ -7,7 +7,8 @@
 const char *cl_error_name(cl_int status) {
     switch (status) {
 #define NAME(code)                                                                                 \
-    case code: return #code
+    case code:                                                                                     \
+        return #code
         NAME(CL_SUCCESS);
         NAME(CL_DEVICE_NOT_FOUND);
         NAME(CL_DEVICE_NOT_AVAILABLE);
@@ -68,7 +69,8 @@ const char *cl_error_name(cl_int status) {
         NAME(CL_INVALID_LINKER_OPTIONS);
         NAME(CL_INVALID_DEVICE_PARTITION_COUNT);
 #undef NAME
-    case -1001: return "CL_PLATFORM_NOT_FOUND_KHR";
+    case -1001:
+        return "CL_PLATFORM_NOT_FOUND_KHR";
     }
     return "unknown OpenCL error";
 }
@@ -76,7 +78,8 @@ const char *cl_error_name(cl_int status) {
 const char *clblast_status_name(CLBlastStatusCode status) {
     switch (status) {
 #define NAME(code)                                                                                 \
-    case code: return #code
+    case code:                                                                                     \
+        return #code
         NAME(CLBlastSuccess);
         NAME(CLBlastOpenCLCompilerNotAvailable);
         NAME(CLBlastTempBufferAllocFailure);

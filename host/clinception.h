@@ -133,8 +133,7 @@ cln_status cln_model_load(cln_runtime *rt, const char *path, cln_model **out, cl
 
 /* The same network with seeded random weights (for trying the engine without
  * a weight file: its classes mean nothing). */
-cln_status cln_model_load_random(cln_runtime *rt, uint64_t seed, cln_model **out,
-                                 cln_error *err);
+cln_status cln_model_load_random(cln_runtime *rt, uint64_t seed, cln_model **out, cln_error *err);
 void cln_model_free(cln_model *model);
 
 typedef struct {

@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 typedef struct {
-    const char *name; /* file name without its extension, e.g. "pool" */
+    const char *name;          /* file name without its extension, e.g. "pool" */
     const unsigned char *data; /* size bytes, then a NUL */
     size_t size;
 } embedded_file;

@@ -29,15 +29,24 @@ void cln_error_append(cln_error *err, const char *fmt, ...) {
 
 const char *cln_status_name(cln_status status) {
     switch (status) {
-    case CLN_OK: return "CLN_OK";
-    case CLN_ERR_INVALID_ARGUMENT: return "CLN_ERR_INVALID_ARGUMENT";
-    case CLN_ERR_IO: return "CLN_ERR_IO";
-    case CLN_ERR_FORMAT: return "CLN_ERR_FORMAT";
-    case CLN_ERR_MODEL: return "CLN_ERR_MODEL";
-    case CLN_ERR_DEVICE: return "CLN_ERR_DEVICE";
-    case CLN_ERR_OPENCL: return "CLN_ERR_OPENCL";
-    case CLN_ERR_CLBLAST: return "CLN_ERR_CLBLAST";
-    case CLN_ERR_OUT_OF_MEMORY: return "CLN_ERR_OUT_OF_MEMORY";
+    case CLN_OK:
+        return "CLN_OK";
+    case CLN_ERR_INVALID_ARGUMENT:
+        return "CLN_ERR_INVALID_ARGUMENT";
+    case CLN_ERR_IO:
+        return "CLN_ERR_IO";
+    case CLN_ERR_FORMAT:
+        return "CLN_ERR_FORMAT";
+    case CLN_ERR_MODEL:
+        return "CLN_ERR_MODEL";
+    case CLN_ERR_DEVICE:
+        return "CLN_ERR_DEVICE";
+    case CLN_ERR_OPENCL:
+        return "CLN_ERR_OPENCL";
+    case CLN_ERR_CLBLAST:
+        return "CLN_ERR_CLBLAST";
+    case CLN_ERR_OUT_OF_MEMORY:
+        return "CLN_ERR_OUT_OF_MEMORY";
     }
     return "CLN_ERR_UNKNOWN";
 }

@@ -45,8 +45,8 @@ static int conv_new(network *net, const char *prefix, const char *name, int src,
     return v;
 }
 
-static void pool(network *net, layer_op op, const char *prefix, const char *name, int src,
-                 int dst, int k, int s, int pad) {
+static void pool(network *net, layer_op op, const char *prefix, const char *name, int src, int dst,
+                 int k, int s, int pad) {
     layer *l = add_layer(net, op, prefix, name, src, dst, net->value_channels[src]);
     l->kh = l->kw = k;
     l->sh = l->sw = s;

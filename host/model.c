@@ -103,12 +103,12 @@ cln_status cln_model_load(cln_runtime *rt, const char *path, cln_model **out, cl
     return status;
 }
 
-cln_status cln_model_load_random(cln_runtime *rt, uint64_t seed, cln_model **out,
-                                 cln_error *err) {
+cln_status cln_model_load_random(cln_runtime *rt, uint64_t seed, cln_model **out, cln_error *err) {
     network net;
     packed_weights pw;
     *out = NULL;
-    if (!rt) return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "cln_model_load_random needs a runtime");
+    if (!rt)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "cln_model_load_random needs a runtime");
     network_inception_v3(&net);
     cln_status status = weights_random(&net, seed, &pw, err);
     if (status != CLN_OK) return status;
@@ -186,8 +186,9 @@ static cln_status prepare_plan(cln_model *m, int n, int h, int w, cln_conv_algo 
         return status;
     }
     m->planned = true;
-    m->device_bytes = m->weight_bytes + ((size_t)n * 3 * h * w + m->plan.arena_floats +
-                                         m->plan.scratch_floats) * sizeof(float);
+    m->device_bytes =
+        m->weight_bytes +
+        ((size_t)n * 3 * h * w + m->plan.arena_floats + m->plan.scratch_floats) * sizeof(float);
     if (m->device_bytes > m->peak_device_bytes) m->peak_device_bytes = m->device_bytes;
     describe_layers(m);
     return CLN_OK;
@@ -227,11 +228,16 @@ static cln_status run_layer(cln_model *m, int i, const cln_forward_options *o, c
         if (o->conv_algo == CLN_CONV_DIRECT && (l->kh > 1 || l->kw > 1))
             return op_conv_direct(m->rt, src, g, p, dst, l->relu, err);
         return op_conv_gemm(m->rt, src, g, p, dst, l->relu, scratch, err);
-    case LAYER_MAX_POOL: return op_max_pool(m->rt, src, l->kh, l->sh, l->ph, dst, err);
-    case LAYER_AVG_POOL: return op_avg_pool(m->rt, src, l->kh, l->sh, l->ph, dst, err);
-    case LAYER_GLOBAL_AVG_POOL: return op_global_avg_pool(m->rt, src, dst, err);
-    case LAYER_LINEAR: return op_linear(m->rt, src, p, dst, err);
-    case LAYER_INPUT: break;
+    case LAYER_MAX_POOL:
+        return op_max_pool(m->rt, src, l->kh, l->sh, l->ph, dst, err);
+    case LAYER_AVG_POOL:
+        return op_avg_pool(m->rt, src, l->kh, l->sh, l->ph, dst, err);
+    case LAYER_GLOBAL_AVG_POOL:
+        return op_global_avg_pool(m->rt, src, dst, err);
+    case LAYER_LINEAR:
+        return op_linear(m->rt, src, p, dst, err);
+    case LAYER_INPUT:
+        break;
     }
     return CLN_OK;
 }
@@ -259,8 +265,8 @@ static cln_status collect_profile(cln_model *m, cln_error *err) {
                                        &end, NULL),
                "clGetEventProfilingInfo(END) of %s", r->items[i].kernel);
         if (i == 0 || start < base) base = start;
-        m->events[i] = (cln_kernel_event){r->items[i].layer, r->items[i].kernel, (double)start,
-                                          (double)end};
+        m->events[i] =
+            (cln_kernel_event){r->items[i].layer, r->items[i].kernel, (double)start, (double)end};
     }
     for (size_t i = 0; i < r->count; i++) {
         m->events[i].start_ms = (m->events[i].start_ms - (double)base) / 1e6;
@@ -310,7 +316,8 @@ cln_status cln_model_forward(cln_model *m, const float *input, int n, int h, int
                                classes * n * sizeof(float), out_t, 0, NULL, NULL),
            "clEnqueueReadBuffer of the logits");
     for (int b = 0; b < n; b++)
-        for (size_t c = 0; c < classes; c++) logits[b * classes + c] = out_t[c * n + b];
+        for (size_t c = 0; c < classes; c++)
+            logits[b * classes + c] = out_t[c * n + b];
     if (o->profile) status = collect_profile(m, err);
 cleanup:
     free(out_t);

@@ -42,17 +42,16 @@ static cln_status gemm(cln_runtime *rt, size_t m, size_t n, size_t k, cl_mem a, 
                        size_t lda, cl_mem b, size_t b_off, size_t ldb, cl_mem c, size_t c_off,
                        size_t ldc, cln_error *err) {
     cl_event ev = NULL;
-    CLBlastStatusCode rc = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo,
-                                        CLBlastTransposeNo, m, n, k, 1.0f, a, a_off, lda, b, b_off,
-                                        ldb, 0.0f, c, c_off, ldc, &rt->queue,
-                                        rt->recorder.on ? &ev : NULL);
+    CLBlastStatusCode rc = CLBlastSgemm(
+        CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, m, n, k, 1.0f, a, a_off, lda,
+        b, b_off, ldb, 0.0f, c, c_off, ldc, &rt->queue, rt->recorder.on ? &ev : NULL);
     if (rc != CLBlastSuccess)
         return clblast_fail(err, rc, "CLBlastSgemm (m=%zu, n=%zu, k=%zu)", m, n, k);
     return ev ? runtime_record(rt, ev, "CLBlast sgemm", err) : CLN_OK;
 }
 
-static cln_status bias_act(cln_runtime *rt, cl_mem x, size_t x_off, size_t ld, int rows,
-                           int cols, layer_params p, bool relu, cln_error *err) {
+static cln_status bias_act(cln_runtime *rt, cl_mem x, size_t x_off, size_t ld, int rows, int cols,
+                           layer_params p, bool relu, cln_error *err) {
     int xo = to_int(x_off), ldi = to_int(ld), bo = to_int(p.b_off), r = relu;
     kernel_arg args[] = {ARG(x), ARG(xo), ARG(ldi), ARG(cols), ARG(p.buf), ARG(bo), ARG(r)};
     size_t global[2] = {(size_t)cols, (size_t)rows};
@@ -74,8 +73,8 @@ cln_status op_input(cln_runtime *rt, cl_mem src, const float scale[3], const flo
     cl_float4 sc = {{scale[0], scale[1], scale[2], 1.0f}};
     cl_float4 sh = {{shift[0], shift[1], shift[2], 0.0f}};
     int hw = dst.h * dst.w, off = to_int(dst.off);
-    kernel_arg args[] = {ARG(src), ARG(dst.n), ARG(dst.c), ARG(hw),
-                         ARG(dst.buf), ARG(off), ARG(sc), ARG(sh)};
+    kernel_arg args[] = {ARG(src),     ARG(dst.n), ARG(dst.c), ARG(hw),
+                         ARG(dst.buf), ARG(off),   ARG(sc),    ARG(sh)};
     size_t global[2] = {(size_t)hw, (size_t)dst.n * dst.c};
     return launch(rt, KERNEL_INPUT_TO_CHANNEL_MAJOR, args, 8, 2, global, err);
 }
@@ -101,15 +100,15 @@ cln_status op_conv_gemm(cln_runtime *rt, tensor_view src, conv_geometry g, layer
         for (int n0 = 0; n0 < dst.n && status == CLN_OK; n0 += batch) {
             int nb = dst.n - n0 < batch ? dst.n - n0 : batch;
             int so = to_int(src.off);
-            kernel_arg args[] = {ARG(src.buf), ARG(so),   ARG(src.n), ARG(src.h), ARG(src.w),
-                                 ARG(n0),      ARG(nb),   ARG(g.kh),  ARG(g.kw),  ARG(g.sh),
-                                 ARG(g.sw),    ARG(g.ph), ARG(g.pw),  ARG(dst.h), ARG(dst.w),
-                                 ARG(scratch.buf)};
+            kernel_arg args[] = {ARG(src.buf), ARG(so),    ARG(src.n), ARG(src.h),
+                                 ARG(src.w),   ARG(n0),    ARG(nb),    ARG(g.kh),
+                                 ARG(g.kw),    ARG(g.sh),  ARG(g.sw),  ARG(g.ph),
+                                 ARG(g.pw),    ARG(dst.h), ARG(dst.w), ARG(scratch.buf)};
             size_t global[2] = {(size_t)nb * howo, k};
             status = launch(rt, KERNEL_IM2COL, args, 16, 2, global, err);
             if (status == CLN_OK)
-                status = gemm(rt, dst.c, nb * howo, k, p.buf, p.w_off, k, scratch.buf, 0,
-                              nb * howo, dst.buf, dst.off + n0 * howo, ld, err);
+                status = gemm(rt, dst.c, nb * howo, k, p.buf, p.w_off, k, scratch.buf, 0, nb * howo,
+                              dst.buf, dst.off + n0 * howo, ld, err);
         }
     }
     if (status != CLN_OK) return status;
@@ -121,11 +120,10 @@ cln_status op_conv_direct(cln_runtime *rt, tensor_view src, conv_geometry g, lay
     const int per_item = runtime_tunable("DIRECT_OUT_PER_ITEM");
     int so = to_int(src.off), wo = to_int(p.w_off), bo = to_int(p.b_off), dof = to_int(dst.off);
     int r = relu;
-    kernel_arg args[] = {ARG(src.buf), ARG(so),   ARG(src.c), ARG(src.n), ARG(src.h),
-                         ARG(src.w),   ARG(p.buf), ARG(wo),   ARG(bo),    ARG(dst.c),
-                         ARG(g.kh),    ARG(g.kw), ARG(g.sh),  ARG(g.sw),  ARG(g.ph),
-                         ARG(g.pw),    ARG(dst.h), ARG(dst.w), ARG(dst.buf), ARG(dof),
-                         ARG(r)};
+    kernel_arg args[] = {ARG(src.buf), ARG(so),   ARG(src.c), ARG(src.n), ARG(src.h), ARG(src.w),
+                         ARG(p.buf),   ARG(wo),   ARG(bo),    ARG(dst.c), ARG(g.kh),  ARG(g.kw),
+                         ARG(g.sh),    ARG(g.sw), ARG(g.ph),  ARG(g.pw),  ARG(dst.h), ARG(dst.w),
+                         ARG(dst.buf), ARG(dof),  ARG(r)};
     size_t global[2] = {(size_t)dst.n * dst.h * dst.w, (size_t)(dst.c + per_item - 1) / per_item};
     return launch(rt, KERNEL_CONV2D_DIRECT, args, 21, 2, global, err);
 }
@@ -133,7 +131,7 @@ cln_status op_conv_direct(cln_runtime *rt, tensor_view src, conv_geometry g, lay
 static cln_status pool(cln_runtime *rt, kernel_id kernel, tensor_view src, int k, int s, int pad,
                        tensor_view dst, cln_error *err) {
     int so = to_int(src.off), dof = to_int(dst.off);
-    kernel_arg args[] = {ARG(src.buf), ARG(so), ARG(src.h), ARG(src.w),   ARG(k),  ARG(s),
+    kernel_arg args[] = {ARG(src.buf), ARG(so),    ARG(src.h), ARG(src.w),   ARG(k),  ARG(s),
                          ARG(pad),     ARG(dst.h), ARG(dst.w), ARG(dst.buf), ARG(dof)};
     size_t global[2] = {(size_t)dst.h * dst.w, (size_t)src.c * src.n};
     return launch(rt, kernel, args, 11, 2, global, err);

@@ -15,7 +15,8 @@ static bool checked_mul(size_t a, size_t b, size_t *out) {
 }
 
 static cln_status infer_shapes(const network *net, plan *pl, cln_error *err) {
-    for (int v = 0; v < net->value_count; v++) pl->values[v].h = pl->values[v].w = 0;
+    for (int v = 0; v < net->value_count; v++)
+        pl->values[v].h = pl->values[v].w = 0;
     for (int i = 0; i < net->layer_count; i++) {
         const layer *l = &net->layers[i];
         int ho, wo;
@@ -32,8 +33,8 @@ static cln_status infer_shapes(const network *net, plan *pl, cln_error *err) {
                 return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
                                 "input %dx%d is too small: layer %s gets %dx%d and its %dx%d "
                                 "window does not fit (inputs of at least %dx%d work)",
-                                pl->h, pl->w, l->name, s->h, s->w, l->kh, l->kw,
-                                CLN_MIN_INPUT_SIZE, CLN_MIN_INPUT_SIZE);
+                                pl->h, pl->w, l->name, s->h, s->w, l->kh, l->kw, CLN_MIN_INPUT_SIZE,
+                                CLN_MIN_INPUT_SIZE);
         }
         value_plan *d = &pl->values[l->dst];
         if (d->h == 0) {
@@ -55,7 +56,8 @@ static bool lifetimes_overlap(const value_plan *a, const value_plan *b) {
 static void place_values(const network *net, plan *pl) {
     int order[NET_MAX_VALUES];
     bool placed[NET_MAX_VALUES] = {false};
-    for (int v = 0; v < net->value_count; v++) order[v] = v;
+    for (int v = 0; v < net->value_count; v++)
+        order[v] = v;
     /* largest first (insertion sort: a hundred values) */
     for (int i = 1; i < net->value_count; i++)
         for (int j = i; j > 0 && pl->values[order[j]].floats > pl->values[order[j - 1]].floats;

@@ -11,17 +11,17 @@
 
 typedef struct {
     int h, w;
-    size_t floats;       /* channels * n * h * w */
-    size_t offset;       /* in the arena, floats */
-    int first, last;     /* layers that write it first and read it last */
+    size_t floats;   /* channels * n * h * w */
+    size_t offset;   /* in the arena, floats */
+    int first, last; /* layers that write it first and read it last */
 } value_plan;
 
 typedef struct {
-    int n, h, w;                     /* input batch and size */
+    int n, h, w; /* input batch and size */
     cln_conv_algo conv_algo;
     value_plan values[NET_MAX_VALUES];
-    size_t arena_floats;             /* activations, all values */
-    size_t scratch_floats;           /* im2col, at least one image of the largest layer */
+    size_t arena_floats;   /* activations, all values */
+    size_t scratch_floats; /* im2col, at least one image of the largest layer */
 } plan;
 
 /* Infers every value's shape for an n x 3 x h x w input and places the values

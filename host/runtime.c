@@ -23,7 +23,7 @@ static const struct {
 };
 
 static const char *const program_files[PROGRAM_COUNT] = {
-    [PROGRAM_INPUT] = "input",   [PROGRAM_IM2COL] = "im2col",
+    [PROGRAM_INPUT] = "input",       [PROGRAM_IM2COL] = "im2col",
     [PROGRAM_EPILOGUE] = "epilogue", [PROGRAM_CONV2D_DIRECT] = "conv2d_direct",
     [PROGRAM_POOL] = "pool",
 };
@@ -204,21 +204,26 @@ static bool contains_nocase(const char *haystack, const char *needle) {
     return n == 0;
 }
 
-static bool match_device(const cln_device_info *info, cl_platform_id p, cl_device_id d,
-                         void *ctx) {
+static bool match_device(const cln_device_info *info, cl_platform_id p, cl_device_id d, void *ctx) {
     device_match *m = ctx;
     bool hit = false;
     switch (m->kind) {
     case MATCH_INDEX:
         hit = info->platform_index == m->platform && info->device_index == m->device;
         break;
-    case MATCH_GPU: hit = info->is_gpu; break;
-    case MATCH_CPU: hit = info->is_cpu; break;
+    case MATCH_GPU:
+        hit = info->is_gpu;
+        break;
+    case MATCH_CPU:
+        hit = info->is_cpu;
+        break;
     case MATCH_NAME:
         hit = contains_nocase(info->platform_name, m->name) ||
               contains_nocase(info->device_name, m->name);
         break;
-    case MATCH_FIRST: hit = true; break;
+    case MATCH_FIRST:
+        hit = true;
+        break;
     }
     if (hit) {
         m->found = true;
@@ -288,8 +293,7 @@ cln_status runtime_find_device(const char *selector, cln_device_info *info,
         if (cln_devices_list(&list, &n, &ignored) == CLN_OK) {
             for (size_t i = 0; i < n; i++)
                 cln_error_append(err, "\n  %d:%d  %s / %s", list[i].platform_index,
-                                 list[i].device_index, list[i].platform_name,
-                                 list[i].device_name);
+                                 list[i].device_index, list[i].platform_name, list[i].device_name);
             if (n == 0) cln_error_append(err, " none");
         }
         free(list);
@@ -494,7 +498,8 @@ cln_status runtime_record(cln_runtime *rt, cl_event ev, const char *kernel, cln_
 }
 
 void runtime_recorder_clear(cln_runtime *rt) {
-    for (size_t i = 0; i < rt->recorder.count; i++) clReleaseEvent(rt->recorder.items[i].event);
+    for (size_t i = 0; i < rt->recorder.count; i++)
+        clReleaseEvent(rt->recorder.items[i].event);
     rt->recorder.count = 0;
 }
 

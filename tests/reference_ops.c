@@ -59,17 +59,19 @@ void ref_avg_pool(const float *in, int n, int c, int h, int w, int k, int s, int
 void ref_global_avg_pool(const float *in, int n, int c, int h, int w, float *out) {
     for (int p = 0; p < n * c; p++) {
         double acc = 0;
-        for (int i = 0; i < h * w; i++) acc += in[p * h * w + i];
+        for (int i = 0; i < h * w; i++)
+            acc += in[p * h * w + i];
         out[p] = (float)(acc / (h * w));
     }
 }
 
-void ref_linear(const float *in, int n, int cin, const float *weights, const float *bias,
-                int cout, float *out) {
+void ref_linear(const float *in, int n, int cin, const float *weights, const float *bias, int cout,
+                float *out) {
     for (int b = 0; b < n; b++)
         for (int o = 0; o < cout; o++) {
             double acc = bias[o];
-            for (int c = 0; c < cin; c++) acc += (double)in[b * cin + c] * weights[o * cin + c];
+            for (int c = 0; c < cin; c++)
+                acc += (double)in[b * cin + c] * weights[o * cin + c];
             out[b * cout + o] = (float)acc;
         }
 }
@@ -77,13 +79,15 @@ void ref_linear(const float *in, int n, int cin, const float *weights, const flo
 void nchw_to_channel_major(const float *in, int n, int c, int hw, float *out) {
     for (int b = 0; b < n; b++)
         for (int ch = 0; ch < c; ch++)
-            for (int i = 0; i < hw; i++) out[(ch * n + b) * hw + i] = in[(b * c + ch) * hw + i];
+            for (int i = 0; i < hw; i++)
+                out[(ch * n + b) * hw + i] = in[(b * c + ch) * hw + i];
 }
 
 void channel_major_to_nchw(const float *in, int n, int c, int hw, float *out) {
     for (int b = 0; b < n; b++)
         for (int ch = 0; ch < c; ch++)
-            for (int i = 0; i < hw; i++) out[(b * c + ch) * hw + i] = in[(ch * n + b) * hw + i];
+            for (int i = 0; i < hw; i++)
+                out[(b * c + ch) * hw + i] = in[(ch * n + b) * hw + i];
 }
 
 double max_rel_diff(const float *a, const float *b, size_t count) {

@@ -18,8 +18,8 @@ void ref_avg_pool(const float *in, int n, int c, int h, int w, int k, int s, int
 /* out: n x c */
 void ref_global_avg_pool(const float *in, int n, int c, int h, int w, float *out);
 /* in: n x cin; weights: cout x cin; out: n x cout */
-void ref_linear(const float *in, int n, int cin, const float *weights, const float *bias,
-                int cout, float *out);
+void ref_linear(const float *in, int n, int cin, const float *weights, const float *bias, int cout,
+                float *out);
 
 /* NCHW <-> channel-major C x (N*H*W) */
 void nchw_to_channel_major(const float *in, int n, int c, int hw, float *out);

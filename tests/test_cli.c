@@ -1,5 +1,6 @@
 /* Tests of the clinception program ($CLINCEPTION) as a user runs it: exit codes and messages of
- * its help, its usage errors and its refusals of bad files, and `infer` with random weights. */
+ * its help, its usage errors and its refusals of bad files, and infer, classify and bench with
+ * random weights. */
 #define _POSIX_C_SOURCE 200809L
 
 #include "../tools/npy.h"
@@ -8,6 +9,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -402,4 +404,124 @@ Test(cli, random_weights_are_deterministic_and_direct_matches_gemm) {
     npy_free(&first);
     npy_free(&second);
     npy_free(&direct);
+}
+
+/* ---- classify and bench ------------------------------------------------ */
+
+/* A shipped sample photo, by file name. */
+static const char *sample(const char *name) {
+    static char paths[4][512];
+    static int next;
+    const char *root = getenv("CLN_SOURCE_DIR");
+    cr_assert(root && *root, "CLN_SOURCE_DIR is not set (run through meson test)");
+    char *p = paths[next++ % 4];
+    snprintf(p, sizeof paths[0], "%s/tools/data/%s", root, name);
+    return p;
+}
+
+Test(cli, classify_reports_a_corrupt_image_and_classifies_the_others) {
+    const char *corrupt = tmp_path("corrupt.jpg");
+    write_bytes(corrupt, 5000);
+    const char *cat = sample("chelsea.png"), *coffee = sample("coffee.jpg");
+    run_result r = RUN("classify", "--random-weights", "--json", "--top", "3", "--crop", "80",
+                       "--resize", "90", cat, corrupt, coffee);
+    expect_status(&r, 1);
+    expect_contains(r.err, corrupt, "stderr");
+    /* one JSON line per good image, in order, each with 3 classes */
+    const char *images[2] = {cat, coffee};
+    char *line = r.out;
+    for (int i = 0; i < 2; i++) {
+        char *end = strchr(line, '\n');
+        cr_assert_not_null(end, "line %d missing:\n%s", i, r.out);
+        *end = '\0';
+        json_error_t jerr;
+        json_t *obj = json_loads(line, 0, &jerr);
+        cr_assert_not_null(obj, "not JSON: %s (%s)", line, jerr.text);
+        cr_expect_str_eq(json_string_value(json_object_get(obj, "image")), images[i]);
+        json_t *top = json_object_get(obj, "top");
+        cr_expect_eq(json_array_size(top), 3);
+        double last = 2;
+        for (size_t k = 0; k < json_array_size(top); k++) {
+            json_t *t = json_array_get(top, k);
+            json_int_t cls = json_integer_value(json_object_get(t, "class"));
+            double prob = json_real_value(json_object_get(t, "prob"));
+            cr_expect(cls >= 0 && cls < 1000);
+            cr_expect(json_is_string(json_object_get(t, "label")));
+            cr_expect(prob > 0 && prob <= last, "probabilities fall: %g after %g", prob, last);
+            last = prob;
+        }
+        json_decref(obj);
+        line = end + 1;
+    }
+    cr_expect_str_eq(line, "", "more output than two images:\n%s", line);
+    free_result(&r);
+}
+
+Test(cli, classify_names_labels_and_batches) {
+    const char *cat = sample("chelsea.png");
+    run_result one = RUN("classify", "--random-weights", "--crop", "80", "--resize", "90", cat,
+                         cat, cat, "--batch", "2");
+    expect_status(&one, 0);
+    /* three identical images: three identical blocks, in batches of 2 and 1 */
+    char *second = strstr(one.out + 1, cat);
+    cr_assert_not_null(second);
+    char *third = strstr(second + 1, cat);
+    cr_assert_not_null(third);
+    size_t block = (size_t)(second - one.out);
+    cr_expect_eq(strncmp(one.out, second, block), 0, "%s", one.out);
+    cr_expect_eq(strncmp(one.out, third, block), 0, "%s", one.out);
+    free_result(&one);
+}
+
+Test(cli, classify_refuses_bad_options) {
+    const char *cat = sample("chelsea.png");
+    run_result r = RUN("classify", "--random-weights", "--crop", "10", cat);
+    expect_status(&r, 2);
+    expect_contains(r.err, "--crop", "stderr");
+    free_result(&r);
+    r = RUN("classify", "--random-weights");
+    expect_status(&r, 2);
+    expect_contains(r.err, "image", "stderr");
+    free_result(&r);
+    r = RUN("classify", "--random-weights", "--top", "1001", cat);
+    expect_status(&r, 2);
+    free_result(&r);
+}
+
+Test(cli, bench_prints_json_on_its_last_line) {
+    run_result r = RUN("bench", "--random-weights", "--batch", "2", "--size", "80", "--iters",
+                       "3", "--warmup", "1", "--json");
+    expect_status(&r, 0);
+    char *last = strrchr(r.out, '{');
+    cr_assert_not_null(last, "%s", r.out);
+    json_error_t jerr;
+    json_t *obj = json_loads(last, 0, &jerr);
+    cr_assert_not_null(obj, "not JSON: %s (%s)", last, jerr.text);
+    static const char *const keys[] = {"batch",  "iters",        "median_ms", "p10_ms",
+                                       "p90_ms", "images_per_s", "device",    "peak_device_mib"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        cr_expect_not_null(json_object_get(obj, keys[i]), "no %s in %s", keys[i], last);
+    cr_expect_eq(json_integer_value(json_object_get(obj, "batch")), 2);
+    double p10 = json_real_value(json_object_get(obj, "p10_ms"));
+    double median = json_real_value(json_object_get(obj, "median_ms"));
+    double p90 = json_real_value(json_object_get(obj, "p90_ms"));
+    cr_expect(p10 > 0 && p10 <= median && median <= p90, "%g %g %g", p10, median, p90);
+    json_decref(obj);
+    free_result(&r);
+}
+
+Test(cli, profile_table_and_trace_from_infer) {
+    const char *input = small_input(), *trace = tmp_path("trace.json");
+    run_result r = RUN("infer", "--random-weights", "--input", input, "--output",
+                       tmp_path("y.npy"), "--profile", "--trace", trace);
+    expect_status(&r, 0);
+    expect_contains(r.err, "Mixed_6b.branch7x7_2", "stderr");
+    expect_contains(r.err, "per layer kind", "stderr");
+    expect_contains(r.err, "concat", "stderr");
+    json_error_t jerr;
+    json_t *root = json_load_file(trace, 0, &jerr);
+    cr_assert_not_null(root, "trace is not JSON: %s", jerr.text);
+    cr_expect(json_array_size(json_object_get(root, "traceEvents")) > 100);
+    json_decref(root);
+    free_result(&r);
 }

@@ -67,8 +67,9 @@ static void check_case(const e2e_case *c) {
     cr_expect_eq(ours.shape[1], 1000);
     npy_free(&ours);
 
-    snprintf(cmd, sizeof cmd, PYTHON " %s/tools/compare_logits.py %s/logits.npy %s/ours.npy "
-                                     "--tol 1e-4 >&2",
+    snprintf(cmd, sizeof cmd,
+             PYTHON " %s/tools/compare_logits.py %s/logits.npy %s/ours.npy "
+                    "--tol 1e-4 >&2",
              env("CLN_SOURCE_DIR"), dir, dir);
     cr_expect_eq(run(cmd), 0, "%s: logits differ from torchvision's (see the log)", c->name);
 }
@@ -84,7 +85,7 @@ Test(e2e, non_square_input_file_without_aux) {
 }
 
 Test(e2e, transform_input_with_f16_weights) {
-    e2e_case c = {"transform_f16", 13, 1, 96, 80, "--transform-input --dtype f16",
+    e2e_case c = {"transform_f16",    13, 1, 96, 80, "--transform-input --dtype f16",
                   "--transform-input"};
     check_case(&c);
 }

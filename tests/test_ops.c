@@ -35,7 +35,8 @@ static float rand_pm1(void) {
 static float *random_floats(size_t count) {
     float *p = malloc(count * sizeof *p);
     cr_assert(p);
-    for (size_t i = 0; i < count; i++) p[i] = rand_pm1();
+    for (size_t i = 0; i < count; i++)
+        p[i] = rand_pm1();
     return p;
 }
 
@@ -48,8 +49,8 @@ static cl_mem device_buffer(size_t floats, const float *init) {
 }
 
 static void read_buffer(cl_mem m, size_t floats, float *dst) {
-    cl_int rc = clEnqueueReadBuffer(rt->queue, m, CL_TRUE, 0, floats * sizeof(float), dst, 0,
-                                    NULL, NULL);
+    cl_int rc =
+        clEnqueueReadBuffer(rt->queue, m, CL_TRUE, 0, floats * sizeof(float), dst, 0, NULL, NULL);
     cr_assert_eq(rc, CL_SUCCESS, "clEnqueueReadBuffer: %s", cl_error_name(rc));
 }
 
@@ -66,7 +67,8 @@ static slice_dst make_dst(int total, int first, int n, int h, int w) {
     slice_dst d = {total, first, NULL, NULL, (size_t)total * n * h * w};
     d.host = malloc(d.floats * sizeof(float));
     cr_assert(d.host);
-    for (size_t i = 0; i < d.floats; i++) d.host[i] = SENTINEL;
+    for (size_t i = 0; i < d.floats; i++)
+        d.host[i] = SENTINEL;
     d.buf = device_buffer(d.floats, d.host);
     return d;
 }
@@ -140,8 +142,8 @@ static void check_conv(conv_path path, int n, int cin, int h, int w, int cout, c
     float *got = read_slice_nchw(&d, cout, n, ho, wo);
     double diff = max_rel_diff(got, expect, (size_t)n * cout * ho * wo);
     cr_expect_leq(diff, TOL, "%s conv %dx%d s%d p%d,%d n=%d cin=%d %dx%d cout=%d: diff %g",
-                  path == BY_GEMM ? "gemm" : "direct", g.kh, g.kw, g.sh, g.ph, g.pw, n, cin, h,
-                  w, cout, diff);
+                  path == BY_GEMM ? "gemm" : "direct", g.kh, g.kw, g.sh, g.ph, g.pw, n, cin, h, w,
+                  cout, diff);
     free(got);
     free_dst(&d);
     if (scratch.buf) clReleaseMemObject(scratch.buf);
@@ -159,15 +161,15 @@ static const struct {
     int n, cin, h, w, cout;
     conv_geometry g;
 } conv_cases[] = {
-    {2, 5, 6, 9, 7, {1, 1, 1, 1, 0, 0}},   /* 1x1 */
-    {3, 3, 11, 8, 6, {3, 3, 2, 2, 0, 0}},  /* 3x3 stride 2, unpadded */
-    {2, 7, 7, 10, 5, {3, 3, 1, 1, 1, 1}},  /* 3x3 padded */
-    {1, 6, 9, 9, 9, {3, 3, 1, 1, 0, 0}},   /* 3x3 unpadded */
-    {2, 4, 8, 7, 3, {5, 5, 1, 1, 2, 2}},   /* 5x5 padded */
-    {2, 5, 6, 11, 6, {1, 7, 1, 1, 0, 3}},  /* 1x7 */
-    {2, 5, 11, 6, 6, {7, 1, 1, 1, 3, 0}},  /* 7x1 */
-    {3, 9, 5, 4, 10, {1, 3, 1, 1, 0, 1}},  /* 1x3 */
-    {3, 9, 4, 5, 10, {3, 1, 1, 1, 1, 0}},  /* 3x1 */
+    {2, 5, 6, 9, 7, {1, 1, 1, 1, 0, 0}},     /* 1x1 */
+    {3, 3, 11, 8, 6, {3, 3, 2, 2, 0, 0}},    /* 3x3 stride 2, unpadded */
+    {2, 7, 7, 10, 5, {3, 3, 1, 1, 1, 1}},    /* 3x3 padded */
+    {1, 6, 9, 9, 9, {3, 3, 1, 1, 0, 0}},     /* 3x3 unpadded */
+    {2, 4, 8, 7, 3, {5, 5, 1, 1, 2, 2}},     /* 5x5 padded */
+    {2, 5, 6, 11, 6, {1, 7, 1, 1, 0, 3}},    /* 1x7 */
+    {2, 5, 11, 6, 6, {7, 1, 1, 1, 3, 0}},    /* 7x1 */
+    {3, 9, 5, 4, 10, {1, 3, 1, 1, 0, 1}},    /* 1x3 */
+    {3, 9, 4, 5, 10, {3, 1, 1, 1, 1, 0}},    /* 3x1 */
     {1, 13, 17, 13, 11, {3, 3, 2, 2, 0, 0}}, /* stride 2, odd sizes */
 };
 
@@ -185,8 +187,8 @@ Test(ops, conv_gemm_im2col_one_image_at_a_time) {
 
 Test(ops, conv_direct_every_shape) {
     for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++)
-        check_conv(BY_DIRECT, conv_cases[i].n, conv_cases[i].cin, conv_cases[i].h,
-                   conv_cases[i].w, conv_cases[i].cout, conv_cases[i].g, 0);
+        check_conv(BY_DIRECT, conv_cases[i].n, conv_cases[i].cin, conv_cases[i].h, conv_cases[i].w,
+                   conv_cases[i].cout, conv_cases[i].g, 0);
 }
 
 Test(ops, conv_gemm_refuses_small_scratch) {
@@ -196,8 +198,7 @@ Test(ops, conv_gemm_refuses_small_scratch) {
     layer_params p = {b, 0, 18};
     scratch_buffer scratch = {b, 10};
     cln_error err;
-    cr_expect_eq(op_conv_gemm(rt, src, g, p, dst, true, scratch, &err),
-                 CLN_ERR_INVALID_ARGUMENT);
+    cr_expect_eq(op_conv_gemm(rt, src, g, p, dst, true, scratch, &err), CLN_ERR_INVALID_ARGUMENT);
     cr_expect(strstr(err.message, "scratch"), "%s", err.message);
     clReleaseMemObject(b);
 }

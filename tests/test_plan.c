@@ -50,13 +50,23 @@ Test(plan, shapes_at_299) {
         const char *layer;
         int channels, size;
     } expect[] = {
-        {"Conv2d_1a_3x3", 32, 149}, {"Conv2d_2a_3x3", 32, 147}, {"Conv2d_2b_3x3", 64, 147},
-        {"maxpool1", 64, 73},       {"Conv2d_3b_1x1", 80, 73},  {"Conv2d_4a_3x3", 192, 71},
-        {"maxpool2", 192, 35},      {"Mixed_5b.branch1x1", 256, 35},
-        {"Mixed_5c.branch1x1", 288, 35}, {"Mixed_5d.branch1x1", 288, 35},
-        {"Mixed_6a.branch3x3", 768, 17}, {"Mixed_6e.branch1x1", 768, 17},
-        {"Mixed_7a.branch3x3_2", 1280, 8}, {"Mixed_7b.branch1x1", 2048, 8},
-        {"Mixed_7c.branch_pool", 2048, 8}, {"avgpool", 2048, 1}, {"fc", 1000, 1},
+        {"Conv2d_1a_3x3", 32, 149},
+        {"Conv2d_2a_3x3", 32, 147},
+        {"Conv2d_2b_3x3", 64, 147},
+        {"maxpool1", 64, 73},
+        {"Conv2d_3b_1x1", 80, 73},
+        {"Conv2d_4a_3x3", 192, 71},
+        {"maxpool2", 192, 35},
+        {"Mixed_5b.branch1x1", 256, 35},
+        {"Mixed_5c.branch1x1", 288, 35},
+        {"Mixed_5d.branch1x1", 288, 35},
+        {"Mixed_6a.branch3x3", 768, 17},
+        {"Mixed_6e.branch1x1", 768, 17},
+        {"Mixed_7a.branch3x3_2", 1280, 8},
+        {"Mixed_7b.branch1x1", 2048, 8},
+        {"Mixed_7c.branch_pool", 2048, 8},
+        {"avgpool", 2048, 1},
+        {"fc", 1000, 1},
     };
     for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++) {
         int v = net.layers[find_layer(expect[i].layer)].dst;
@@ -94,8 +104,8 @@ static void check_placement(int n, int h, int w) {
         for (int b = a + 1; b < net.value_count; b++) {
             const value_plan *vb = &pl.values[b];
             bool live_together = va->first <= vb->last && vb->first <= va->last;
-            bool share_space = va->offset < vb->offset + vb->floats &&
-                               vb->offset < va->offset + va->floats;
+            bool share_space =
+                va->offset < vb->offset + vb->floats && vb->offset < va->offset + va->floats;
             cr_expect(!(live_together && share_space), "values %d and %d overlap", a, b);
         }
     }
@@ -112,13 +122,10 @@ Test(plan, live_values_never_share_memory) {
 Test(plan, refuses_small_inputs) {
     plan pl;
     cln_error err;
-    cr_expect_eq(plan_build(&net, 1, 74, 299, CLN_CONV_AUTO, &pl, &err),
-                 CLN_ERR_INVALID_ARGUMENT);
+    cr_expect_eq(plan_build(&net, 1, 74, 299, CLN_CONV_AUTO, &pl, &err), CLN_ERR_INVALID_ARGUMENT);
     cr_expect(strstr(err.message, "75"), "%s", err.message);
-    cr_expect_eq(plan_build(&net, 0, 299, 299, CLN_CONV_AUTO, &pl, &err),
-                 CLN_ERR_INVALID_ARGUMENT);
-    cr_expect_eq(plan_build(&net, 1, 75, 75, CLN_CONV_AUTO, &pl, &err), CLN_OK, "%s",
-                 err.message);
+    cr_expect_eq(plan_build(&net, 0, 299, 299, CLN_CONV_AUTO, &pl, &err), CLN_ERR_INVALID_ARGUMENT);
+    cr_expect_eq(plan_build(&net, 1, 75, 75, CLN_CONV_AUTO, &pl, &err), CLN_OK, "%s", err.message);
 }
 
 Test(plan, refuses_inputs_too_large_to_index) {

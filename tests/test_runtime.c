@@ -79,8 +79,9 @@ Test(runtime, build_failure_shows_the_build_log) {
     cr_assert(src, "CLN_SOURCE_DIR is not set (run through meson test)");
     char dir[] = "/tmp/cln_kernels_XXXXXX", cmd[8192];
     cr_assert(mkdtemp(dir));
-    snprintf(cmd, sizeof cmd, "cp %s/cl_kernels/*.cl %s/ && echo 'this is not OpenCL C;' >> %s/pool.cl",
-             src, dir, dir);
+    snprintf(cmd, sizeof cmd,
+             "cp %s/cl_kernels/*.cl %s/ && echo 'this is not OpenCL C;' >> %s/pool.cl", src, dir,
+             dir);
     cr_assert_eq(system(cmd), 0);
     setenv("CLINCEPTION_KERNEL_DIR", dir, 1);
     cln_runtime *rt = NULL;

@@ -45,7 +45,7 @@ static const char *const main_usage =
     "                     $CLINCEPTION_DEVICE, then the first GPU, then the first device\n"        \
     "  --conv ALGO        gemm (default: im2col + CLBlast GEMM) or direct (our direct\n"           \
     "                     kernel) for the convolutions larger than 1x1\n"                          \
-    "  --profile          print a per-layer table of device times from OpenCL events\n"           \
+    "  --profile          print a per-layer table of device times from OpenCL events\n"            \
     "  --csv FILE         write that table as CSV\n"                                               \
     "  --trace FILE       write a Chrome trace (Perfetto, chrome://tracing) of every\n"            \
     "                     kernel launch and the start-up phases\n"                                 \
@@ -64,7 +64,8 @@ static const char *const infer_usage =
     "  --output FILE      where the logits go, .npy float32 (N, 1000)\n"
     "  --transform-input  apply torchvision's transform_input (on for its pretrained\n"
     "                     weights: the input is then normalized with ImageNet's mean/std)\n"
-    "  --repeat K         run the forward K times (default 1) and print each time\n" COMMON_OPTIONS_HELP;
+    "  --repeat K         run the forward K times (default 1) and print each "
+    "time\n" COMMON_OPTIONS_HELP;
 
 static const char *const classify_usage =
     "usage: clinception classify (--weights W.safetensors | --random-weights) [--top K]\n"
@@ -98,7 +99,8 @@ static const char *const bench_usage =
     "  --size S           input height and width (default 299)\n"
     "  --iters K          timed forwards (default 10)\n"
     "  --warmup K         untimed forwards first (default 2)\n"
-    "  --json             also print the figures as one JSON object on the last line\n" COMMON_OPTIONS_HELP;
+    "  --json             also print the figures as one JSON object on the last "
+    "line\n" COMMON_OPTIONS_HELP;
 
 static const char *const devices_usage =
     "usage: clinception devices\n"
@@ -130,12 +132,24 @@ typedef struct {
  * not, -1 for a bad value (message printed). */
 static int common_option(common_args *a, int opt) {
     switch (opt) {
-    case 'w': a->weights = optarg; return 1;
-    case 'r': a->random_weights = true; return 1;
-    case 'd': a->device = optarg; return 1;
-    case 'P': a->profile = true; return 1;
-    case 'C': a->csv = optarg; return 1;
-    case 'T': a->trace = optarg; return 1;
+    case 'w':
+        a->weights = optarg;
+        return 1;
+    case 'r':
+        a->random_weights = true;
+        return 1;
+    case 'd':
+        a->device = optarg;
+        return 1;
+    case 'P':
+        a->profile = true;
+        return 1;
+    case 'C':
+        a->csv = optarg;
+        return 1;
+    case 'T':
+        a->trace = optarg;
+        return 1;
     case 'c':
         if (strcmp(optarg, "gemm") == 0) {
             a->fwd.conv_algo = CLN_CONV_GEMM;
@@ -156,11 +170,12 @@ static int common_option(common_args *a, int opt) {
     {"weights", required_argument, NULL, 'w'}, {"random-weights", no_argument, NULL, 'r'},         \
         {"device", required_argument, NULL, 'd'}, {"conv", required_argument, NULL, 'c'},          \
         {"profile", no_argument, NULL, 'P'}, {"csv", required_argument, NULL, 'C'},                \
-        {"trace", required_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'}
+        {"trace", required_argument, NULL, 'T'}, {                                                 \
+        "help", no_argument, NULL, 'h'                                                             \
+    }
 
 /* A whole-number option value in [lo, hi], or -1 (message printed). */
-static long count_arg(const char *command, const char *option, const char *text, long lo,
-                      long hi) {
+static long count_arg(const char *command, const char *option, const char *text, long lo, long hi) {
     char *end;
     errno = 0;
     long v = strtol(text, &end, 10);
@@ -234,8 +249,9 @@ static cln_status open_session(const common_args *a, session *s, cln_error *err)
             d->device_name, d->platform_name, rtt.device_setup_ms, rtt.program_build_ms);
     double t1 = now_ms();
     if (a->random_weights) {
-        fprintf(stderr, "no weight file: using seeded random weights (seed %d); the classes "
-                        "mean nothing\n",
+        fprintf(stderr,
+                "no weight file: using seeded random weights (seed %d); the classes "
+                "mean nothing\n",
                 RANDOM_WEIGHTS_SEED);
         st = cln_model_load_random(s->rt, RANDOM_WEIGHTS_SEED, &s->model, err);
     } else {
@@ -255,9 +271,8 @@ static void close_session(session *s) {
 }
 
 /* Runs one forward and, when asked, reports its profile. */
-static cln_status forward(const common_args *a, session *s, const float *input, int n, int h,
-                          int w, cln_forward_options fwd, float *logits, double *wall_ms,
-                          cln_error *err) {
+static cln_status forward(const common_args *a, session *s, const float *input, int n, int h, int w,
+                          cln_forward_options fwd, float *logits, double *wall_ms, cln_error *err) {
     fwd.profile = a->profile || a->csv || a->trace;
     double start = now_ms();
     cln_status st = cln_model_forward(s->model, input, n, h, w, &fwd, logits, err);
@@ -300,8 +315,11 @@ static int cmd_devices(int argc, char **argv) {
         printf("  %d:%d  %s\n", d->platform_index, d->device_index, d->device_name);
         printf("       type %s, %u compute units, %.1f GiB global memory, %.1f GiB max "
                "allocation\n",
-               d->is_gpu ? "GPU" : d->is_cpu ? "CPU" : "other", d->compute_units,
-               d->global_mem_bytes / 1073741824.0, d->max_alloc_bytes / 1073741824.0);
+               d->is_gpu   ? "GPU"
+               : d->is_cpu ? "CPU"
+                           : "other",
+               d->compute_units, d->global_mem_bytes / 1073741824.0,
+               d->max_alloc_bytes / 1073741824.0);
         printf("       %s, driver %s\n", d->device_version, d->driver_version);
     }
     if (n == 0) printf("no OpenCL devices\n");
@@ -317,7 +335,8 @@ static void top_k(const float *v, int count, int k, int *out) {
         int best = -1;
         for (int c = 0; c < count; c++) {
             bool taken = false;
-            for (int i = 0; i < j; i++) taken |= out[i] == c;
+            for (int i = 0; i < j; i++)
+                taken |= out[i] == c;
             if (!taken && (best < 0 || v[c] > v[best])) best = c;
         }
         out[j] = best;
@@ -328,7 +347,8 @@ static void print_top5(int image, const float *logits) {
     int top[5];
     top_k(logits, CLN_NUM_CLASSES, 5, top);
     printf("image %d: top-5 classes", image);
-    for (int k = 0; k < 5; k++) printf(" %d:%.3f", top[k], (double)logits[top[k]]);
+    for (int k = 0; k < 5; k++)
+        printf(" %d:%.3f", top[k], (double)logits[top[k]]);
     printf("\n");
 }
 
@@ -351,14 +371,23 @@ static int cmd_infer(int argc, char **argv) {
         if ((r = common_option(&a, opt)) < 0) return 2;
         if (r) continue;
         switch (opt) {
-        case 'i': input = optarg; break;
-        case 'o': output = optarg; break;
-        case 't': a.fwd.transform_input = true; break;
+        case 'i':
+            input = optarg;
+            break;
+        case 'o':
+            output = optarg;
+            break;
+        case 't':
+            a.fwd.transform_input = true;
+            break;
         case 'k':
             if ((repeat = count_arg("infer", "--repeat", optarg, 1, 100000)) < 0) return 2;
             break;
-        case 'h': fputs(infer_usage, stdout); return 0;
-        default: return unknown_option("infer", argv, infer_usage);
+        case 'h':
+            fputs(infer_usage, stdout);
+            return 0;
+        default:
+            return unknown_option("infer", argv, infer_usage);
         }
     }
     if (optind < argc) {
@@ -382,12 +411,12 @@ static int cmd_infer(int argc, char **argv) {
     int rc = 1;
     if (npy_read_f32(input, &x, &err) != CLN_OK) goto done;
     if (x.ndim != 4 || x.shape[1] != 3 || x.shape[0] < 1 || x.shape[0] > 65536 ||
-        x.shape[2] < CLN_MIN_INPUT_SIZE || x.shape[3] < CLN_MIN_INPUT_SIZE ||
-        x.shape[2] > 65536 || x.shape[3] > 65536) {
+        x.shape[2] < CLN_MIN_INPUT_SIZE || x.shape[3] < CLN_MIN_INPUT_SIZE || x.shape[2] > 65536 ||
+        x.shape[3] > 65536) {
         char shape[160] = "(";
         for (int d = 0; d < x.ndim; d++)
-            snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld",
-                     d ? ", " : "", (long long)x.shape[d]);
+            snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld", d ? ", " : "",
+                     (long long)x.shape[d]);
         snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s)",
                  x.ndim == 1 ? "," : "");
         snprintf(err.message, sizeof err.message,
@@ -405,13 +434,14 @@ static int cmd_infer(int argc, char **argv) {
     for (long k = 0; k < repeat; k++) {
         double ms;
         if (forward(&a, &s, x.data, n, h, w, a.fwd, logits, &ms, &err) != CLN_OK) goto done;
-        fprintf(stderr, "forward %ld: %d x 3 x %d x %d in %.1f ms (%.1f ms per image)\n", k + 1,
-                n, h, w, ms, ms / n);
+        fprintf(stderr, "forward %ld: %d x 3 x %d x %d in %.1f ms (%.1f ms per image)\n", k + 1, n,
+                h, w, ms, ms / n);
     }
     int64_t shape[2] = {n, CLN_NUM_CLASSES};
     if (npy_write_f32(output, logits, 2, shape, &err) != CLN_OK) goto done;
     fprintf(stderr, "wrote %s (%d x %d)\n", output, n, CLN_NUM_CLASSES);
-    for (int b = 0; b < n; b++) print_top5(b, logits + (size_t)b * CLN_NUM_CLASSES);
+    for (int b = 0; b < n; b++)
+        print_top5(b, logits + (size_t)b * CLN_NUM_CLASSES);
     rc = 0;
 done:
     if (rc != 0) fail(&err);
@@ -427,8 +457,10 @@ static void softmax(const float *logits, int count, double *probs) {
     double max = logits[0], sum = 0;
     for (int c = 1; c < count; c++)
         if (logits[c] > max) max = logits[c];
-    for (int c = 0; c < count; c++) sum += probs[c] = exp((double)logits[c] - max);
-    for (int c = 0; c < count; c++) probs[c] /= sum;
+    for (int c = 0; c < count; c++)
+        sum += probs[c] = exp((double)logits[c] - max);
+    for (int c = 0; c < count; c++)
+        probs[c] /= sum;
 }
 
 static void print_classes(const char *path, const float *logits, int k, bool json) {
@@ -479,7 +511,9 @@ static int cmd_classify(int argc, char **argv) {
         case 'k':
             if ((top = count_arg("classify", "--top", optarg, 1, CLN_NUM_CLASSES)) < 0) return 2;
             break;
-        case 'j': json = true; break;
+        case 'j':
+            json = true;
+            break;
         case 's':
             if ((resize = count_arg("classify", "--resize", optarg, 1, 4096)) < 0) return 2;
             break;
@@ -490,8 +524,11 @@ static int cmd_classify(int argc, char **argv) {
         case 'b':
             if ((batch = count_arg("classify", "--batch", optarg, 1, 4096)) < 0) return 2;
             break;
-        case 'h': fputs(classify_usage, stdout); return 0;
-        default: return unknown_option("classify", argv, classify_usage);
+        case 'h':
+            fputs(classify_usage, stdout);
+            return 0;
+        default:
+            return unknown_option("classify", argv, classify_usage);
         }
     }
     if (optind == argc) {
@@ -599,9 +636,14 @@ static int cmd_bench(int argc, char **argv) {
         case 'u':
             if ((warmup = count_arg("bench", "--warmup", optarg, 0, 100000)) < 0) return 2;
             break;
-        case 'j': json = true; break;
-        case 'h': fputs(bench_usage, stdout); return 0;
-        default: return unknown_option("bench", argv, bench_usage);
+        case 'j':
+            json = true;
+            break;
+        case 'h':
+            fputs(bench_usage, stdout);
+            return 0;
+        default:
+            return unknown_option("bench", argv, bench_usage);
         }
     }
     if (optind < argc) {
@@ -642,14 +684,13 @@ static int cmd_bench(int argc, char **argv) {
         if (i == 0) first_ms = ms;
     }
     for (long i = 0; i < iters; i++) {
-        if (forward(&timed, &s, input, (int)batch, (int)size, (int)size, a.fwd, logits,
-                    &times[i], &err) != CLN_OK)
+        if (forward(&timed, &s, input, (int)batch, (int)size, (int)size, a.fwd, logits, &times[i],
+                    &err) != CLN_OK)
             goto done;
         if (warmup == 0 && i == 0) first_ms = times[i];
     }
-    if ((a.profile || a.csv || a.trace) &&
-        forward(&a, &s, input, (int)batch, (int)size, (int)size, a.fwd, logits, &ms, &err) !=
-            CLN_OK)
+    if ((a.profile || a.csv || a.trace) && forward(&a, &s, input, (int)batch, (int)size, (int)size,
+                                                   a.fwd, logits, &ms, &err) != CLN_OK)
         goto done;
     qsort(times, (size_t)iters, sizeof *times, compare_double);
     double median = (times[(iters - 1) / 2] + times[iters / 2]) / 2;
@@ -682,8 +723,8 @@ static int cmd_bench(int argc, char **argv) {
             dev->platform_name, "conv", a.fwd.conv_algo == CLN_CONV_DIRECT ? "direct" : "gemm",
             "device_setup_ms", rt.device_setup_ms, "program_build_first_ms", cold_build_ms,
             "program_build_ms", rt.program_build_ms, "weight_read_ms", mt.read_ms,
-            "weight_upload_ms", mt.upload_ms, "first_forward_ms", first_ms,
-            "peak_device_mib", peak_mib);
+            "weight_upload_ms", mt.upload_ms, "first_forward_ms", first_ms, "peak_device_mib",
+            peak_mib);
         char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
         if (!text) {
             json_decref(obj);

@@ -24,7 +24,8 @@ static layer_row *layer_rows(const cln_model *model, size_t *count) {
     const cln_kernel_event *ev = cln_model_profile(model, &nevents);
     layer_row *rows = calloc(nlayers ? nlayers : 1, sizeof *rows);
     if (!rows) return NULL;
-    for (size_t i = 0; i < nlayers; i++) rows[i].index = (int)i;
+    for (size_t i = 0; i < nlayers; i++)
+        rows[i].index = (int)i;
     for (size_t e = 0; e < nevents; e++) {
         layer_row *r = &rows[ev[e].layer];
         r->ms += ev[e].end_ms - ev[e].start_ms;
@@ -64,7 +65,8 @@ typedef struct {
 
 static void add_total(total *totals, int *n, int cap, const char *key, double ms, double flops) {
     int i = 0;
-    while (i < *n && strcmp(totals[i].key, key) != 0) i++;
+    while (i < *n && strcmp(totals[i].key, key) != 0)
+        i++;
     if (i == *n) {
         if (*n == cap) return;
         snprintf(totals[i].key, sizeof totals[i].key, "%s", key);
@@ -117,10 +119,10 @@ void report_profile_table(FILE *out, const cln_model *model, double wall_ms) {
     int nk = 0;
     for (size_t i = 0; i < nlayers; i++) {
         const char *kind = layers[i].kind;
-        const char *key = strncmp(kind, "conv", 4) == 0   ? kind
-                          : strstr(kind, "pool") != NULL  ? "pool"
-                          : strcmp(kind, "fc") == 0       ? "GEMM (fc)"
-                                                          : "other (input)";
+        const char *key = strncmp(kind, "conv", 4) == 0  ? kind
+                          : strstr(kind, "pool") != NULL ? "pool"
+                          : strcmp(kind, "fc") == 0      ? "GEMM (fc)"
+                                                         : "other (input)";
         double ms = 0;
         for (size_t j = 0; j < nlayers; j++)
             if (rows[j].index == (int)i) ms = rows[j].ms;
@@ -136,8 +138,8 @@ void report_profile_table(FILE *out, const cln_model *model, double wall_ms) {
         add_total(kernels, &nkern, 16, ev[e].kernel, ev[e].end_ms - ev[e].start_ms, 0);
     fprintf(out, "\n%-22s %8s %12s %7s\n", "per kernel", "launches", "device ms", "share");
     for (int i = 0; i < nkern; i++)
-        fprintf(out, "%-22s %8d %12.3f %6.1f%%\n", kernels[i].key, kernels[i].count,
-                kernels[i].ms, sum > 0 ? 100 * kernels[i].ms / sum : 0);
+        fprintf(out, "%-22s %8d %12.3f %6.1f%%\n", kernels[i].key, kernels[i].count, kernels[i].ms,
+                sum > 0 ? 100 * kernels[i].ms / sum : 0);
 
     fprintf(out,
             "\nkernel time %.3f ms (%zu launches, %.1f GFLOP, %.1f GFLOP/s) of a forward taking "
@@ -153,7 +155,8 @@ cln_status report_profile_csv(const char *path, const cln_model *model, cln_erro
     layer_row *rows = layer_rows(model, &nlayers);
     if (!rows) return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory for the profile");
     double sum = 0;
-    for (size_t i = 0; i < nlayers; i++) sum += rows[i].ms;
+    for (size_t i = 0; i < nlayers; i++)
+        sum += rows[i].ms;
     FILE *f = fopen(path, "w");
     if (!f) {
         free(rows);
@@ -172,11 +175,11 @@ cln_status report_profile_csv(const char *path, const cln_model *model, cln_erro
 }
 
 /* One complete event; times in milliseconds, written in microseconds. */
-static int add_event(json_t *list, const char *name, const char *category, int tid,
-                     double start_ms, double dur_ms, json_t *args) {
-    json_t *e = json_pack("{s:s, s:s, s:s, s:i, s:i, s:f, s:f}", "name", name, "cat", category,
-                          "ph", "X", "pid", 1, "tid", tid, "ts", start_ms * 1e3, "dur",
-                          dur_ms * 1e3);
+static int add_event(json_t *list, const char *name, const char *category, int tid, double start_ms,
+                     double dur_ms, json_t *args) {
+    json_t *e =
+        json_pack("{s:s, s:s, s:s, s:i, s:i, s:f, s:f}", "name", name, "cat", category, "ph", "X",
+                  "pid", 1, "tid", tid, "ts", start_ms * 1e3, "dur", dur_ms * 1e3);
     if (!e) {
         json_decref(args);
         return -1;
@@ -209,11 +212,11 @@ cln_status report_trace(const char *path, const cln_model *model, const host_pha
         const cln_layer_info *l = &layers[ev[e].layer];
         char name[128];
         snprintf(name, sizeof name, "%s: %s", l->name, ev[e].kernel);
-        json_t *args = json_pack("{s:s, s:s, s:s}", "layer", l->name, "kernel", ev[e].kernel,
-                                 "kind", l->kind);
-        failed = !args || add_event(list, name, "kernel", 2, forward_start_ms - origin +
-                                                                  ev[e].start_ms,
-                                    ev[e].end_ms - ev[e].start_ms, args) != 0;
+        json_t *args =
+            json_pack("{s:s, s:s, s:s}", "layer", l->name, "kernel", ev[e].kernel, "kind", l->kind);
+        failed =
+            !args || add_event(list, name, "kernel", 2, forward_start_ms - origin + ev[e].start_ms,
+                               ev[e].end_ms - ev[e].start_ms, args) != 0;
     }
     cln_status status = CLN_OK;
     if (failed)

@@ -38,8 +38,7 @@ static cln_status layout(const network *net, packed_weights *pw, cln_error *err)
         at = align_up(at + (size_t)l->out_channels);
     }
     pw->data = calloc(at ? at : 1, sizeof(float));
-    if (!pw->data)
-        return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory for %zu weights", at);
+    if (!pw->data) return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory for %zu weights", at);
     pw->floats = at;
     return CLN_OK;
 }
@@ -55,8 +54,8 @@ void packed_weights_free(packed_weights *pw) {
 static void format_shape(char *dst, size_t size, int ndim, const int64_t *shape) {
     size_t used = (size_t)snprintf(dst, size, "[");
     for (int d = 0; d < ndim && used < size; d++)
-        used += (size_t)snprintf(dst + used, size - used, "%s%lld", d ? ", " : "",
-                                 (long long)shape[d]);
+        used +=
+            (size_t)snprintf(dst + used, size - used, "%s%lld", d ? ", " : "", (long long)shape[d]);
     if (used < size) snprintf(dst + used, size - used, "]");
 }
 
@@ -79,12 +78,12 @@ static cln_status read_tensor(state_dict *sd, const char *name, int ndim, const 
                         sd->file->path, name, want);
     sd->used[t - sd->file->tensors] = true;
     bool same = t->ndim == ndim;
-    for (int d = 0; same && d < ndim; d++) same = t->shape[d] == shape[d];
+    for (int d = 0; same && d < ndim; d++)
+        same = t->shape[d] == shape[d];
     if (!same) {
         format_shape(have, sizeof have, t->ndim, t->shape);
-        return cln_fail(err, CLN_ERR_MODEL,
-                        "%s: tensor \"%s\" has shape %s but the model needs %s", sd->file->path,
-                        name, have, want);
+        return cln_fail(err, CLN_ERR_MODEL, "%s: tensor \"%s\" has shape %s but the model needs %s",
+                        sd->file->path, name, have, want);
     }
     if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16)
         return cln_fail(err, CLN_ERR_MODEL,
@@ -95,15 +94,17 @@ static cln_status read_tensor(state_dict *sd, const char *name, int ndim, const 
     if (status != CLN_OK) return status;
     for (size_t i = 0; i < t->numel; i++)
         if (!isfinite(dst[i]))
-            return cln_fail(err, CLN_ERR_MODEL, "%s: tensor \"%s\" holds a non-finite value (%g) "
-                            "at index %zu", sd->file->path, name, (double)dst[i], i);
+            return cln_fail(err, CLN_ERR_MODEL,
+                            "%s: tensor \"%s\" holds a non-finite value (%g) "
+                            "at index %zu",
+                            sd->file->path, name, (double)dst[i], i);
     return CLN_OK;
 }
 
 /* conv.weight and the four BatchNorm tensors of a BasicConv2d, folded:
  * w' = w * gamma / sqrt(var + eps), b' = beta - mean * gamma / sqrt(var + eps). */
-static cln_status load_conv(state_dict *sd, const network *net, const layer *l, float *w,
-                            float *b, cln_error *err) {
+static cln_status load_conv(state_dict *sd, const network *net, const layer *l, float *w, float *b,
+                            cln_error *err) {
     const size_t cout = (size_t)l->out_channels, k = layer_fan_in(net, l);
     const int64_t wshape[4] = {l->out_channels, net->value_channels[l->src], l->kh, l->kw};
     const int64_t vshape[1] = {l->out_channels};
@@ -125,7 +126,8 @@ static cln_status load_conv(state_dict *sd, const network *net, const layer *l, 
                             "must not be negative",
                             sd->file->path, l->name, (double)bn[3][o], o);
         double scale = (double)bn[0][o] / sqrt((double)bn[3][o] + BN_EPS);
-        for (size_t j = 0; j < k; j++) w[o * k + j] = (float)(w[o * k + j] * scale);
+        for (size_t j = 0; j < k; j++)
+            w[o * k + j] = (float)(w[o * k + j] * scale);
         b[o] = (float)((double)bn[1][o] - (double)bn[2][o] * scale);
     }
     return CLN_OK;

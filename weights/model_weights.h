@@ -13,9 +13,9 @@
 #define BN_EPS 1e-3 /* torchvision's BasicConv2d BatchNorm eps */
 
 typedef struct {
-    float *data;                   /* floats, one allocation */
+    float *data; /* floats, one allocation */
     size_t floats;
-    size_t w_off[NET_MAX_LAYERS];  /* per layer with parameters, floats */
+    size_t w_off[NET_MAX_LAYERS]; /* per layer with parameters, floats */
     size_t b_off[NET_MAX_LAYERS];
 } packed_weights;
 

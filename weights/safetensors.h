@@ -12,25 +12,36 @@
 #define ST_MAX_HEADER_BYTES 100000000u
 
 typedef enum {
-    ST_BOOL, ST_U8, ST_I8, ST_U16, ST_I16, ST_F16, ST_BF16, ST_U32, ST_I32,
-    ST_F32, ST_U64, ST_I64, ST_F64,
+    ST_BOOL,
+    ST_U8,
+    ST_I8,
+    ST_U16,
+    ST_I16,
+    ST_F16,
+    ST_BF16,
+    ST_U32,
+    ST_I32,
+    ST_F32,
+    ST_U64,
+    ST_I64,
+    ST_F64,
 } st_dtype;
 
 typedef struct {
-    char *name;               /* NUL-terminated tensor name */
+    char *name; /* NUL-terminated tensor name */
     st_dtype dtype;
-    int ndim;                 /* 0 for a scalar */
+    int ndim; /* 0 for a scalar */
     int64_t shape[ST_MAX_DIMS];
-    size_t numel;             /* product of shape (1 for a scalar) */
-    size_t nbytes;            /* numel * dtype size */
-    const uint8_t *data;      /* points into st_file.bytes */
+    size_t numel;        /* product of shape (1 for a scalar) */
+    size_t nbytes;       /* numel * dtype size */
+    const uint8_t *data; /* points into st_file.bytes */
 } st_tensor;
 
 typedef struct {
-    char *path;               /* copy of the path, for messages */
-    uint8_t *bytes;           /* whole file */
+    char *path;     /* copy of the path, for messages */
+    uint8_t *bytes; /* whole file */
     size_t size;
-    st_tensor *tensors;       /* sorted by data offset */
+    st_tensor *tensors; /* sorted by data offset */
     size_t count;
 } st_file;
 
