@@ -8,7 +8,6 @@
 #include <stb/stb_image.h>
 
 #include <errno.h>
-#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -49,8 +48,10 @@ cln_status image_load_memory(const char *name, const unsigned char *bytes, size_
     /* The header alone first, so that a huge image is refused before anything is allocated. */
     int width, height, channels;
     if (!stbi_info_from_memory(bytes, (int)size, &width, &height, &channels))
-        return cln_fail(err, CLN_ERR_FORMAT, "%s: not an image that can be read: %s", name,
-                        stb_reason());
+        return cln_fail(
+            err, CLN_ERR_FORMAT,
+            "%s: not an image this program can read (PNG, JPEG, BMP, GIF, TGA, PSD or PNM): %s",
+            name, stb_reason());
     if (!image_within_limits(width, height))
         return cln_fail(err, CLN_ERR_FORMAT,
                         "%s: the image is %d x %d pixels; at most %d pixels a side and %d "
@@ -60,8 +61,8 @@ cln_status image_load_memory(const char *name, const unsigned char *bytes, size_
     unsigned char *rgb = stbi_load_from_memory(bytes, (int)size, &width, &height, &channels, 3);
     if (!rgb) {
         const char *reason = stb_reason();
-        cln_status status = strcmp(reason, "outofmem") == 0 ? CLN_ERR_OUT_OF_MEMORY
-                                                             : CLN_ERR_FORMAT;
+        cln_status status =
+            strcmp(reason, "outofmem") == 0 ? CLN_ERR_OUT_OF_MEMORY : CLN_ERR_FORMAT;
         return cln_fail(err, status, "%s: cannot decode the image: %s", name, reason);
     }
     if (!image_within_limits(width, height)) {
@@ -80,8 +81,7 @@ cln_status image_load_memory(const char *name, const unsigned char *bytes, size_
 /* Reads a whole file into a malloc'd buffer (*bytes, *size), refusing files larger than
  * IMAGE_MAX_FILE_BYTES. Works for pipes too: it reads until the end instead of asking for
  * the size. */
-static cln_status read_file(const char *path, unsigned char **bytes, size_t *size,
-                            cln_error *err) {
+static cln_status read_file(const char *path, unsigned char **bytes, size_t *size, cln_error *err) {
     *bytes = NULL;
     *size = 0;
     FILE *f = fopen(path, "rb");
@@ -94,18 +94,21 @@ static cln_status read_file(const char *path, unsigned char **bytes, size_t *siz
     while (status == CLN_OK) {
         if (used == cap) {
             if (cap > IMAGE_MAX_FILE_BYTES) {
-                status = cln_fail(err, CLN_ERR_FORMAT, "%s: the file is larger than %d bytes",
-                                  path, IMAGE_MAX_FILE_BYTES);
+                status = cln_fail(err, CLN_ERR_FORMAT, "%s: the file is larger than %d bytes", path,
+                                  IMAGE_MAX_FILE_BYTES);
                 break;
             }
-            unsigned char *grown = realloc(buf, 2 * cap);
+            /* One byte more than allowed is enough to tell that a file is too large. */
+            size_t grown_cap =
+                2 * cap <= IMAGE_MAX_FILE_BYTES ? 2 * cap : IMAGE_MAX_FILE_BYTES + 1u;
+            unsigned char *grown = realloc(buf, grown_cap);
             if (!grown) {
-                status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY,
-                                  "%s: out of memory reading %zu bytes", path, 2 * cap);
+                status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "%s: out of memory reading %zu bytes",
+                                  path, grown_cap);
                 break;
             }
             buf = grown;
-            cap *= 2;
+            cap = grown_cap;
         }
         size_t want = cap - used;
         size_t got = fread(buf + used, 1, want, f);
@@ -149,14 +152,14 @@ void image_free(rgb_image *img) {
 /* ---- Resampling as Pillow does ---------------------------------------------------------- */
 
 /* The weights that make outputs [first, first + count) of one axis resized from in_size to
- * out_size samples. Output i reads input samples [start[i], start[i] + len[i]) with weights
- * weight[i * taps ...], fixed-point with RESAMPLE_FRACTION_BITS fraction bits. */
+ * out_size samples. Output first + i reads input samples [start[i], start[i] + len[i]) with
+ * weights weight[i * taps ...], fixed-point with RESAMPLE_FRACTION_BITS fraction bits. */
 typedef struct {
-    int first, count; /* the outputs computed */
-    int taps;         /* the widest window: the stride of weight */
-    int *start;       /* (count): the first input sample of each window */
-    int *len;         /* (count): the samples in each window, at most taps */
-    int32_t *weight;  /* (count, taps) */
+    int count;       /* the outputs computed */
+    int taps;        /* the widest window: the stride of weight */
+    int *start;      /* (count): the first input sample of each window */
+    int *len;        /* (count): the samples in each window, at most taps */
+    int32_t *weight; /* (count, taps) */
 } resample_axis;
 
 static void resample_axis_free(resample_axis *axis) {
@@ -191,7 +194,6 @@ static cln_status resample_axis_init(resample_axis *axis, int in_size, int out_s
     if (!block)
         return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory for %d x %d resize weights",
                         count, taps);
-    axis->first = first;
     axis->count = count;
     axis->taps = taps;
     axis->start = block;
@@ -204,9 +206,9 @@ static cln_status resample_axis_init(resample_axis *axis, int in_size, int out_s
         if (lo < 0) lo = 0;
         int hi = (int)(center + support + 0.5);
         if (hi > in_size) hi = in_size;
-        int n = hi - lo;
-        if (n > taps) n = taps; /* cannot happen: the window spans at most 2 * support + 1 */
-        if (n < 0) n = 0;
+        /* The window spans at most 2 * ceil(support) < taps samples; the clamp only guards
+         * the buffer. */
+        int n = hi - lo < taps ? hi - lo : taps;
         double sum = 0.0;
         for (int k = 0; k < n; k++)
             sum += triangle(((k + lo) - center + 0.5) * inv_filter_scale);
@@ -246,9 +248,11 @@ static int center_crop_offset(int size, int crop) {
 
 cln_status image_preprocess(const rgb_image *img, int resize, int crop, float *out,
                             cln_error *err) {
-    if (!img || !img->rgb || !out)
-        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "image_preprocess: %s is NULL",
-                        !img ? "the image" : !img->rgb ? "the image's pixels" : "out");
+    if (!img) return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "image_preprocess: the image is NULL");
+    if (!img->rgb)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "image_preprocess: the image has no pixels (rgb is NULL)");
+    if (!out) return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "image_preprocess: out is NULL");
     if (!image_within_limits(img->width, img->height))
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
                         "image_preprocess: the image is %d x %d pixels; it must be 1 to %d "

@@ -45,7 +45,6 @@ void image_free(rgb_image *img);
  * img: 1 to IMAGE_MAX_SIDE pixels a side, at most IMAGE_MAX_PIXELS; resize in
  * [1, IMAGE_MAX_RESIZE], crop in [1, IMAGE_MAX_CROP]; out: 3 x crop x crop floats (CHW).
  * Anything else is CLN_ERR_INVALID_ARGUMENT. */
-cln_status image_preprocess(const rgb_image *img, int resize, int crop, float *out,
-                            cln_error *err);
+cln_status image_preprocess(const rgb_image *img, int resize, int crop, float *out, cln_error *err);
 
 #endif

@@ -1,0 +1,448 @@
+/* Tests of tools/image.c: preprocessing of the shipped photos and of odd images against
+ * torchvision's own pipeline (tools/preprocess_reference.py), refusals of bad files, and
+ * argument checks. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "../tools/image.h"
+#include "../tools/npy.h"
+
+#include <criterion/criterion.h>
+
+#include <dirent.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PYTHON "/usr/bin/python3"
+
+/* One 8-bit step of a pixel, in the [-1, 1] units of the output. */
+#define LEVEL (2.0 / 255.0)
+/* The bar for the mean absolute difference from torchvision. */
+#define MEAN_ABS_BAR 0.01
+/* PNG, BMP and the like decode to the same bytes as PIL, and the resize reproduces
+ * Pillow's bytes, so only float rounding of the final scaling remains. */
+#define LOSSLESS_MAX_ABS 1e-6
+/* stb_image's JPEG decoder (IDCT, chroma upsampling, colour conversion) differs from
+ * libjpeg-turbo's, which PIL uses, by up to 3 levels in 5% of coffee.jpg's values. The resize
+ * cannot widen that (its weights are >= 0 and sum to 1, and rounding is monotone): after it,
+ * coffee.jpg is at most 2 levels off when shrunk, 3 when enlarged, 4.8e-4 on average. */
+#define JPEG_MAX_ABS (3 * LEVEL + 1e-6)
+#define JPEG_MEAN_ABS 1e-3
+
+/* The folder each test writes its files in (every test runs in its own process). */
+static char tmp_dir[64];
+
+static void make_tmp_dir(void) {
+    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/test_preprocess_XXXXXX");
+    cr_assert_not_null(mkdtemp(tmp_dir), "mkdtemp failed");
+}
+
+/* Removes tmp_dir and the files in it (the tests make no subfolders). */
+static void remove_tmp_dir(void) {
+    DIR *dir = opendir(tmp_dir);
+    if (!dir) return;
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL) {
+        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", tmp_dir, entry->d_name);
+        unlink(path);
+    }
+    closedir(dir);
+    rmdir(tmp_dir);
+}
+
+TestSuite(preprocess, .init = make_tmp_dir, .fini = remove_tmp_dir, .timeout = 300);
+
+/* The path of name inside tmp_dir, in one of a few rotating buffers. */
+static const char *tmp_path(const char *name) {
+    static char buffers[8][512];
+    static int next = 0;
+    char *path = buffers[next];
+    next = (next + 1) % 8;
+    snprintf(path, sizeof buffers[0], "%s/%s", tmp_dir, name);
+    return path;
+}
+
+/* The path of a file of the repository, in one of a few rotating buffers. */
+static const char *source_path(const char *name) {
+    static char buffers[8][512];
+    static int next = 0;
+    const char *root = getenv("CLN_SOURCE_DIR");
+    cr_assert_not_null(root, "CLN_SOURCE_DIR is not set (run through meson test)");
+    char *path = buffers[next];
+    next = (next + 1) % 8;
+    snprintf(path, sizeof buffers[0], "%s/%s", root, name);
+    return path;
+}
+
+static void write_file(const char *path, const void *bytes, size_t size) {
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "cannot create %s", path);
+    cr_assert_eq(fwrite(bytes, 1, size, f), size, "cannot write %s", path);
+    cr_assert_eq(fclose(f), 0, "cannot close %s", path);
+}
+
+/* The whole file, malloc'd; *size gets its length. */
+static unsigned char *read_whole(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s", path);
+    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+    long len = ftell(f);
+    cr_assert_geq(len, 0);
+    cr_assert_eq(fseek(f, 0, SEEK_SET), 0);
+    unsigned char *bytes = malloc((size_t)len + 1);
+    cr_assert_not_null(bytes);
+    cr_assert_eq(fread(bytes, 1, (size_t)len, f), (size_t)len, "cannot read %s", path);
+    fclose(f);
+    *size = (size_t)len;
+    return bytes;
+}
+
+/* Writes a Python script into tmp_dir and runs it with the folder as sys.argv[1]. */
+static void run_python_text(const char *text) {
+    const char *script = tmp_path("make.py");
+    write_file(script, text, strlen(text));
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, PYTHON " '%s' '%s'", script, tmp_dir);
+    cr_assert_eq(system(cmd), 0, "failed: %s", cmd);
+}
+
+/* torchvision's preprocessing of the images, as an (n, 3, crop, crop) array. */
+static void reference(const char *const *images, int n, int resize, int crop, npy_array *out) {
+    char cmd[4096];
+    const char *ref = tmp_path("reference.npy");
+    int used = snprintf(cmd, sizeof cmd, PYTHON " '%s' --out '%s' --resize %d --crop %d",
+                        source_path("tools/preprocess_reference.py"), ref, resize, crop);
+    for (int i = 0; i < n; i++)
+        used += snprintf(cmd + used, sizeof cmd - (size_t)used, " '%s'", images[i]);
+    cr_assert_lt((size_t)used, sizeof cmd);
+    cr_assert_eq(system(cmd), 0, "failed: %s", cmd);
+    cln_error err = {0};
+    cln_status status = npy_read_f32(ref, out, &err);
+    cr_assert_eq(status, CLN_OK, "%s", err.message);
+    cr_assert_eq(out->ndim, 4);
+    cr_assert_eq(out->shape[0], n);
+    cr_assert_eq(out->shape[1], 3);
+    cr_assert_eq(out->shape[2], crop);
+    cr_assert_eq(out->shape[3], crop);
+}
+
+/* Loads and preprocesses one image; out: 3 x crop x crop floats, malloc'd. */
+static float *preprocess_file(const char *path, int resize, int crop) {
+    rgb_image img;
+    cln_error err = {0};
+    cln_status status = image_load(path, &img, &err);
+    cr_assert_eq(status, CLN_OK, "%s: %s", cln_status_name(status), err.message);
+    float *out = malloc(3 * (size_t)crop * crop * sizeof(float));
+    cr_assert_not_null(out);
+    status = image_preprocess(&img, resize, crop, out, &err);
+    cr_assert_eq(status, CLN_OK, "%s: %s", cln_status_name(status), err.message);
+    image_free(&img);
+    cr_assert_null(img.rgb);
+    return out;
+}
+
+typedef struct {
+    const char *path;
+    double max_abs;  /* the largest absolute difference allowed */
+    double mean_abs; /* the largest mean absolute difference allowed */
+} expected_match;
+
+/* Preprocesses each image and compares it with torchvision's result, within the issue's
+ * bar and the tighter bounds measured for its format. */
+static void expect_match(const expected_match *cases, int n, int resize, int crop) {
+    const char *paths[8];
+    cr_assert_leq(n, 8);
+    for (int i = 0; i < n; i++)
+        paths[i] = cases[i].path;
+    npy_array ref;
+    reference(paths, n, resize, crop, &ref);
+    size_t per_image = 3 * (size_t)crop * crop;
+    for (int i = 0; i < n; i++) {
+        float *ours = preprocess_file(cases[i].path, resize, crop);
+        const float *theirs = ref.data + i * per_image;
+        double sum = 0.0, max = 0.0;
+        for (size_t k = 0; k < per_image; k++) {
+            double d = fabs((double)ours[k] - theirs[k]);
+            sum += d;
+            if (d > max) max = d;
+        }
+        double mean = sum / per_image;
+        cr_log_info("%s resize %d crop %d: mean abs diff %.3g, max %.3g (%.2f levels)",
+                    cases[i].path, resize, crop, mean, max, max / LEVEL);
+        cr_expect_lt(mean, MEAN_ABS_BAR, "%s: mean abs diff %g", cases[i].path, mean);
+        cr_expect_leq(mean, cases[i].mean_abs, "%s resize %d crop %d: mean abs diff %g",
+                      cases[i].path, resize, crop, mean);
+        cr_expect_leq(max, cases[i].max_abs, "%s resize %d crop %d: max abs diff %g", cases[i].path,
+                      resize, crop, max);
+        free(ours);
+    }
+    npy_free(&ref);
+}
+
+static void expect_photos_match(int resize, int crop) {
+    const expected_match photos[] = {
+        {source_path("tools/data/chelsea.png"), LOSSLESS_MAX_ABS, LOSSLESS_MAX_ABS},
+        {source_path("tools/data/coffee.jpg"), JPEG_MAX_ABS, JPEG_MEAN_ABS},
+        {source_path("tools/data/astronaut.png"), LOSSLESS_MAX_ABS, LOSSLESS_MAX_ABS},
+    };
+    expect_match(photos, 3, resize, crop);
+}
+
+/* ---- The shipped photos against torchvision ----------------------------------------------- */
+
+Test(preprocess, photos_default_342_299) {
+    expect_photos_match(342, 299);
+}
+
+/* (304 - 299) / 2 = 2.5: Python's round takes it to 2, not 3. */
+Test(preprocess, photos_crop_offset_half_to_even) {
+    expect_photos_match(304, 299);
+}
+
+/* The crop is larger than the resized short side: zero padding, the odd pixel after. */
+Test(preprocess, photos_crop_larger_than_resize) {
+    expect_photos_match(150, 199);
+}
+
+/* Enlarging: astronaut.png is 512 x 512. */
+Test(preprocess, photos_enlarged) {
+    expect_photos_match(600, 577);
+}
+
+/* ---- Odd images against torchvision --------------------------------------------------------- */
+
+Test(preprocess, small_grey_rgba_and_palette_images) {
+    run_python_text("import sys\n"
+                    "import numpy as np\n"
+                    "from PIL import Image\n"
+                    "d = sys.argv[1]\n"
+                    "rng = np.random.default_rng(7)\n"
+                    "Image.fromarray(np.array([[[200, 30, 90]]], np.uint8)).save(d + '/one.png')\n"
+                    "a = rng.integers(0, 256, (41, 29, 3), dtype=np.uint8)\n"
+                    "Image.fromarray(a[..., 0]).save(d + '/grey.png')\n"
+                    "rgba = np.dstack([a, rng.integers(0, 256, (41, 29, 1), dtype=np.uint8)])\n"
+                    "Image.fromarray(rgba, 'RGBA').save(d + '/rgba.png')\n"
+                    "Image.fromarray(a).convert('P', palette=Image.ADAPTIVE, colors=20)"
+                    ".save(d + '/palette.png')\n"
+                    "Image.fromarray(a[:3, :2]).save(d + '/tiny.bmp')\n");
+    const expected_match images[] = {
+        {tmp_path("one.png"), LOSSLESS_MAX_ABS, LOSSLESS_MAX_ABS},
+        {tmp_path("grey.png"), LOSSLESS_MAX_ABS, LOSSLESS_MAX_ABS},
+        {tmp_path("rgba.png"), LOSSLESS_MAX_ABS, LOSSLESS_MAX_ABS},
+        {tmp_path("palette.png"), LOSSLESS_MAX_ABS, LOSSLESS_MAX_ABS},
+        {tmp_path("tiny.bmp"), LOSSLESS_MAX_ABS, LOSSLESS_MAX_ABS},
+    };
+    expect_match(images, 5, 342, 299);
+    expect_match(images, 5, 17, 20);
+}
+
+/* A 16-bit grey PNG keeps its high byte (PIL 9.4 would clip every value above 255). */
+Test(preprocess, grey16_png_takes_high_byte) {
+    run_python_text("import sys\n"
+                    "import numpy as np\n"
+                    "from PIL import Image\n"
+                    "a = (np.arange(6, dtype=np.uint16) * 12345).reshape(2, 3)\n"
+                    "Image.fromarray(a).save(sys.argv[1] + '/grey16.png')\n");
+    rgb_image img;
+    cln_error err = {0};
+    cln_status status = image_load(tmp_path("grey16.png"), &img, &err);
+    cr_assert_eq(status, CLN_OK, "%s", err.message);
+    cr_assert_eq(img.width, 3);
+    cr_assert_eq(img.height, 2);
+    for (int i = 0; i < 6; i++)
+        for (int c = 0; c < 3; c++)
+            cr_expect_eq(img.rgb[3 * i + c], (i * 12345) >> 8, "pixel %d channel %d", i, c);
+    image_free(&img);
+}
+
+/* ---- Exact cases without Python ------------------------------------------------------------- */
+
+/* A uniform image stays uniform through any resize: each output is its input value. */
+Test(preprocess, uniform_image_keeps_its_value) {
+    const unsigned char color[3] = {10, 128, 250};
+    rgb_image img = {37, 23, malloc(37 * 23 * 3)};
+    cr_assert_not_null(img.rgb);
+    for (int i = 0; i < 37 * 23; i++)
+        memcpy(img.rgb + 3 * i, color, 3);
+    const int sizes[][2] = {{50, 40}, {5, 5}, {23, 23}, {1, 1}, {300, 299}};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        int resize = sizes[s][0], crop = sizes[s][1];
+        float *out = malloc(3 * (size_t)crop * crop * sizeof(float));
+        cr_assert_not_null(out);
+        cln_error err = {0};
+        cr_assert_eq(image_preprocess(&img, resize, crop, out, &err), CLN_OK, "%s", err.message);
+        for (int c = 0; c < 3; c++) {
+            float want = (float)((color[c] / 255.0 - 0.5) / 0.5);
+            for (int i = 0; i < crop * crop; i++)
+                cr_assert_eq(out[c * crop * crop + i], want, "resize %d crop %d channel %d", resize,
+                             crop, c);
+        }
+        free(out);
+    }
+    free(img.rgb);
+}
+
+/* Resize to the image's own short side and crop to its size: the pixels come through as they
+ * are, in CHW order and scaled to [-1, 1]. */
+Test(preprocess, same_size_is_identity) {
+    enum { W = 6, H = 6 };
+    rgb_image img = {W, H, malloc(W * H * 3)};
+    cr_assert_not_null(img.rgb);
+    for (int i = 0; i < W * H * 3; i++)
+        img.rgb[i] = (unsigned char)(i * 37 + 11);
+    float out[3 * W * H];
+    cln_error err = {0};
+    cr_assert_eq(image_preprocess(&img, H, W, out, &err), CLN_OK, "%s", err.message);
+    for (int c = 0; c < 3; c++)
+        for (int p = 0; p < W * H; p++)
+            cr_assert_eq(out[c * W * H + p], (float)((img.rgb[3 * p + c] / 255.0 - 0.5) / 0.5));
+    free(img.rgb);
+}
+
+/* ---- Files that are refused --------------------------------------------------------------- */
+
+/* Loads path, expecting the status and a message that names the file and contains phrase
+ * (when not NULL), with the image left zeroed. */
+static void expect_load_error(const char *path, cln_status want, const char *phrase) {
+    rgb_image img;
+    memset(&img, 0xab, sizeof img);
+    cln_error err = {0};
+    cln_status status = image_load(path, &img, &err);
+    cr_assert_eq(status, want, "%s: got %s, message: %s", path, cln_status_name(status),
+                 err.message);
+    cr_assert_eq(err.status, want);
+    cr_assert(strstr(err.message, path) != NULL, "message names no file: %s", err.message);
+    if (phrase)
+        cr_assert(strstr(err.message, phrase) != NULL, "expected \"%s\" in: %s", phrase,
+                  err.message);
+    cr_assert_null(img.rgb);
+    cr_assert_eq(img.width, 0);
+    cr_assert_eq(img.height, 0);
+}
+
+Test(preprocess, refuses_random_bytes) {
+    unsigned char bytes[4096];
+    uint32_t state = 12345;
+    for (size_t i = 0; i < sizeof bytes; i++) {
+        state = state * 1664525u + 1013904223u;
+        bytes[i] = (unsigned char)(state >> 24);
+    }
+    write_file(tmp_path("random.png"), bytes, sizeof bytes);
+    expect_load_error(tmp_path("random.png"), CLN_ERR_FORMAT, "not an image");
+}
+
+Test(preprocess, refuses_truncated_png) {
+    size_t size;
+    unsigned char *png = read_whole(source_path("tools/data/chelsea.png"), &size);
+    write_file(tmp_path("half.png"), png, size / 2);
+    free(png);
+    expect_load_error(tmp_path("half.png"), CLN_ERR_FORMAT, "cannot decode");
+}
+
+Test(preprocess, refuses_empty_file) {
+    write_file(tmp_path("empty.png"), "", 0);
+    expect_load_error(tmp_path("empty.png"), CLN_ERR_FORMAT, "empty");
+}
+
+Test(preprocess, refuses_missing_file) {
+    expect_load_error(tmp_path("missing.jpg"), CLN_ERR_IO, "No such file");
+}
+
+Test(preprocess, refuses_directory) {
+    expect_load_error(tmp_dir, CLN_ERR_IO, NULL);
+}
+
+Test(preprocess, refuses_text_named_jpg) {
+    const char text[] = "This is not a JPEG, only a text file with a .jpg name.\n";
+    write_file(tmp_path("notes.jpg"), text, strlen(text));
+    expect_load_error(tmp_path("notes.jpg"), CLN_ERR_FORMAT, "not an image");
+}
+
+/* A header that promises too many pixels is refused before anything is decoded. */
+Test(preprocess, refuses_huge_images) {
+    const char wide[] = "P6\n16385 1\n255\n";
+    write_file(tmp_path("wide.ppm"), wide, strlen(wide));
+    expect_load_error(tmp_path("wide.ppm"), CLN_ERR_FORMAT, "16385 x 1 pixels");
+    const char big[] = "P6\n10001 10000\n255\n";
+    write_file(tmp_path("big.ppm"), big, strlen(big));
+    expect_load_error(tmp_path("big.ppm"), CLN_ERR_FORMAT, "10001 x 10000 pixels");
+}
+
+Test(preprocess, memory_errors_name_the_buffer) {
+    rgb_image img;
+    cln_error err = {0};
+    const unsigned char junk[] = "GIF89a";
+    cr_assert_eq(image_load_memory("upload #3", junk, sizeof junk - 1, &img, &err), CLN_ERR_FORMAT);
+    cr_assert(strstr(err.message, "upload #3") != NULL, "%s", err.message);
+    cr_assert_eq(image_load_memory("nothing", junk, 0, &img, &err), CLN_ERR_FORMAT);
+    cr_assert(strstr(err.message, "nothing: the file is empty") != NULL, "%s", err.message);
+    cr_assert_eq(image_load_memory("x", NULL, 5, &img, &err), CLN_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(image_load_memory("x", junk, 5, NULL, &err), CLN_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(image_load(NULL, &img, &err), CLN_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(image_load("x.png", NULL, &err), CLN_ERR_INVALID_ARGUMENT);
+    image_free(NULL);
+}
+
+/* The PNG read from memory is the same as the PNG read from its file. */
+Test(preprocess, memory_and_file_agree) {
+    const char *path = source_path("tools/data/chelsea.png");
+    size_t size;
+    unsigned char *bytes = read_whole(path, &size);
+    rgb_image a, b;
+    cln_error err = {0};
+    cr_assert_eq(image_load_memory("chelsea", bytes, size, &a, &err), CLN_OK, "%s", err.message);
+    cr_assert_eq(image_load(path, &b, &err), CLN_OK, "%s", err.message);
+    cr_assert_eq(a.width, 451);
+    cr_assert_eq(a.height, 300);
+    cr_assert_eq(b.width, a.width);
+    cr_assert_eq(b.height, a.height);
+    cr_assert_eq(memcmp(a.rgb, b.rgb, (size_t)a.width * a.height * 3), 0);
+    image_free(&a);
+    image_free(&b);
+    free(bytes);
+}
+
+/* ---- Argument checks ---------------------------------------------------------------------- */
+
+static void expect_invalid(const rgb_image *img, int resize, int crop, float *out,
+                           const char *phrase) {
+    cln_error err = {0};
+    cln_status status = image_preprocess(img, resize, crop, out, &err);
+    cr_assert_eq(status, CLN_ERR_INVALID_ARGUMENT, "resize %d crop %d: got %s (%s)", resize, crop,
+                 cln_status_name(status), err.message);
+    cr_assert(strstr(err.message, phrase) != NULL, "expected \"%s\" in: %s", phrase, err.message);
+}
+
+Test(preprocess, argument_checks) {
+    unsigned char pixels[2 * 3 * 3] = {0};
+    rgb_image img = {2, 3, pixels};
+    float out[3 * 8 * 8];
+    expect_invalid(&img, 0, 8, out, "resize 0");
+    expect_invalid(&img, -5, 8, out, "resize -5");
+    expect_invalid(&img, IMAGE_MAX_RESIZE + 1, 8, out, "resize 4097");
+    expect_invalid(&img, 8, 0, out, "crop 0");
+    expect_invalid(&img, 8, IMAGE_MAX_CROP + 1, out, "crop 4097");
+    expect_invalid(NULL, 8, 8, out, "the image is NULL");
+    expect_invalid(&img, 8, 8, NULL, "out is NULL");
+    rgb_image no_pixels = {2, 3, NULL};
+    expect_invalid(&no_pixels, 8, 8, out, "rgb is NULL");
+    rgb_image empty = {0, 3, pixels};
+    expect_invalid(&empty, 8, 8, out, "0 x 3 pixels");
+    rgb_image too_wide = {IMAGE_MAX_SIDE + 1, 1, pixels};
+    expect_invalid(&too_wide, 8, 8, out, "16385 x 1 pixels");
+
+    /* 342 * 4000 / 1: the long side would be 1,368,000 pixels. */
+    unsigned char *strip = calloc(4000, 3);
+    cr_assert_not_null(strip);
+    rgb_image tall = {1, 4000, strip};
+    expect_invalid(&tall, 342, 8, out, "long side 1368000 pixels");
+    /* The largest resize of a small image is fine: 2 x 3 to 4096 x 6144, cropped. */
+    cln_error err = {0};
+    cr_assert_eq(image_preprocess(&img, IMAGE_MAX_RESIZE, 8, out, &err), CLN_OK, "%s", err.message);
+    free(strip);
+}
