@@ -94,3 +94,30 @@ Test(e2e, direct_convolution_with_bf16_weights) {
     e2e_case c = {"direct_bf16", 14, 2, 75, 91, "--no-aux --dtype bf16", "--conv direct"};
     check_case(&c);
 }
+
+/* classify on the shipped photos (PNG and JPEG, not square) with a model
+ * torchvision made and calibrated on them: the same top-1 class as
+ * torchvision's own preprocessing and forward, and at least 4 of its top-5. */
+Test(e2e, classify_agrees_with_torchvision) {
+    char dir[1024], cmd[16384], images[3][1200];
+    const char *src = env("CLN_SOURCE_DIR");
+    static const char *const names[3] = {"chelsea.png", "coffee.jpg", "astronaut.png"};
+    snprintf(dir, sizeof dir, "%s/e2e/classify", env("CLN_BUILD_DIR"));
+    for (int i = 0; i < 3; i++)
+        snprintf(images[i], sizeof images[i], "%s/tools/data/%s", src, names[i]);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
+    cr_assert_eq(run(cmd), 0);
+    snprintf(cmd, sizeof cmd,
+             PYTHON " %s/tools/make_reference.py --out %s --seed 5 --image %s --image %s "
+                    "--image %s >&2",
+             src, dir, images[0], images[1], images[2]);
+    cr_assert_eq(run(cmd), 0, "make_reference.py failed");
+    snprintf(cmd, sizeof cmd,
+             "%s classify --weights %s/model.safetensors --device cpu --json --batch 2 %s %s %s "
+             "> %s/ours.jsonl",
+             env("CLINCEPTION"), dir, images[0], images[1], images[2], dir);
+    cr_assert_eq(run(cmd), 0, "clinception classify failed");
+    snprintf(cmd, sizeof cmd,
+             PYTHON " %s/tools/compare_classify.py %s/logits.npy %s/ours.jsonl >&2", src, dir, dir);
+    cr_expect_eq(run(cmd), 0, "classify differs from torchvision (see the log)");
+}

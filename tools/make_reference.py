@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Write an end-to-end test case: a seeded random torchvision Inception3 as
-model.safetensors, a seeded input.npy, and its float64 reference logits.npy."""
+model.safetensors, a seeded input.npy (or images preprocessed as torchvision
+does), and its float64 reference logits.npy."""
 
 import argparse
 import math
@@ -14,6 +15,7 @@ import torch.nn.functional as F
 import torchvision
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from preprocess_reference import normalized_batch  # noqa: E402
 from safetensors_io import save_safetensors  # noqa: E402
 
 SAVE_DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
@@ -59,7 +61,18 @@ def parse_args():
         default="f32",
         help="dtype of the saved float tensors (default f32); for f16/bf16 the reference uses the rounded weights",
     )
+    p.add_argument(
+        "--image",
+        action="append",
+        metavar="PATH",
+        help="use this photo (repeatable) instead of random input: torchvision's eval transform "
+        "(Resize 342, CenterCrop 299, Normalize) into a model built with transform_input=True, as "
+        "for its pretrained weights; sets the batch and size (299x299)",
+    )
     args = p.parse_args()
+    if args.image:
+        args.batch, args.height, args.width = len(args.image), 299, 299
+        args.transform_input = True
     if args.height < 75 or args.width < 75:
         p.error(f"input {args.height}x{args.width} is too small: Inception v3 needs at least 75x75")
     if args.seed < 0:
@@ -137,8 +150,11 @@ def build_model(args):
     init_weights(model, gen_weights)
     images = min(MAX_CALIBRATION_IMAGES, max(2, -(-CALIBRATION_PIXELS // (args.height * args.width))))
     calibration = torch.randn((images, 3, args.height, args.width), generator=gen_calibration)
-    calibrate_batchnorm(model, calibration, gen_stats)
     image = torch.randn((args.batch, 3, args.height, args.width), generator=gen_input)
+    if args.image:  # photos: calibrate on them and their mirror images
+        image = normalized_batch(args.image)
+        calibration = torch.cat([image, image.flip(3)])
+    calibrate_batchnorm(model, calibration, gen_stats)
     return model, image
 
 

@@ -29,6 +29,24 @@ def transform_input(x):
     return torch.cat(channels, 0)
 
 
+def normalized_batch(paths, resize=342, crop=299):
+    """torchvision's eval transform for Inception v3 up to Normalize (what its
+    pretrained model, built with transform_input=True, takes): (N, 3, crop, crop)."""
+    pipeline = transforms.Compose(
+        [
+            transforms.Resize(resize),
+            transforms.CenterCrop(crop),
+            transforms.ToTensor(),
+            transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
+    batch = []
+    for path in paths:
+        with Image.open(path) as img:
+            batch.append(pipeline(img.convert("RGB")))
+    return torch.stack(batch)
+
+
 def main():
     p = argparse.ArgumentParser(
         description="Resize (short side, bilinear), center crop, ToTensor, Normalize(ImageNet) "
@@ -40,20 +58,8 @@ def main():
     p.add_argument("--crop", type=positive_int, default=299, help="side of the center crop")
     p.add_argument("images", nargs="+", help="image files")
     args = p.parse_args()
-
-    pipeline = transforms.Compose(
-        [
-            transforms.Resize(args.resize),
-            transforms.CenterCrop(args.crop),
-            transforms.ToTensor(),
-            transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-        ]
-    )
-    batch = []
-    for path in args.images:
-        with Image.open(path) as img:
-            batch.append(transform_input(pipeline(img.convert("RGB"))))
-    out = torch.stack(batch).numpy().astype(np.float32)
+    batch = normalized_batch(args.images, args.resize, args.crop)
+    out = torch.stack([transform_input(x) for x in batch]).numpy().astype(np.float32)
     np.save(args.out, out)
 
 
