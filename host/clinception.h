@@ -121,9 +121,10 @@ cln_status cln_runtime_time_cold_build(cln_runtime *rt, double *ms, cln_error *e
 typedef struct cln_model cln_model;
 
 typedef enum {
-    CLN_CONV_AUTO = 0, /* 1x1 as GEMM, the rest as im2col + GEMM */
-    CLN_CONV_GEMM,     /* same as AUTO */
-    CLN_CONV_DIRECT,   /* every non-1x1 convolution by the direct kernel */
+    CLN_CONV_AUTO = 0, /* the best known for the device */
+    CLN_CONV_GEMM,     /* CLBlast's GEMM: 1x1 on the activations, the rest after im2col */
+    CLN_CONV_TILED,    /* the same with our tiled GEMM, bias and ReLU fused */
+    CLN_CONV_DIRECT,   /* our direct kernel for every convolution larger than 1x1 */
 } cln_conv_algo;
 
 /* Reads torchvision's Inception v3 state dict from a .safetensors file
@@ -138,7 +139,7 @@ void cln_model_free(cln_model *model);
 
 typedef struct {
     bool transform_input;    /* torchvision's transform_input (on for its pretrained weights) */
-    cln_conv_algo conv_algo; /* how non-1x1 convolutions run */
+    cln_conv_algo conv_algo; /* how convolutions run */
     bool profile;            /* record every kernel launch (see cln_model_profile) */
 } cln_forward_options;
 

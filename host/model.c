@@ -207,6 +207,13 @@ static tensor_view slice(tensor_view t, int first, int count) {
     return t;
 }
 
+/* AUTO: our tiled GEMM on CPUs (where CLBlast's defaults are slow), CLBlast's
+ * on other devices, whose tuning database it carries. */
+static gemm_engine gemm_for(const cln_model *m, const cln_forward_options *o) {
+    if (o->conv_algo == CLN_CONV_AUTO) return m->rt->info.is_cpu ? GEMM_TILED : GEMM_CLBLAST;
+    return o->conv_algo == CLN_CONV_GEMM ? GEMM_CLBLAST : GEMM_TILED;
+}
+
 static cln_status run_layer(cln_model *m, int i, const cln_forward_options *o, cln_error *err) {
     const layer *l = &m->net.layers[i];
     tensor_view dst = slice(value_view(m, l->dst), l->dst_channel, l->out_channels);
@@ -227,7 +234,7 @@ static cln_status run_layer(cln_model *m, int i, const cln_forward_options *o, c
     case LAYER_CONV:
         if (o->conv_algo == CLN_CONV_DIRECT && (l->kh > 1 || l->kw > 1))
             return op_conv_direct(m->rt, src, g, p, dst, l->relu, err);
-        return op_conv_gemm(m->rt, src, g, p, dst, l->relu, scratch, err);
+        return op_conv_gemm(m->rt, src, g, p, dst, l->relu, scratch, gemm_for(m, o), err);
     case LAYER_MAX_POOL:
         return op_max_pool(m->rt, src, l->kh, l->sh, l->ph, dst, err);
     case LAYER_AVG_POOL:
@@ -235,7 +242,7 @@ static cln_status run_layer(cln_model *m, int i, const cln_forward_options *o, c
     case LAYER_GLOBAL_AVG_POOL:
         return op_global_avg_pool(m->rt, src, dst, err);
     case LAYER_LINEAR:
-        return op_linear(m->rt, src, p, dst, err);
+        return op_linear(m->rt, src, p, dst, gemm_for(m, o), err);
     case LAYER_INPUT:
         break;
     }

@@ -24,7 +24,13 @@ static cln_status launch(cln_runtime *rt, kernel_id k, const kernel_arg *args, i
         CL_TRY(clSetKernelArg(kernel, (cl_uint)i, args[i].size, args[i].ptr),
                "clSetKernelArg(%s, %d)", name, i);
     cl_event ev = NULL;
-    CL_TRY(clEnqueueNDRangeKernel(rt->queue, kernel, dims, NULL, global, NULL, 0, NULL,
+    /* Kernels whose work-items loop over vectors or runs themselves go one
+     * item per group on a CPU, where a group's items would otherwise be
+     * turned into one more loop; elsewhere the driver chooses. */
+    static const size_t one_item[3] = {1, 1, 1};
+    const size_t *local =
+        rt->info.is_cpu && (k == KERNEL_GEMM_TILED || k == KERNEL_IM2COL) ? one_item : NULL;
+    CL_TRY(clEnqueueNDRangeKernel(rt->queue, kernel, dims, NULL, global, local, 0, NULL,
                                   rt->recorder.on ? &ev : NULL),
            "clEnqueueNDRangeKernel(%s)", name);
     if (ev) status = runtime_record(rt, ev, name, err);
@@ -48,6 +54,19 @@ static cln_status gemm(cln_runtime *rt, size_t m, size_t n, size_t k, cl_mem a, 
     if (rc != CLBlastSuccess)
         return clblast_fail(err, rc, "CLBlastSgemm (m=%zu, n=%zu, k=%zu)", m, n, k);
     return ev ? runtime_record(rt, ev, "CLBlast sgemm", err) : CLN_OK;
+}
+
+/* C (M x N, ldc) = relu(A (M x K) * B (K x N, ldb) + bias) by gemm_tiled.cl. */
+static cln_status gemm_tiled(cln_runtime *rt, int m, int n, int k, layer_params p, cl_mem b,
+                             size_t b_off, size_t ldb, cl_mem c, size_t c_off, size_t ldc,
+                             bool relu, cln_error *err) {
+    const int tile_m = runtime_tunable("TILE_M"), tile_n = runtime_tunable("TILE_N");
+    int ao = to_int(p.w_off), bo = to_int(p.b_off), bof = to_int(b_off), ldbi = to_int(ldb);
+    int co = to_int(c_off), ldci = to_int(ldc), r = relu;
+    kernel_arg args[] = {ARG(m), ARG(n),   ARG(k),    ARG(p.buf), ARG(ao), ARG(p.buf), ARG(bo),
+                         ARG(b), ARG(bof), ARG(ldbi), ARG(c),     ARG(co), ARG(ldci),  ARG(r)};
+    size_t global[2] = {(size_t)(m + tile_m - 1) / tile_m, (size_t)(n + tile_n - 1) / tile_n};
+    return launch(rt, KERNEL_GEMM_TILED, args, 14, 2, global, err);
 }
 
 static cln_status bias_act(cln_runtime *rt, cl_mem x, size_t x_off, size_t ld, int rows, int cols,
@@ -80,38 +99,50 @@ cln_status op_input(cln_runtime *rt, cl_mem src, const float scale[3], const flo
 }
 
 cln_status op_conv_gemm(cln_runtime *rt, tensor_view src, conv_geometry g, layer_params p,
-                        tensor_view dst, bool relu, scratch_buffer scratch, cln_error *err) {
-    cln_status status;
+                        tensor_view dst, bool relu, scratch_buffer scratch, gemm_engine engine,
+                        cln_error *err) {
+    cln_status status = CLN_OK;
     const size_t k = (size_t)src.c * g.kh * g.kw;
     const size_t howo = (size_t)dst.h * dst.w;
     const size_t ld = (size_t)dst.n * howo; /* row stride of the channel-major output */
     const size_t col_floats = conv_im2col_floats(src.c, g, dst.h, dst.w);
-    if (col_floats == 0) {
-        status = gemm(rt, dst.c, ld, k, p.buf, p.w_off, k, src.buf, src.off,
-                      (size_t)src.n * src.h * src.w, dst.buf, dst.off, ld, err);
-    } else {
+    /* B: the activations themselves (1x1), or im2col of `batch` images at a time */
+    int batch = dst.n;
+    if (col_floats > 0) {
         if (scratch.floats < col_floats)
             return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
                             "im2col needs %zu floats of scratch for one image, %zu given",
                             col_floats, scratch.floats);
-        int batch = (int)(scratch.floats / col_floats);
-        if (batch > dst.n) batch = dst.n;
-        status = CLN_OK;
-        for (int n0 = 0; n0 < dst.n && status == CLN_OK; n0 += batch) {
-            int nb = dst.n - n0 < batch ? dst.n - n0 : batch;
+        if (scratch.floats / col_floats < (size_t)batch) batch = (int)(scratch.floats / col_floats);
+    }
+    for (int n0 = 0; n0 < dst.n && status == CLN_OK; n0 += batch) {
+        const int nb = dst.n - n0 < batch ? dst.n - n0 : batch;
+        const size_t cols = col_floats ? nb * howo : ld;
+        cl_mem b = src.buf;
+        size_t b_off = src.off, ldb = (size_t)src.n * src.h * src.w;
+        if (col_floats) {
             int so = to_int(src.off);
             kernel_arg args[] = {ARG(src.buf), ARG(so),    ARG(src.n), ARG(src.h),
                                  ARG(src.w),   ARG(n0),    ARG(nb),    ARG(g.kh),
                                  ARG(g.kw),    ARG(g.sh),  ARG(g.sw),  ARG(g.ph),
                                  ARG(g.pw),    ARG(dst.h), ARG(dst.w), ARG(scratch.buf)};
-            size_t global[2] = {(size_t)nb * howo, k};
+            size_t global[2] = {(size_t)nb * dst.h, k};
             status = launch(rt, KERNEL_IM2COL, args, 16, 2, global, err);
-            if (status == CLN_OK)
-                status = gemm(rt, dst.c, nb * howo, k, p.buf, p.w_off, k, scratch.buf, 0, nb * howo,
-                              dst.buf, dst.off + n0 * howo, ld, err);
+            b = scratch.buf;
+            b_off = 0;
+            ldb = cols;
         }
+        if (status != CLN_OK) break;
+        const size_t c_off = dst.off + n0 * howo;
+        if (engine == GEMM_TILED)
+            status = gemm_tiled(rt, dst.c, to_int(cols), to_int(k), p, b, b_off, ldb, dst.buf,
+                                c_off, ld, relu, err);
+        else
+            status =
+                gemm(rt, dst.c, cols, k, p.buf, p.w_off, k, b, b_off, ldb, dst.buf, c_off, ld, err);
+        if (col_floats == 0) break; /* one GEMM covers the whole batch */
     }
-    if (status != CLN_OK) return status;
+    if (status != CLN_OK || engine == GEMM_TILED) return status;
     return bias_act(rt, dst.buf, dst.off, ld, dst.c, to_int(ld), p, relu, err);
 }
 
@@ -155,8 +186,11 @@ cln_status op_global_avg_pool(cln_runtime *rt, tensor_view src, tensor_view dst,
 }
 
 cln_status op_linear(cln_runtime *rt, tensor_view src, layer_params p, tensor_view dst,
-                     cln_error *err) {
+                     gemm_engine engine, cln_error *err) {
     const size_t n = (size_t)src.n * src.h * src.w;
+    if (engine == GEMM_TILED)
+        return gemm_tiled(rt, dst.c, (int)n, src.c, p, src.buf, src.off, n, dst.buf, dst.off, n,
+                          false, err);
     cln_status status = gemm(rt, dst.c, n, src.c, p.buf, p.w_off, src.c, src.buf, src.off, n,
                              dst.buf, dst.off, n, err);
     if (status != CLN_OK) return status;

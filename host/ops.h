@@ -44,12 +44,17 @@ int conv_out_size(int in, int k, int stride, int pad);
 cln_status op_input(cln_runtime *rt, cl_mem src, const float scale[3], const float shift[3],
                     tensor_view dst, cln_error *err);
 
-/* Convolution + bias (+ ReLU) through CLBlast's GEMM: a 1x1 convolution
- * multiplies the activations in place; any other goes through im2col into
- * scratch, as many images at a time as scratch holds (at least one image's
- * (Cin*kh*kw) x (Ho*Wo) must fit). */
+/* Which GEMM a convolution uses: CLBlast's, then our bias + ReLU kernel; or
+ * ours (gemm_tiled.cl) with the epilogue fused. */
+typedef enum { GEMM_CLBLAST, GEMM_TILED } gemm_engine;
+
+/* Convolution + bias (+ ReLU) as a GEMM: a 1x1 convolution multiplies the
+ * activations in place; any other goes through im2col into scratch, as many
+ * images at a time as scratch holds (at least one image's (Cin*kh*kw) x
+ * (Ho*Wo) must fit). */
 cln_status op_conv_gemm(cln_runtime *rt, tensor_view src, conv_geometry g, layer_params p,
-                        tensor_view dst, bool relu, scratch_buffer scratch, cln_error *err);
+                        tensor_view dst, bool relu, scratch_buffer scratch, gemm_engine engine,
+                        cln_error *err);
 
 /* The same convolution by the direct kernel (conv2d_direct.cl). */
 cln_status op_conv_direct(cln_runtime *rt, tensor_view src, conv_geometry g, layer_params p,
@@ -65,7 +70,7 @@ cln_status op_global_avg_pool(cln_runtime *rt, tensor_view src, tensor_view dst,
 
 /* Fully connected: dst (Cout x n, channel-major) = W (Cout x Cin) * src (Cin x n) + bias. */
 cln_status op_linear(cln_runtime *rt, tensor_view src, layer_params p, tensor_view dst,
-                     cln_error *err);
+                     gemm_engine engine, cln_error *err);
 
 /* Floats one image's im2col needs for this convolution (0 for a 1x1). */
 size_t conv_im2col_floats(int cin, conv_geometry g, int ho, int wo);

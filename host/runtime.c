@@ -20,12 +20,14 @@ static const struct {
     int value;
 } tunables[] = {
     {PROGRAM_CONV2D_DIRECT, "DIRECT_OUT_PER_ITEM", 4},
+    {PROGRAM_GEMM_TILED, "TILE_M", 8},
+    {PROGRAM_GEMM_TILED, "TILE_N", 16},
 };
 
 static const char *const program_files[PROGRAM_COUNT] = {
     [PROGRAM_INPUT] = "input",       [PROGRAM_IM2COL] = "im2col",
     [PROGRAM_EPILOGUE] = "epilogue", [PROGRAM_CONV2D_DIRECT] = "conv2d_direct",
-    [PROGRAM_POOL] = "pool",
+    [PROGRAM_POOL] = "pool",         [PROGRAM_GEMM_TILED] = "gemm_tiled",
 };
 
 static const struct {
@@ -39,13 +41,20 @@ static const struct {
     [KERNEL_MAX_POOL2D] = {PROGRAM_POOL, "max_pool2d"},
     [KERNEL_AVG_POOL2D] = {PROGRAM_POOL, "avg_pool2d"},
     [KERNEL_GLOBAL_AVG_POOL] = {PROGRAM_POOL, "global_avg_pool"},
+    [KERNEL_GEMM_TILED] = {PROGRAM_GEMM_TILED, "gemm_tiled"},
 };
 
 const char *runtime_kernel_name(kernel_id k) {
     return kernel_table[k].name;
 }
 
+/* $CLINCEPTION_TUNABLES ("NAME=VALUE,NAME=VALUE") overrides the table, for
+ * kernel experiments. */
 int runtime_tunable(const char *name) {
+    const char *env = getenv("CLINCEPTION_TUNABLES");
+    size_t len = strlen(name);
+    for (const char *p = env; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+        if (strncmp(p, name, len) == 0 && p[len] == '=') return atoi(p + len + 1);
     for (size_t i = 0; i < sizeof tunables / sizeof tunables[0]; i++)
         if (strcmp(tunables[i].name, name) == 0) return tunables[i].value;
     return 0;
@@ -377,7 +386,7 @@ static cln_status build_program(cln_runtime *rt, program_id id, unsigned long lo
         if (tunables[i].program != id) continue;
         size_t used = strlen(options);
         snprintf(options + used, sizeof options - used, " -D%s=%d", tunables[i].name,
-                 tunables[i].value);
+                 runtime_tunable(tunables[i].name));
     }
     if (salt) {
         size_t used = strlen(options);

@@ -15,6 +15,7 @@ typedef enum {
     KERNEL_MAX_POOL2D,
     KERNEL_AVG_POOL2D,
     KERNEL_GLOBAL_AVG_POOL,
+    KERNEL_GEMM_TILED,
     KERNEL_COUNT
 } kernel_id;
 
@@ -25,6 +26,7 @@ typedef enum {
     PROGRAM_EPILOGUE,
     PROGRAM_CONV2D_DIRECT,
     PROGRAM_POOL,
+    PROGRAM_GEMM_TILED,
     PROGRAM_COUNT
 } program_id;
 

@@ -100,7 +100,8 @@ static void free_dst(slice_dst *d) {
     free(d->host);
 }
 
-typedef enum { BY_GEMM, BY_DIRECT } conv_path;
+typedef enum { BY_GEMM, BY_TILED, BY_DIRECT } conv_path;
+static const char *const path_names[] = {"gemm", "tiled", "direct"};
 
 /* One convolution case: random input, weights and bias; the device result
  * (written into channels [3, 3+cout) of a cout+5 channel tensor) against
@@ -131,10 +132,11 @@ static void check_conv(conv_path path, int n, int cin, int h, int w, int cout, c
     cln_error err;
     cln_status st;
     scratch_buffer scratch = {NULL, 0};
-    if (path == BY_GEMM) {
+    if (path != BY_DIRECT) {
         scratch.floats = conv_im2col_floats(cin, g, ho, wo) * scratch_images;
         if (scratch.floats) scratch.buf = device_buffer(scratch.floats, NULL);
-        st = op_conv_gemm(rt, src, g, p, dst_view(&d, cout, n, ho, wo), true, scratch, &err);
+        st = op_conv_gemm(rt, src, g, p, dst_view(&d, cout, n, ho, wo), true, scratch,
+                          path == BY_GEMM ? GEMM_CLBLAST : GEMM_TILED, &err);
     } else {
         st = op_conv_direct(rt, src, g, p, dst_view(&d, cout, n, ho, wo), true, &err);
     }
@@ -142,8 +144,7 @@ static void check_conv(conv_path path, int n, int cin, int h, int w, int cout, c
     float *got = read_slice_nchw(&d, cout, n, ho, wo);
     double diff = max_rel_diff(got, expect, (size_t)n * cout * ho * wo);
     cr_expect_leq(diff, TOL, "%s conv %dx%d s%d p%d,%d n=%d cin=%d %dx%d cout=%d: diff %g",
-                  path == BY_GEMM ? "gemm" : "direct", g.kh, g.kw, g.sh, g.ph, g.pw, n, cin, h, w,
-                  cout, diff);
+                  path_names[path], g.kh, g.kw, g.sh, g.ph, g.pw, n, cin, h, w, cout, diff);
     free(got);
     free_dst(&d);
     if (scratch.buf) clReleaseMemObject(scratch.buf);
@@ -179,10 +180,24 @@ Test(ops, conv_gemm_every_shape) {
                    conv_cases[i].cout, conv_cases[i].g, 8);
 }
 
+Test(ops, conv_tiled_every_shape) {
+    for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++)
+        check_conv(BY_TILED, conv_cases[i].n, conv_cases[i].cin, conv_cases[i].h, conv_cases[i].w,
+                   conv_cases[i].cout, conv_cases[i].g, 8);
+}
+
+Test(ops, conv_tiled_full_and_partial_tiles) {
+    conv_geometry one = {1, 1, 1, 1, 0, 0};
+    check_conv(BY_TILED, 2, 19, 4, 8, 16, one, 0); /* columns a multiple of the tile */
+    check_conv(BY_TILED, 1, 33, 5, 7, 17, one, 0); /* one row past a tile, 35 columns */
+    check_conv(BY_TILED, 3, 1, 3, 3, 1, one, 0);   /* a single channel */
+}
+
 Test(ops, conv_gemm_im2col_one_image_at_a_time) {
     conv_geometry g = {3, 3, 1, 1, 1, 1};
     check_conv(BY_GEMM, 3, 6, 9, 7, 5, g, 1);
     check_conv(BY_GEMM, 5, 6, 9, 7, 5, g, 2); /* chunks of 2, 2, 1 */
+    check_conv(BY_TILED, 5, 6, 9, 7, 5, g, 2);
 }
 
 Test(ops, conv_direct_every_shape) {
@@ -198,7 +213,8 @@ Test(ops, conv_gemm_refuses_small_scratch) {
     layer_params p = {b, 0, 18};
     scratch_buffer scratch = {b, 10};
     cln_error err;
-    cr_expect_eq(op_conv_gemm(rt, src, g, p, dst, true, scratch, &err), CLN_ERR_INVALID_ARGUMENT);
+    cr_expect_eq(op_conv_gemm(rt, src, g, p, dst, true, scratch, GEMM_TILED, &err),
+                 CLN_ERR_INVALID_ARGUMENT);
     cr_expect(strstr(err.message, "scratch"), "%s", err.message);
     clReleaseMemObject(b);
 }
@@ -278,10 +294,13 @@ Test(ops, linear) {
     tensor_view src = {src_buf, 0, cin, n, 1, 1}, dst = {dst_buf, 0, cout, n, 1, 1};
     layer_params p = {w_buf, 0, (size_t)cout * cin};
     cln_error err;
-    cr_assert_eq(op_linear(rt, src, p, dst, &err), CLN_OK, "%s", err.message);
-    read_buffer(dst_buf, n * cout, got_cm);
-    channel_major_to_nchw(got_cm, n, cout, 1, got);
-    cr_expect_leq(max_rel_diff(got, expect, n * cout), TOL);
+    for (int engine = GEMM_CLBLAST; engine <= GEMM_TILED; engine++) {
+        cr_assert_eq(op_linear(rt, src, p, dst, (gemm_engine)engine, &err), CLN_OK, "%s",
+                     err.message);
+        read_buffer(dst_buf, n * cout, got_cm);
+        channel_major_to_nchw(got_cm, n, cout, 1, got);
+        cr_expect_leq(max_rel_diff(got, expect, n * cout), TOL, "engine %d", engine);
+    }
     clReleaseMemObject(src_buf);
     clReleaseMemObject(dst_buf);
     clReleaseMemObject(w_buf);

@@ -43,8 +43,10 @@ static const char *const main_usage =
     "  --device D         OpenCL device: P:D index (see `clinception devices`), cpu,\n"            \
     "                     gpu, or part of the platform or device name; default\n"                  \
     "                     $CLINCEPTION_DEVICE, then the first GPU, then the first device\n"        \
-    "  --conv ALGO        gemm (default: im2col + CLBlast GEMM) or direct (our direct\n"           \
-    "                     kernel) for the convolutions larger than 1x1\n"                          \
+    "  --conv ALGO        how convolutions run: auto (default: tiled on CPUs, gemm\n"              \
+    "                     elsewhere), gemm (im2col + CLBlast's GEMM), tiled (im2col +\n"           \
+    "                     our tiled GEMM) or direct (our direct kernel, for those\n"               \
+    "                     larger than 1x1)\n"                                                      \
     "  --profile          print a per-layer table of device times from OpenCL events\n"            \
     "  --csv FILE         write that table as CSV\n"                                               \
     "  --trace FILE       write a Chrome trace (Perfetto, chrome://tracing) of every\n"            \
@@ -121,6 +123,9 @@ static int fail(const cln_error *err) {
 
 /* ---- What infer, classify and bench share ----------------------------- */
 
+/* --conv values, indexed by cln_conv_algo */
+static const char *const conv_names[] = {"auto", "gemm", "tiled", "direct"};
+
 typedef struct {
     const char *command;
     const char *weights, *device, *csv, *trace;
@@ -151,16 +156,13 @@ static int common_option(common_args *a, int opt) {
         a->trace = optarg;
         return 1;
     case 'c':
-        if (strcmp(optarg, "gemm") == 0) {
-            a->fwd.conv_algo = CLN_CONV_GEMM;
-            return 1;
-        }
-        if (strcmp(optarg, "direct") == 0) {
-            a->fwd.conv_algo = CLN_CONV_DIRECT;
-            return 1;
-        }
-        fprintf(stderr, "clinception %s: --conv takes gemm or direct, not '%s'\n", a->command,
-                optarg);
+        for (int i = 0; i < (int)(sizeof conv_names / sizeof conv_names[0]); i++)
+            if (strcmp(optarg, conv_names[i]) == 0) {
+                a->fwd.conv_algo = (cln_conv_algo)i;
+                return 1;
+            }
+        fprintf(stderr, "clinception %s: --conv takes auto, gemm, tiled or direct, not '%s'\n",
+                a->command, optarg);
         return -1;
     }
     return 0;
@@ -701,8 +703,7 @@ static int cmd_bench(int argc, char **argv) {
     double peak_mib = cln_model_peak_device_bytes(s.model) / 1048576.0;
     printf("device          %s (%s)\n", dev->device_name, dev->platform_name);
     printf("input           %ld x 3 x %ld x %ld, %s weights, conv %s\n", batch, size, size,
-           a.random_weights ? "random" : "file",
-           a.fwd.conv_algo == CLN_CONV_DIRECT ? "direct" : "gemm");
+           a.random_weights ? "random" : "file", conv_names[a.fwd.conv_algo]);
     printf("forward         median %.2f ms, p10 %.2f ms, p90 %.2f ms over %ld (after %ld "
            "warm-up)\n",
            median, p10, p90, iters, warmup);
@@ -720,11 +721,10 @@ static int cmd_bench(int argc, char **argv) {
             "batch", (int)batch, "height", (int)size, "width", (int)size, "iters", (int)iters,
             "median_ms", median, "p10_ms", p10, "p90_ms", p90, "per_image_ms", median / batch,
             "images_per_s", 1000.0 * batch / median, "device", dev->device_name, "platform",
-            dev->platform_name, "conv", a.fwd.conv_algo == CLN_CONV_DIRECT ? "direct" : "gemm",
-            "device_setup_ms", rt.device_setup_ms, "program_build_first_ms", cold_build_ms,
-            "program_build_ms", rt.program_build_ms, "weight_read_ms", mt.read_ms,
-            "weight_upload_ms", mt.upload_ms, "first_forward_ms", first_ms, "peak_device_mib",
-            peak_mib);
+            dev->platform_name, "conv", conv_names[a.fwd.conv_algo], "device_setup_ms",
+            rt.device_setup_ms, "program_build_first_ms", cold_build_ms, "program_build_ms",
+            rt.program_build_ms, "weight_read_ms", mt.read_ms, "weight_upload_ms", mt.upload_ms,
+            "first_forward_ms", first_ms, "peak_device_mib", peak_mib);
         char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
         if (!text) {
             json_decref(obj);

@@ -1,6 +1,8 @@
-/* Image decoding through stb_image, and torchvision's Inception v3 eval preprocessing: Pillow's
- * antialiased bilinear resize (same coefficients and fixed-point rounding, so the same bytes),
- * then the center crop and the scaling to [-1, 1], computed only for the pixels the crop keeps. */
+/* Image decoding (JPEG through libjpeg-turbo with PIL's settings, so the same bytes as PIL;
+ * the other formats through stb_image), and torchvision's Inception v3 eval preprocessing:
+ * Pillow's antialiased bilinear resize (same coefficients and fixed-point rounding, so the same
+ * bytes), then the center crop and the scaling to [-1, 1], computed only for the pixels the
+ * crop keeps. */
 #include "image.h"
 
 #include "../host/error.h"
@@ -9,10 +11,15 @@
 
 #include <errno.h>
 #include <math.h>
+#include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* jpeglib.h needs stdio.h (FILE) and size_t before it. */
+#include <jerror.h>
+#include <jpeglib.h>
 
 #define READ_CHUNK_BYTES (1 << 16) /* the first read buffer; it doubles as the file needs */
 
@@ -34,6 +41,168 @@ static int image_within_limits(int width, int height) {
            (int64_t)width * height <= IMAGE_MAX_PIXELS;
 }
 
+static cln_status refuse_size(const char *name, long long width, long long height, cln_error *err) {
+    return cln_fail(err, CLN_ERR_FORMAT,
+                    "%s: the image is %lld x %lld pixels; at most %d pixels a side and %d "
+                    "pixels in all are allowed",
+                    name, width, height, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS);
+}
+
+/* ---- JPEG through libjpeg-turbo, as PIL decodes it ------------------------------------------ */
+
+/* Every JPEG starts with the start-of-image marker (FF D8) and then another marker (FF). */
+static int is_jpeg(const unsigned char *bytes, size_t size) {
+    return size >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF;
+}
+
+/* libjpeg's error manager, with the place to jump back to when decoding fails (libjpeg's own
+ * handler would exit the program). */
+typedef struct {
+    struct jpeg_error_mgr mgr; /* first: libjpeg sees only this part, through cinfo->err */
+    jmp_buf escape;
+} jpeg_trap;
+
+static void jpeg_trap_error(j_common_ptr cinfo) {
+    longjmp(((jpeg_trap *)cinfo->err)->escape, 1);
+}
+
+/* libjpeg reports running out of data only as a warning, and decodes the rest as grey. PIL
+ * raises "image file is truncated" there instead, so that warning fails too. PIL ignores the
+ * other warnings (corrupt but decodable data, which libjpeg repairs) and the trace messages,
+ * and so does this. */
+static void jpeg_trap_message(j_common_ptr cinfo, int level) {
+    if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF)
+        longjmp(((jpeg_trap *)cinfo->err)->escape, 1);
+}
+
+/* One decoded row to RGB, as PIL's convert('RGB') does. PIL reads a 1-component JPEG as L (its
+ * RGB is the grey value three times) and a 3-component one as RGB (libjpeg converts from YCbCr).
+ * A 4-component one is CMYK with Adobe's inverted samples: PIL stores C = 255 - c, ...,
+ * K = 255 - k for the decoded samples c, m, y, k, and its CMYK to RGB makes
+ * R = (255 - K) - round(C * (255 - K) / 255), which is k - round((255 - c) * k / 255); the same
+ * for G from m and B from y. */
+static void jpeg_row_to_rgb(const unsigned char *row, int components, int width,
+                            unsigned char *rgb) {
+    if (components == 3) {
+        memcpy(rgb, row, (size_t)width * 3);
+    } else if (components == 1) {
+        for (int x = 0; x < width; x++)
+            rgb[3 * x + 0] = rgb[3 * x + 1] = rgb[3 * x + 2] = row[x];
+    } else {
+        for (int x = 0; x < width; x++) {
+            const unsigned char *p = row + 4 * x;
+            int k = p[3];
+            for (int c = 0; c < 3; c++) {
+                /* a * b / 255 rounded to nearest, with Pillow's shifts (exact for a, b in
+                 * [0, 255]). */
+                int t = (255 - p[c]) * k + 128;
+                int scaled = ((t >> 8) + t) >> 8;
+                rgb[3 * x + c] = (unsigned char)(k - scaled); /* 0 <= scaled <= k */
+            }
+        }
+    }
+}
+
+/* Decodes a JPEG with the settings Pillow 9.4 uses for Image.open(...).convert('RGB'): libjpeg's
+ * defaults (accurate integer IDCT, fancy upsampling, block smoothing for progressive files),
+ * the source colour space as libjpeg guesses it from the JFIF and Adobe markers (so YCCK comes
+ * out as CMYK), and output as grey, RGB or CMYK by the number of components. Like PIL, it stops
+ * after the last row instead of reading on to the end-of-image marker (jpeg_finish_decompress). */
+static cln_status jpeg_load(const char *name, const unsigned char *bytes, size_t size,
+                            rgb_image *out, cln_error *err) {
+    struct jpeg_decompress_struct cinfo;
+    jpeg_trap trap;
+    /* volatile: they change after setjmp and are freed after longjmp returns there. */
+    unsigned char *volatile rgb = NULL;
+    unsigned char *volatile row = NULL;
+
+    memset(&cinfo, 0, sizeof cinfo); /* so that destroying it is safe whenever creating fails */
+    cinfo.err = jpeg_std_error(&trap.mgr);
+    trap.mgr.error_exit = jpeg_trap_error;
+    trap.mgr.emit_message = jpeg_trap_message;
+    if (setjmp(trap.escape)) {
+        char reason[JMSG_LENGTH_MAX];
+        trap.mgr.format_message((j_common_ptr)&cinfo, reason);
+        int code = trap.mgr.msg_code;
+        jpeg_destroy_decompress(&cinfo);
+        free(row);
+        free(rgb);
+        if (code == JERR_OUT_OF_MEMORY)
+            return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "%s: cannot decode the JPEG: %s", name,
+                            reason);
+        if (code == JWRN_JPEG_EOF)
+            return cln_fail(err, CLN_ERR_FORMAT,
+                            "%s: cannot decode the JPEG: the file is truncated (%s)", name, reason);
+        return cln_fail(err, CLN_ERR_FORMAT, "%s: cannot decode the JPEG: %s", name, reason);
+    }
+    jpeg_create_decompress(&cinfo);
+    jpeg_mem_src(&cinfo, bytes, (unsigned long)size); /* size <= IMAGE_MAX_FILE_BYTES */
+    jpeg_read_header(&cinfo, TRUE);
+
+    /* The header alone first, so that a huge image is refused before anything is allocated. */
+    long long width = cinfo.image_width, height = cinfo.image_height;
+    int components = cinfo.num_components;
+    cln_status status = CLN_OK;
+    if (width > IMAGE_MAX_SIDE || height > IMAGE_MAX_SIDE ||
+        !image_within_limits((int)width, (int)height))
+        status = refuse_size(name, width, height, err);
+    else if (components != 1 && components != 3 && components != 4)
+        status = cln_fail(err, CLN_ERR_FORMAT,
+                          "%s: a JPEG with %d components; only grey (1), colour (3) and CMYK "
+                          "(4) JPEGs can be read",
+                          name, components);
+    if (status != CLN_OK) {
+        jpeg_destroy_decompress(&cinfo);
+        return status;
+    }
+
+    cinfo.out_color_space = components == 1 ? JCS_GRAYSCALE : components == 3 ? JCS_RGB : JCS_CMYK;
+    cinfo.dct_method = JDCT_ISLOW;
+    cinfo.do_fancy_upsampling = TRUE;
+    cinfo.do_block_smoothing = TRUE;
+    jpeg_start_decompress(&cinfo);
+    if ((long long)cinfo.output_width != width || (long long)cinfo.output_height != height ||
+        cinfo.output_components != components) {
+        jpeg_destroy_decompress(&cinfo);
+        return cln_fail(err, CLN_ERR_FORMAT,
+                        "%s: libjpeg decodes the %lld x %lld JPEG to %u x %u pixels of %d "
+                        "components instead of %d",
+                        name, width, height, cinfo.output_width, cinfo.output_height,
+                        cinfo.output_components, components);
+    }
+
+    int w = (int)width, h = (int)height;
+    rgb = malloc((size_t)w * h * 3);
+    row = malloc((size_t)w * components);
+    if (!rgb || !row) {
+        jpeg_destroy_decompress(&cinfo);
+        free(row);
+        free(rgb);
+        return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "%s: out of memory for a %d x %d image", name,
+                        w, h);
+    }
+    while (cinfo.output_scanline < cinfo.output_height) {
+        int y = (int)cinfo.output_scanline;
+        JSAMPROW rows[1] = {row};
+        if (jpeg_read_scanlines(&cinfo, rows, 1) != 1) break; /* cannot happen from memory */
+        jpeg_row_to_rgb(row, components, w, rgb + (size_t)y * w * 3);
+    }
+    int complete = cinfo.output_scanline == cinfo.output_height;
+    jpeg_destroy_decompress(&cinfo);
+    free(row);
+    if (!complete) {
+        free(rgb);
+        return cln_fail(err, CLN_ERR_FORMAT, "%s: cannot decode the JPEG: libjpeg stopped early",
+                        name);
+    }
+    out->width = w;
+    out->height = h;
+    out->rgb = rgb;
+    return CLN_OK;
+}
+
+/* ---- The other formats through stb_image ---------------------------------------------------- */
+
 cln_status image_load_memory(const char *name, const unsigned char *bytes, size_t size,
                              rgb_image *out, cln_error *err) {
     if (!out) return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "image_load_memory: out is NULL");
@@ -44,6 +213,7 @@ cln_status image_load_memory(const char *name, const unsigned char *bytes, size_
     if (size > IMAGE_MAX_FILE_BYTES)
         return cln_fail(err, CLN_ERR_FORMAT, "%s: %zu bytes is more than the %d bytes allowed",
                         name, size, IMAGE_MAX_FILE_BYTES);
+    if (is_jpeg(bytes, size)) return jpeg_load(name, bytes, size, out, err);
 
     /* The header alone first, so that a huge image is refused before anything is allocated. */
     int width, height, channels;
@@ -52,11 +222,7 @@ cln_status image_load_memory(const char *name, const unsigned char *bytes, size_
             err, CLN_ERR_FORMAT,
             "%s: not an image this program can read (PNG, JPEG, BMP, GIF, TGA, PSD or PNM): %s",
             name, stb_reason());
-    if (!image_within_limits(width, height))
-        return cln_fail(err, CLN_ERR_FORMAT,
-                        "%s: the image is %d x %d pixels; at most %d pixels a side and %d "
-                        "pixels in all are allowed",
-                        name, width, height, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS);
+    if (!image_within_limits(width, height)) return refuse_size(name, width, height, err);
 
     unsigned char *rgb = stbi_load_from_memory(bytes, (int)size, &width, &height, &channels, 3);
     if (!rgb) {
@@ -145,7 +311,7 @@ cln_status image_load(const char *path, rgb_image *out, cln_error *err) {
 
 void image_free(rgb_image *img) {
     if (!img) return;
-    stbi_image_free(img->rgb);
+    free(img->rgb); /* from malloc: jpeg_load's, or stb_image's (STBI_FREE is free) */
     memset(img, 0, sizeof *img);
 }
 

@@ -1,5 +1,6 @@
-/* Reading images (PNG, JPEG and the other formats stb_image decodes) as 8-bit RGB, and
- * torchvision's eval preprocessing for Inception v3 (resize, center crop, scale to [-1, 1]). */
+/* Reading images (JPEG through libjpeg-turbo, PNG and the other formats stb_image decodes) as
+ * 8-bit RGB, and torchvision's eval preprocessing for Inception v3 (resize, center crop, scale
+ * to [-1, 1]). */
 #ifndef CLN_IMAGE_H
 #define CLN_IMAGE_H
 
@@ -25,9 +26,11 @@ cln_status image_load(const char *path, rgb_image *out, cln_error *err);
 
 /* Decodes an image in memory to 8-bit RGB as PIL's Image.open(...).convert('RGB') does: grey
  * is replicated, alpha dropped, palettes expanded, 16-bit samples reduced to their high byte
- * (where PIL 9.4 clips 16-bit grey at 255 instead). A corrupt, truncated, empty or
- * unsupported file, or one larger than the limits above, is CLN_ERR_FORMAT with a message
- * naming it (name) and, for decoding errors, the decoder's reason. *out is zeroed on failure. */
+ * (where PIL 9.4 clips 16-bit grey at 255 instead). A JPEG (told by its first bytes, FF D8 FF)
+ * decodes to PIL's bytes, CMYK included; like PIL it accepts entropy-coded data that libjpeg
+ * only warns about and repairs. A corrupt, truncated, empty or unsupported file, or one larger
+ * than the limits above, is CLN_ERR_FORMAT with a message naming it (name) and, for decoding
+ * errors, the decoder's reason. *out is zeroed on failure. */
 cln_status image_load_memory(const char *name, const unsigned char *bytes, size_t size,
                              rgb_image *out, cln_error *err);
 

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential pkg-config meson ninja-build python3 python3-numpy
           ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libclblast-dev
-          libjansson-dev libcriterion-dev)
+          libjansson-dev libcriterion-dev libstb-dev libjpeg62-turbo-dev)
 tests=false
 case "${1:-}" in
   --tests) tests=true; packages+=(python3-torchvision) ;;

@@ -1,0 +1,61 @@
+// Our GEMM with the bias and ReLU epilogue fused, for convolutions on
+// channel-major activations: C = relu(A * B + bias), A the weights (M x K,
+// row-major), B the activations or an im2col matrix (K x N, row stride ldb),
+// C a slice of the output (row stride ldc). Each work-item computes TILE_M
+// rows by TILE_N consecutive columns held in vectors, so the inner loop is one
+// vector load of B and TILE_M vector multiply-adds, on a CPU as on a GPU.
+
+#ifndef TILE_M
+#define TILE_M 8 // output rows (channels) per work-item
+#endif
+#ifndef TILE_N
+#define TILE_N 16 // output columns per work-item: a vector width (4, 8 or 16)
+#endif
+
+#define CONCAT_(a, b) a##b
+#define CONCAT(a, b) CONCAT_(a, b)
+typedef CONCAT(float, TILE_N) realn;
+#define vloadn CONCAT(vload, TILE_N)
+#define vstoren CONCAT(vstore, TILE_N)
+
+// global: (ceil(M / TILE_M), ceil(N / TILE_N))
+__kernel void gemm_tiled(int M, int N, int K, __global const real *A, int a_off,
+                         __global const real *bias, int bias_off, __global const real *B,
+                         int b_off, int ldb, __global real *C, int c_off, int ldc, int relu) {
+    const int m0 = get_global_id(0) * TILE_M;
+    const int n0 = get_global_id(1) * TILE_N;
+    if (m0 >= M || n0 >= N) return;
+    const bool full = n0 + TILE_N <= N;
+    int row[TILE_M];
+    realn acc[TILE_M];
+    for (int i = 0; i < TILE_M; i++) {
+        row[i] = a_off + min(m0 + i, M - 1) * K;
+        acc[i] = (realn)ZERO;
+    }
+    __global const real *b = B + b_off + n0;
+    if (full) {
+        for (int k = 0; k < K; k++) {
+            const realn bk = vloadn(0, b + k * ldb);
+            for (int i = 0; i < TILE_M; i++) acc[i] = mad((realn)A[row[i] + k], bk, acc[i]);
+        }
+    } else { // the last columns: load what exists, element by element
+        real part[TILE_N];
+        for (int k = 0; k < K; k++) {
+            for (int j = 0; j < TILE_N; j++) part[j] = b[k * ldb + min(j, N - n0 - 1)];
+            const realn bk = vloadn(0, part);
+            for (int i = 0; i < TILE_M; i++) acc[i] = mad((realn)A[row[i] + k], bk, acc[i]);
+        }
+    }
+    for (int i = 0; i < TILE_M && m0 + i < M; i++) {
+        realn v = acc[i] + (realn)bias[bias_off + m0 + i];
+        if (relu) v = fmax(v, (realn)ZERO);
+        __global real *c = C + c_off + (m0 + i) * ldc + n0;
+        if (full) {
+            vstoren(v, 0, c);
+        } else {
+            real out[TILE_N];
+            vstoren(v, 0, out);
+            for (int j = 0; j < N - n0; j++) c[j] = out[j];
+        }
+    }
+}
