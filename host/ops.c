@@ -28,8 +28,10 @@ static cln_status launch(cln_runtime *rt, kernel_id k, const kernel_arg *args, i
      * item per group on a CPU, where a group's items would otherwise be
      * turned into one more loop; elsewhere the driver chooses. */
     static const size_t one_item[3] = {1, 1, 1};
-    const size_t *local =
-        rt->info.is_cpu && (k == KERNEL_GEMM_TILED || k == KERNEL_IM2COL) ? one_item : NULL;
+    const size_t *local = rt->info.is_cpu && (k == KERNEL_GEMM_TILED || k == KERNEL_CONV2D_DIRECT ||
+                                              k == KERNEL_IM2COL)
+                              ? one_item
+                              : NULL;
     CL_TRY(clEnqueueNDRangeKernel(rt->queue, kernel, dims, NULL, global, local, 0, NULL,
                                   rt->recorder.on ? &ev : NULL),
            "clEnqueueNDRangeKernel(%s)", name);
@@ -148,14 +150,15 @@ cln_status op_conv_gemm(cln_runtime *rt, tensor_view src, conv_geometry g, layer
 
 cln_status op_conv_direct(cln_runtime *rt, tensor_view src, conv_geometry g, layer_params p,
                           tensor_view dst, bool relu, cln_error *err) {
-    const int per_item = runtime_tunable("DIRECT_OUT_PER_ITEM");
+    const int tile_m = runtime_tunable("DIRECT_TILE_M"), tile_n = runtime_tunable("DIRECT_TILE_N");
     int so = to_int(src.off), wo = to_int(p.w_off), bo = to_int(p.b_off), dof = to_int(dst.off);
     int r = relu;
     kernel_arg args[] = {ARG(src.buf), ARG(so),   ARG(src.c), ARG(src.n), ARG(src.h), ARG(src.w),
                          ARG(p.buf),   ARG(wo),   ARG(bo),    ARG(dst.c), ARG(g.kh),  ARG(g.kw),
                          ARG(g.sh),    ARG(g.sw), ARG(g.ph),  ARG(g.pw),  ARG(dst.h), ARG(dst.w),
                          ARG(dst.buf), ARG(dof),  ARG(r)};
-    size_t global[2] = {(size_t)dst.n * dst.h * dst.w, (size_t)(dst.c + per_item - 1) / per_item};
+    size_t tiles = (size_t)(dst.w + tile_n - 1) / tile_n;
+    size_t global[2] = {tiles * dst.h * dst.n, (size_t)(dst.c + tile_m - 1) / tile_m};
     return launch(rt, KERNEL_CONV2D_DIRECT, args, 21, 2, global, err);
 }
 

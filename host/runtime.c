@@ -19,7 +19,8 @@ static const struct {
     const char *name;
     int value;
 } tunables[] = {
-    {PROGRAM_CONV2D_DIRECT, "DIRECT_OUT_PER_ITEM", 4},
+    {PROGRAM_CONV2D_DIRECT, "DIRECT_TILE_M", 8},
+    {PROGRAM_CONV2D_DIRECT, "DIRECT_TILE_N", 16},
     {PROGRAM_GEMM_TILED, "TILE_M", 8},
     {PROGRAM_GEMM_TILED, "TILE_N", 16},
 };
