@@ -17,10 +17,12 @@ typedef CONCAT(float, DIRECT_TILE_N) realn;
 #define vloadn CONCAT(vload, DIRECT_TILE_N)
 #define vstoren CONCAT(vstore, DIRECT_TILE_N)
 
-// weights: Cout x (Cin*KH*KW); dst channel co starts at dst_off + co*N*Ho*Wo.
+// weights: (Cin*KH*KW) x ldw, transposed (host/layout.h); dst channel co
+// starts at dst_off + co*N*Ho*Wo.
 // global: (ceil(Wo / DIRECT_TILE_N) * Ho * N, ceil(Cout / DIRECT_TILE_M))
 __kernel void conv2d_direct(__global const real *src, int src_off, int Cin, int N, int H, int W,
-                            __global const real *weights, int w_off, int b_off, int Cout, int KH,
+                            __global const real *weights, int w_off, int ldw, int b_off, int Cout,
+                            int KH,
                             int KW, int SH, int SW, int PH, int PW, int Ho, int Wo,
                             __global real *dst, int dst_off, int relu) {
     const int tiles = (Wo + DIRECT_TILE_N - 1) / DIRECT_TILE_N;
@@ -30,13 +32,10 @@ __kernel void conv2d_direct(__global const real *src, int src_off, int Cin, int 
     const int ox0 = (t % tiles) * DIRECT_TILE_N;
     const int oy = (t / tiles) % Ho;
     const int n = t / (tiles * Ho);
-    const int K = Cin * KH * KW;
-    int wrow[DIRECT_TILE_M];
     realn acc[DIRECT_TILE_M];
-    for (int i = 0; i < DIRECT_TILE_M; i++) {
-        wrow[i] = w_off + min(co0 + i, Cout - 1) * K;
-        acc[i] = (realn)ZERO;
-    }
+    #pragma unroll
+    for (int i = 0; i < DIRECT_TILE_M; i++) acc[i] = (realn)ZERO;
+    __global const real *w = weights + w_off + co0; // the tile's weights at tap 0
     const int x0 = ox0 * SW - PW; // input column of the first pixel's window
     for (int c = 0; c < Cin; c++) {
         for (int ky = 0; ky < KH; ky++) {
@@ -57,12 +56,14 @@ __kernel void conv2d_direct(__global const real *src, int src_off, int Cin, int 
                     v = vloadn(0, part);
                 }
                 const int r = (c * KH + ky) * KW + kx;
+                #pragma unroll
                 for (int i = 0; i < DIRECT_TILE_M; i++)
-                    acc[i] = mad((realn)weights[wrow[i] + r], v, acc[i]);
+                    acc[i] = fma((realn)w[r * ldw + i], v, acc[i]);
             }
         }
     }
     const int plane = N * Ho * Wo;
+    #pragma unroll
     for (int i = 0; i < DIRECT_TILE_M && co0 + i < Cout; i++) {
         realn v = acc[i] + (realn)weights[b_off + co0 + i];
         if (relu) v = fmax(v, (realn)ZERO);

@@ -1,6 +1,7 @@
 // Our GEMM with the bias and ReLU epilogue fused, for convolutions on
-// channel-major activations: C = relu(A * B + bias), A the weights (M x K,
-// row-major), B the activations or an im2col matrix (K x N, row stride ldb),
+// channel-major activations: C = relu(A * B + bias), A the weights stored
+// transposed (K x lda, lda >= M rounded up to a tile; see host/layout.h), B
+// the activations or an im2col matrix (K x N, row stride ldb),
 // C a slice of the output (row stride ldc). Each work-item computes TILE_M
 // rows by TILE_N consecutive columns held in vectors, so the inner loop is one
 // vector load of B and TILE_M vector multiply-adds, on a CPU as on a GPU.
@@ -19,33 +20,34 @@ typedef CONCAT(float, TILE_N) realn;
 #define vstoren CONCAT(vstore, TILE_N)
 
 // global: (ceil(M / TILE_M), ceil(N / TILE_N))
-__kernel void gemm_tiled(int M, int N, int K, __global const real *A, int a_off,
+__kernel void gemm_tiled(int M, int N, int K, __global const real *A, int a_off, int lda,
                          __global const real *bias, int bias_off, __global const real *B,
                          int b_off, int ldb, __global real *C, int c_off, int ldc, int relu) {
     const int m0 = get_global_id(0) * TILE_M;
     const int n0 = get_global_id(1) * TILE_N;
     if (m0 >= M || n0 >= N) return;
     const bool full = n0 + TILE_N <= N;
-    int row[TILE_M];
     realn acc[TILE_M];
-    for (int i = 0; i < TILE_M; i++) {
-        row[i] = a_off + min(m0 + i, M - 1) * K;
-        acc[i] = (realn)ZERO;
-    }
+    #pragma unroll
+    for (int i = 0; i < TILE_M; i++) acc[i] = (realn)ZERO;
+    __global const real *a = A + a_off + m0; // the tile's weights at k = 0
     __global const real *b = B + b_off + n0;
     if (full) {
         for (int k = 0; k < K; k++) {
             const realn bk = vloadn(0, b + k * ldb);
-            for (int i = 0; i < TILE_M; i++) acc[i] = mad((realn)A[row[i] + k], bk, acc[i]);
+            #pragma unroll
+            for (int i = 0; i < TILE_M; i++) acc[i] = fma((realn)a[k * lda + i], bk, acc[i]);
         }
     } else { // the last columns: load what exists, element by element
         real part[TILE_N];
         for (int k = 0; k < K; k++) {
             for (int j = 0; j < TILE_N; j++) part[j] = b[k * ldb + min(j, N - n0 - 1)];
             const realn bk = vloadn(0, part);
-            for (int i = 0; i < TILE_M; i++) acc[i] = mad((realn)A[row[i] + k], bk, acc[i]);
+            #pragma unroll
+            for (int i = 0; i < TILE_M; i++) acc[i] = fma((realn)a[k * lda + i], bk, acc[i]);
         }
     }
+    #pragma unroll
     for (int i = 0; i < TILE_M && m0 + i < M; i++) {
         realn v = acc[i] + (realn)bias[bias_off + m0 + i];
         if (relu) v = fmax(v, (realn)ZERO);

@@ -2,7 +2,11 @@
  * convolution, pooling and epilogues; CLBlast's SGEMM for the products. */
 #include "ops.h"
 
+#include "layout.h"
+
 #include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 typedef struct {
     size_t size;
@@ -28,10 +32,20 @@ static cln_status launch(cln_runtime *rt, kernel_id k, const kernel_arg *args, i
      * item per group on a CPU, where a group's items would otherwise be
      * turned into one more loop; elsewhere the driver chooses. */
     static const size_t one_item[3] = {1, 1, 1};
-    const size_t *local = rt->info.is_cpu && (k == KERNEL_GEMM_TILED || k == KERNEL_CONV2D_DIRECT ||
-                                              k == KERNEL_IM2COL)
-                              ? one_item
-                              : NULL;
+    size_t tmp_local[3] = {1, 1, 1};
+    const char *lenv = getenv(k == KERNEL_GEMM_TILED      ? "LOCAL_GEMM"
+                              : k == KERNEL_CONV2D_DIRECT ? "LOCAL_DIRECT"
+                                                          : "LOCAL_OTHER");
+    if (lenv) {
+        sscanf(lenv, "%zu,%zu", &tmp_local[0], &tmp_local[1]);
+    }
+    const size_t *local =
+        lenv && global[0] % tmp_local[0] == 0 && (dims < 2 || global[1] % tmp_local[1] == 0)
+            ? tmp_local
+        : rt->info.is_cpu &&
+                (k == KERNEL_GEMM_TILED || k == KERNEL_CONV2D_DIRECT || k == KERNEL_IM2COL)
+            ? one_item
+            : NULL;
     CL_TRY(clEnqueueNDRangeKernel(rt->queue, kernel, dims, NULL, global, local, 0, NULL,
                                   rt->recorder.on ? &ev : NULL),
            "clEnqueueNDRangeKernel(%s)", name);
@@ -46,13 +60,16 @@ static int to_int(size_t v) {
     return v > INT_MAX ? INT_MAX : (int)v;
 }
 
-static cln_status gemm(cln_runtime *rt, size_t m, size_t n, size_t k, cl_mem a, size_t a_off,
-                       size_t lda, cl_mem b, size_t b_off, size_t ldb, cl_mem c, size_t c_off,
-                       size_t ldc, cln_error *err) {
+/* C (M x N, ldc) = A (M x K) * B (K x N, ldb) by CLBlast, A being a layer's
+ * weights stored transposed (host/layout.h). */
+static cln_status gemm(cln_runtime *rt, size_t m, size_t n, size_t k, layer_params p, cl_mem b,
+                       size_t b_off, size_t ldb, cl_mem c, size_t c_off, size_t ldc,
+                       cln_error *err) {
     cl_event ev = NULL;
-    CLBlastStatusCode rc = CLBlastSgemm(
-        CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, m, n, k, 1.0f, a, a_off, lda,
-        b, b_off, ldb, 0.0f, c, c_off, ldc, &rt->queue, rt->recorder.on ? &ev : NULL);
+    CLBlastStatusCode rc =
+        CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeYes, CLBlastTransposeNo, m, n, k, 1.0f,
+                     p.buf, p.w_off, weight_ld((int)m), b, b_off, ldb, 0.0f, c, c_off, ldc,
+                     &rt->queue, rt->recorder.on ? &ev : NULL);
     if (rc != CLBlastSuccess)
         return clblast_fail(err, rc, "CLBlastSgemm (m=%zu, n=%zu, k=%zu)", m, n, k);
     return ev ? runtime_record(rt, ev, "CLBlast sgemm", err) : CLN_OK;
@@ -63,12 +80,14 @@ static cln_status gemm_tiled(cln_runtime *rt, int m, int n, int k, layer_params 
                              size_t b_off, size_t ldb, cl_mem c, size_t c_off, size_t ldc,
                              bool relu, cln_error *err) {
     const int tile_m = runtime_tunable("TILE_M"), tile_n = runtime_tunable("TILE_N");
-    int ao = to_int(p.w_off), bo = to_int(p.b_off), bof = to_int(b_off), ldbi = to_int(ldb);
-    int co = to_int(c_off), ldci = to_int(ldc), r = relu;
-    kernel_arg args[] = {ARG(m), ARG(n),   ARG(k),    ARG(p.buf), ARG(ao), ARG(p.buf), ARG(bo),
-                         ARG(b), ARG(bof), ARG(ldbi), ARG(c),     ARG(co), ARG(ldci),  ARG(r)};
+    int ao = to_int(p.w_off), lda = to_int(weight_ld(m)), bo = to_int(p.b_off);
+    int bof = to_int(b_off), ldbi = to_int(ldb), co = to_int(c_off), ldci = to_int(ldc);
+    int r = relu;
+    kernel_arg args[] = {ARG(m),    ARG(n),     ARG(k),  ARG(p.buf), ARG(ao),
+                         ARG(lda),  ARG(p.buf), ARG(bo), ARG(b),     ARG(bof),
+                         ARG(ldbi), ARG(c),     ARG(co), ARG(ldci),  ARG(r)};
     size_t global[2] = {(size_t)(m + tile_m - 1) / tile_m, (size_t)(n + tile_n - 1) / tile_n};
-    return launch(rt, KERNEL_GEMM_TILED, args, 14, 2, global, err);
+    return launch(rt, KERNEL_GEMM_TILED, args, 15, 2, global, err);
 }
 
 static cln_status bias_act(cln_runtime *rt, cl_mem x, size_t x_off, size_t ld, int rows, int cols,
@@ -140,8 +159,7 @@ cln_status op_conv_gemm(cln_runtime *rt, tensor_view src, conv_geometry g, layer
             status = gemm_tiled(rt, dst.c, to_int(cols), to_int(k), p, b, b_off, ldb, dst.buf,
                                 c_off, ld, relu, err);
         else
-            status =
-                gemm(rt, dst.c, cols, k, p.buf, p.w_off, k, b, b_off, ldb, dst.buf, c_off, ld, err);
+            status = gemm(rt, dst.c, cols, k, p, b, b_off, ldb, dst.buf, c_off, ld, err);
         if (col_floats == 0) break; /* one GEMM covers the whole batch */
     }
     if (status != CLN_OK || engine == GEMM_TILED) return status;
@@ -151,15 +169,15 @@ cln_status op_conv_gemm(cln_runtime *rt, tensor_view src, conv_geometry g, layer
 cln_status op_conv_direct(cln_runtime *rt, tensor_view src, conv_geometry g, layer_params p,
                           tensor_view dst, bool relu, cln_error *err) {
     const int tile_m = runtime_tunable("DIRECT_TILE_M"), tile_n = runtime_tunable("DIRECT_TILE_N");
-    int so = to_int(src.off), wo = to_int(p.w_off), bo = to_int(p.b_off), dof = to_int(dst.off);
-    int r = relu;
-    kernel_arg args[] = {ARG(src.buf), ARG(so),   ARG(src.c), ARG(src.n), ARG(src.h), ARG(src.w),
-                         ARG(p.buf),   ARG(wo),   ARG(bo),    ARG(dst.c), ARG(g.kh),  ARG(g.kw),
-                         ARG(g.sh),    ARG(g.sw), ARG(g.ph),  ARG(g.pw),  ARG(dst.h), ARG(dst.w),
-                         ARG(dst.buf), ARG(dof),  ARG(r)};
+    int so = to_int(src.off), wo = to_int(p.w_off), ldw = to_int(weight_ld(dst.c));
+    int bo = to_int(p.b_off), dof = to_int(dst.off), r = relu;
+    kernel_arg args[] = {ARG(src.buf), ARG(so),      ARG(src.c), ARG(src.n), ARG(src.h), ARG(src.w),
+                         ARG(p.buf),   ARG(wo),      ARG(ldw),   ARG(bo),    ARG(dst.c), ARG(g.kh),
+                         ARG(g.kw),    ARG(g.sh),    ARG(g.sw),  ARG(g.ph),  ARG(g.pw),  ARG(dst.h),
+                         ARG(dst.w),   ARG(dst.buf), ARG(dof),   ARG(r)};
     size_t tiles = (size_t)(dst.w + tile_n - 1) / tile_n;
     size_t global[2] = {tiles * dst.h * dst.n, (size_t)(dst.c + tile_m - 1) / tile_m};
-    return launch(rt, KERNEL_CONV2D_DIRECT, args, 21, 2, global, err);
+    return launch(rt, KERNEL_CONV2D_DIRECT, args, 22, 2, global, err);
 }
 
 static cln_status pool(cln_runtime *rt, kernel_id kernel, tensor_view src, int k, int s, int pad,
@@ -194,8 +212,7 @@ cln_status op_linear(cln_runtime *rt, tensor_view src, layer_params p, tensor_vi
     if (engine == GEMM_TILED)
         return gemm_tiled(rt, dst.c, (int)n, src.c, p, src.buf, src.off, n, dst.buf, dst.off, n,
                           false, err);
-    cln_status status = gemm(rt, dst.c, n, src.c, p.buf, p.w_off, src.c, src.buf, src.off, n,
-                             dst.buf, dst.off, n, err);
+    cln_status status = gemm(rt, dst.c, n, src.c, p, src.buf, src.off, n, dst.buf, dst.off, n, err);
     if (status != CLN_OK) return status;
     return bias_act(rt, dst.buf, dst.off, n, dst.c, (int)n, p, false, err);
 }

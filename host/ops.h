@@ -22,8 +22,8 @@ typedef struct {
     int ph, pw; /* zero padding */
 } conv_geometry;
 
-/* Where a layer's parameters sit in a device buffer: weights Cout x
- * (Cin*kh*kw) row-major at w_off, then bias [Cout] at b_off (floats). */
+/* Where a layer's parameters sit in a device buffer: the weights at w_off in
+ * the layout of layout.h, the bias [Cout] at b_off (floats). */
 typedef struct {
     cl_mem buf;
     size_t w_off, b_off;

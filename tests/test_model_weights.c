@@ -3,6 +3,7 @@
  * the loader enforces is refused with the status and message of that rule. */
 #define _POSIX_C_SOURCE 200809L
 
+#include "../host/layout.h"
 #include "../weights/model_weights.h"
 
 #include <criterion/criterion.h>
@@ -20,6 +21,12 @@
 #define TMP_PREFIX "/tmp/test_model_weights_"
 
 /* ---- Tensor values ------------------------------------------------------ */
+
+/* The loaded value of element `flat` of a layer's weight tensor as torchvision
+ * lays it out (cout x k), from the device layout of host/layout.h. */
+static float packed_at(const packed_weights *pw, int layer, int cout, size_t k, size_t flat) {
+    return pw->data[pw->w_off[layer] + weight_index(cout, (int)(flat / k), flat % k)];
+}
 
 static uint64_t mix(uint64_t z) {
     z += 0x9E3779B97F4A7C15ull;
@@ -354,7 +361,7 @@ static void expect_folded(const network *net, const packed_weights *pw, int i, s
     expect_close(pw->data[pw->b_off[i] + o], bn[1] - bn[2] * scale, "bias", l->name, o);
     snprintf(name, sizeof name, "%s.conv.weight", l->name);
     for (size_t j = j0; j < j1 && j < k; j++)
-        expect_close(pw->data[pw->w_off[i] + o * k + j],
+        expect_close(packed_at(pw, i, l->out_channels, k, o * k + j),
                      tensor_value(name, o * k + j, false) * scale, "weight", l->name, o * k + j);
 }
 
@@ -398,7 +405,7 @@ Test(model_weights, valid_file_loads_with_batchnorm_folded) {
     int fc = find_layer(&net, "fc");
     cr_assert_eq(net.layers[fc].op, LAYER_LINEAR);
     for (size_t j = 0; j < (size_t)1000 * 2048; j++)
-        cr_assert_eq(loaded.data[loaded.w_off[fc] + j], tensor_value("fc.weight", j, false),
+        cr_assert_eq(packed_at(&loaded, fc, 1000, 2048, j), tensor_value("fc.weight", j, false),
                      "fc.weight [%zu]", j);
     for (size_t o = 0; o < 1000; o++)
         cr_assert_eq(loaded.data[loaded.b_off[fc] + o], tensor_value("fc.bias", o, false),
@@ -492,7 +499,7 @@ Test(model_weights, f16_weight_is_converted) {
     cr_assert_eq(status, CLN_OK, "%s: %s", cln_status_name(status), err.message);
     int fc = find_layer(&net, "fc");
     for (size_t j = 0; j < (size_t)1000 * 2048; j++)
-        cr_assert_eq(loaded.data[loaded.w_off[fc] + j], tensor_value("fc.weight", j, true),
+        cr_assert_eq(packed_at(&loaded, fc, 1000, 2048, j), tensor_value("fc.weight", j, true),
                      "fc.weight [%zu]", j);
     cr_assert_eq(loaded.data[loaded.b_off[fc]], tensor_value("fc.bias", 0, false));
     expect_folded(&net, &loaded, find_layer(&net, "Mixed_7c.branch1x1"), 319, 0, SIZE_MAX);

@@ -3,6 +3,7 @@
  * and outputs written into a channel slice of a larger tensor (concat). */
 #include <criterion/criterion.h>
 
+#include "layout.h"
 #include "ops.h"
 #include "reference_ops.h"
 
@@ -100,6 +101,22 @@ static void free_dst(slice_dst *d) {
     free(d->host);
 }
 
+/* A layer's parameters on the device: weights (cout x k, as torchvision lays
+ * them out) in the layout of layout.h, then the bias. */
+static layer_params upload_params(const float *weights, const float *bias, int cout, size_t k) {
+    const size_t wsize = k * weight_ld(cout);
+    float *packed = calloc(wsize + cout, sizeof *packed);
+    cr_assert(packed);
+    for (int o = 0; o < cout; o++) {
+        for (size_t j = 0; j < k; j++)
+            packed[weight_index(cout, o, j)] = weights[o * k + j];
+        packed[wsize + o] = bias[o];
+    }
+    layer_params p = {device_buffer(wsize + cout, packed), 0, wsize};
+    free(packed);
+    return p;
+}
+
 typedef enum { BY_GEMM, BY_TILED, BY_DIRECT } conv_path;
 static const char *const path_names[] = {"gemm", "tiled", "direct"};
 
@@ -125,10 +142,10 @@ static void check_conv(conv_path path, int n, int cin, int h, int w, int cout, c
     cr_assert(in_padded);
     memcpy(in_padded + in_off, in_cm, in_count * sizeof(float));
     cl_mem src_buf = device_buffer(in_off + in_count, in_padded);
-    cl_mem w_buf = device_buffer(cout * k + cout, weights);
+
     slice_dst d = make_dst(cout + 5, 3, n, ho, wo);
     tensor_view src = {src_buf, in_off, cin, n, h, w};
-    layer_params p = {w_buf, 0, cout * k};
+    layer_params p = upload_params(weights, bias, cout, k);
     cln_error err;
     cln_status st;
     scratch_buffer scratch = {NULL, 0};
@@ -149,7 +166,7 @@ static void check_conv(conv_path path, int n, int cin, int h, int w, int cout, c
     free_dst(&d);
     if (scratch.buf) clReleaseMemObject(scratch.buf);
     clReleaseMemObject(src_buf);
-    clReleaseMemObject(w_buf);
+    clReleaseMemObject(p.buf);
     free(in_padded);
     free(in_cm);
     free(expect);
@@ -290,9 +307,9 @@ Test(ops, linear) {
     ref_linear(in, n, cin, weights, weights + cout * cin, cout, expect);
     nchw_to_channel_major(in, n, cin, 1, in_cm);
     cl_mem src_buf = device_buffer(n * cin, in_cm), dst_buf = device_buffer(n * cout, NULL);
-    cl_mem w_buf = device_buffer(cout * cin + cout, weights);
+
     tensor_view src = {src_buf, 0, cin, n, 1, 1}, dst = {dst_buf, 0, cout, n, 1, 1};
-    layer_params p = {w_buf, 0, (size_t)cout * cin};
+    layer_params p = upload_params(weights, weights + cout * cin, cout, cin);
     cln_error err;
     for (int engine = GEMM_CLBLAST; engine <= GEMM_TILED; engine++) {
         cr_assert_eq(op_linear(rt, src, p, dst, (gemm_engine)engine, &err), CLN_OK, "%s",
@@ -303,7 +320,7 @@ Test(ops, linear) {
     }
     clReleaseMemObject(src_buf);
     clReleaseMemObject(dst_buf);
-    clReleaseMemObject(w_buf);
+    clReleaseMemObject(p.buf);
     free(weights);
     free(in);
 }

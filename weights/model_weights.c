@@ -3,6 +3,7 @@
 #include "model_weights.h"
 
 #include "../host/error.h"
+#include "../host/layout.h"
 #include "safetensors.h"
 
 #include <math.h>
@@ -33,7 +34,7 @@ static cln_status layout(const network *net, packed_weights *pw, cln_error *err)
         const layer *l = &net->layers[i];
         if (!has_params(l)) continue;
         pw->w_off[i] = at;
-        at = align_up(at + (size_t)l->out_channels * layer_fan_in(net, l));
+        at = align_up(at + weight_ld(l->out_channels) * layer_fan_in(net, l));
         pw->b_off[i] = at;
         at = align_up(at + (size_t)l->out_channels);
     }
@@ -61,8 +62,9 @@ static void format_shape(char *dst, size_t size, int ndim, const int64_t *shape)
 
 typedef struct {
     const st_file *file;
-    bool *used; /* per tensor of the file */
-    float *tmp; /* room for the largest tensor read */
+    bool *used;     /* per tensor of the file */
+    float *tmp;     /* four BatchNorm vectors of the widest layer */
+    float *weights; /* the largest weight tensor, as torchvision lays it out */
 } state_dict;
 
 /* Converts tensor `name` of the expected shape to float32 into dst. */
@@ -111,8 +113,9 @@ static cln_status load_conv(state_dict *sd, const network *net, const layer *l, 
     static const char *const bn_names[4] = {"weight", "bias", "running_mean", "running_var"};
     char name[NET_NAME_SIZE + 32];
     float *bn[4];
+    float *raw = sd->weights; /* cout x k */
     snprintf(name, sizeof name, "%s.conv.weight", l->name);
-    cln_status status = read_tensor(sd, name, 4, wshape, w, err);
+    cln_status status = read_tensor(sd, name, 4, wshape, raw, err);
     for (int i = 0; i < 4 && status == CLN_OK; i++) {
         bn[i] = sd->tmp + i * cout;
         snprintf(name, sizeof name, "%s.bn.%s", l->name, bn_names[i]);
@@ -127,7 +130,7 @@ static cln_status load_conv(state_dict *sd, const network *net, const layer *l, 
                             sd->file->path, l->name, (double)bn[3][o], o);
         double scale = (double)bn[0][o] / sqrt((double)bn[3][o] + BN_EPS);
         for (size_t j = 0; j < k; j++)
-            w[o * k + j] = (float)(w[o * k + j] * scale);
+            w[weight_index(l->out_channels, (int)o, j)] = (float)(raw[o * k + j] * scale);
         b[o] = (float)((double)bn[1][o] - (double)bn[2][o] * scale);
     }
     return CLN_OK;
@@ -138,9 +141,12 @@ static cln_status load_linear(state_dict *sd, const network *net, const layer *l
     const int64_t wshape[2] = {l->out_channels, net->value_channels[l->src]};
     const int64_t bshape[1] = {l->out_channels};
     char name[NET_NAME_SIZE + 32];
+    const size_t k = layer_fan_in(net, l);
     snprintf(name, sizeof name, "%s.weight", l->name);
-    cln_status status = read_tensor(sd, name, 2, wshape, w, err);
+    cln_status status = read_tensor(sd, name, 2, wshape, sd->weights, err);
     if (status != CLN_OK) return status;
+    for (int o = 0; o < l->out_channels; o++)
+        for (size_t j = 0; j < k; j++) w[weight_index(l->out_channels, o, j)] = sd->weights[o * k + j];
     snprintf(name, sizeof name, "%s.bias", l->name);
     return read_tensor(sd, name, 1, bshape, b, err);
 }
@@ -160,13 +166,17 @@ cln_status weights_load_safetensors(const network *net, const char *path, packed
     if (status != CLN_OK) return status;
     status = st_open(path, &file, err);
     if (status != CLN_OK) goto cleanup;
-    size_t max_channels = 0;
-    for (int i = 0; i < net->layer_count; i++)
-        if ((size_t)net->layers[i].out_channels > max_channels)
-            max_channels = (size_t)net->layers[i].out_channels;
+    size_t max_channels = 0, max_weights = 0;
+    for (int i = 0; i < net->layer_count; i++) {
+        const layer *l = &net->layers[i];
+        if ((size_t)l->out_channels > max_channels) max_channels = (size_t)l->out_channels;
+        if (has_params(l) && l->out_channels * layer_fan_in(net, l) > max_weights)
+            max_weights = l->out_channels * layer_fan_in(net, l);
+    }
     sd.used = calloc(file.count ? file.count : 1, sizeof *sd.used);
     sd.tmp = calloc(4 * max_channels, sizeof *sd.tmp);
-    if (!sd.used || !sd.tmp) {
+    sd.weights = malloc(max_weights * sizeof *sd.weights);
+    if (!sd.used || !sd.tmp || !sd.weights) {
         status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory reading %s", path);
         goto cleanup;
     }
@@ -187,6 +197,7 @@ cln_status weights_load_safetensors(const network *net, const char *path, packed
 cleanup:
     free(sd.used);
     free(sd.tmp);
+    free(sd.weights);
     st_close(&file);
     if (status != CLN_OK) packed_weights_free(out);
     return status;
@@ -217,8 +228,9 @@ cln_status weights_random(const network *net, uint64_t seed, packed_weights *out
         /* He: variance 2/fan_in keeps activations O(1) through the ReLUs */
         double bound = sqrt((l->relu ? 6.0 : 3.0) / (double)k);
         float *w = out->data + out->w_off[i];
-        for (size_t j = 0; j < (size_t)l->out_channels * k; j++)
-            w[j] = (float)(bound * uniform_pm1(&state));
+        for (int o = 0; o < l->out_channels; o++)
+            for (size_t j = 0; j < k; j++)
+                w[weight_index(l->out_channels, o, j)] = (float)(bound * uniform_pm1(&state));
     }
     return CLN_OK;
 }

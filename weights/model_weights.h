@@ -1,6 +1,7 @@
 /* A network's parameters packed for the device: per conv layer the folded
- * weights Cout x (Cin*kh*kw) then the bias [Cout]; for fc its weight and
- * bias. Read from a torchvision state dict in .safetensors, or seeded random. */
+ * weights in the layout of host/layout.h ((Cin*kh*kw) x padded Cout), then
+ * the bias [Cout]; the same for fc. Read from a torchvision state dict in
+ * .safetensors, or seeded random. */
 #ifndef CLN_MODEL_WEIGHTS_H
 #define CLN_MODEL_WEIGHTS_H
 
