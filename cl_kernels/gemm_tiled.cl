@@ -1,7 +1,8 @@
 // Our GEMM with the bias and ReLU epilogue fused, for convolutions on
 // channel-major activations: C = relu(A * B + bias), A the weights stored
 // transposed (K x lda, lda >= M rounded up to a tile; see host/layout.h), B
-// the activations or an im2col matrix (K x N, row stride ldb),
+// the activations (K x N, row stride ldb) or an im2col matrix in panels of
+// TILE_N columns (ldb = 0: panel p is a K x TILE_N block at p*K*TILE_N),
 // C a slice of the output (row stride ldc). Each work-item computes TILE_M
 // rows by TILE_N consecutive columns held in vectors, so the inner loop is one
 // vector load of B and TILE_M vector multiply-adds, on a CPU as on a GPU.
@@ -23,6 +24,8 @@ typedef CONCAT(float, TILE_N) realn;
 __kernel void gemm_tiled(int M, int N, int K, __global const real *A, int a_off, int lda,
                          __global const real *bias, int bias_off, __global const real *B,
                          int b_off, int ldb, __global real *C, int c_off, int ldc, int relu) {
+    // B(k, n0 + j) is b[k * step + j]: rows of B, or rows of a panel
+    const int step = ldb ? ldb : TILE_N;
     const int m0 = get_global_id(0) * TILE_M;
     const int n0 = get_global_id(1) * TILE_N;
     if (m0 >= M || n0 >= N) return;
@@ -31,17 +34,17 @@ __kernel void gemm_tiled(int M, int N, int K, __global const real *A, int a_off,
     #pragma unroll
     for (int i = 0; i < TILE_M; i++) acc[i] = (realn)ZERO;
     __global const real *a = A + a_off + m0; // the tile's weights at k = 0
-    __global const real *b = B + b_off + n0;
-    if (full) {
+    __global const real *b = B + b_off + (ldb ? n0 : n0 * K);
+    if (full || !ldb) { // a panel is whole, its padding included
         for (int k = 0; k < K; k++) {
-            const realn bk = vloadn(0, b + k * ldb);
+            const realn bk = vloadn(0, b + k * step);
             #pragma unroll
             for (int i = 0; i < TILE_M; i++) acc[i] = fma((realn)a[k * lda + i], bk, acc[i]);
         }
     } else { // the last columns: load what exists, element by element
         real part[TILE_N];
         for (int k = 0; k < K; k++) {
-            for (int j = 0; j < TILE_N; j++) part[j] = b[k * ldb + min(j, N - n0 - 1)];
+            for (int j = 0; j < TILE_N; j++) part[j] = b[k * step + min(j, N - n0 - 1)];
             const realn bk = vloadn(0, part);
             #pragma unroll
             for (int i = 0; i < TILE_M; i++) acc[i] = fma((realn)a[k * lda + i], bk, acc[i]);

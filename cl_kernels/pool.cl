@@ -1,41 +1,67 @@
 // Pooling over channel-major activations, where every (channel, image) plane
 // is contiguous: max pool, average pool counting the padding (torchvision's
-// count_include_pad=True) and the adaptive average pool to 1x1.
+// count_include_pad=True) and the adaptive average pool to 1x1. Each
+// work-item of the windowed pools writes one output row: a loop over its
+// pixels with the window's rows resolved once.
 
-// global: (Ho*Wo, planes); plane p reads src_off + p*H*W, writes dst_off + p*Ho*Wo
+// global: (Ho, planes); plane p reads src_off + p*H*W, writes dst_off + p*Ho*Wo
 __kernel void max_pool2d(__global const real *src, int src_off, int H, int W, int K, int S,
                          int P, int Ho, int Wo, __global real *dst, int dst_off) {
-    const int q = get_global_id(0);
+    const int oy = get_global_id(0);
     const int p = get_global_id(1);
-    if (q >= Ho * Wo) return;
-    const int oy = q / Wo;
-    const int ox = q % Wo;
-    const int y0 = oy * S - P;
-    const int x0 = ox * S - P;
+    if (oy >= Ho) return;
+    const int y0 = max(oy * S - P, 0), y1 = min(oy * S - P + K, H);
     __global const real *plane = src + src_off + p * H * W;
-    real m = -INFINITY;
-    for (int y = max(y0, 0); y < min(y0 + K, H); y++)
-        for (int x = max(x0, 0); x < min(x0 + K, W); x++) m = fmax(m, plane[y * W + x]);
-    dst[dst_off + p * Ho * Wo + q] = m;
+    __global real *out = dst + dst_off + (p * Ho + oy) * Wo;
+    if (P == 0) { // every window lies inside the input: no bounds in the loop
+        for (int ox = 0; ox < Wo; ox++) {
+            real m = -INFINITY;
+            for (int y = y0; y < y1; y++)
+                for (int x = ox * S; x < ox * S + K; x++) m = fmax(m, plane[y * W + x]);
+            out[ox] = m;
+        }
+        return;
+    }
+    for (int ox = 0; ox < Wo; ox++) {
+        const int x0 = max(ox * S - P, 0), x1 = min(ox * S - P + K, W);
+        real m = -INFINITY;
+        for (int y = y0; y < y1; y++)
+            for (int x = x0; x < x1; x++) m = fmax(m, plane[y * W + x]);
+        out[ox] = m;
+    }
 }
 
 // The divisor is the window clipped to the padded input, as PyTorch does.
-// global: (Ho*Wo, planes)
+// global: (Ho, planes)
 __kernel void avg_pool2d(__global const real *src, int src_off, int H, int W, int K, int S,
                          int P, int Ho, int Wo, __global real *dst, int dst_off) {
-    const int q = get_global_id(0);
+    const int oy = get_global_id(0);
     const int p = get_global_id(1);
-    if (q >= Ho * Wo) return;
-    const int oy = q / Wo;
-    const int ox = q % Wo;
-    const int y0 = oy * S - P;
-    const int x0 = ox * S - P;
-    const int count = (min(y0 + K, H + P) - y0) * (min(x0 + K, W + P) - x0);
+    if (oy >= Ho) return;
+    const int ys = oy * S - P;
+    const int y0 = max(ys, 0), y1 = min(ys + K, H);
+    const int rows = min(ys + K, H + P) - ys;
     __global const real *plane = src + src_off + p * H * W;
-    real sum = ZERO;
-    for (int y = max(y0, 0); y < min(y0 + K, H); y++)
-        for (int x = max(x0, 0); x < min(x0 + K, W); x++) sum += plane[y * W + x];
-    dst[dst_off + p * Ho * Wo + q] = sum / (real)count;
+    __global real *out = dst + dst_off + (p * Ho + oy) * Wo;
+    if (K == 3 && S == 1 && P == 1) { // the Inception blocks' pool: every divisor is 9
+        for (int ox = 0; ox < Wo; ox++) {
+            real sum = ZERO;
+            for (int y = y0; y < y1; y++) {
+                __global const real *row = plane + y * W;
+                sum += (ox > 0 ? row[ox - 1] : ZERO) + row[ox] + (ox + 1 < W ? row[ox + 1] : ZERO);
+            }
+            out[ox] = sum / (real)9;
+        }
+        return;
+    }
+    for (int ox = 0; ox < Wo; ox++) {
+        const int xs = ox * S - P;
+        const int x0 = max(xs, 0), x1 = min(xs + K, W);
+        real sum = ZERO;
+        for (int y = y0; y < y1; y++)
+            for (int x = x0; x < x1; x++) sum += plane[y * W + x];
+        out[ox] = sum / (real)(rows * (min(xs + K, W + P) - xs));
+    }
 }
 
 // global: (planes)

@@ -5,8 +5,6 @@
 #include "layout.h"
 
 #include <limits.h>
-#include <stdio.h>
-#include <stdlib.h>
 
 typedef struct {
     size_t size;
@@ -28,24 +26,11 @@ static cln_status launch(cln_runtime *rt, kernel_id k, const kernel_arg *args, i
         CL_TRY(clSetKernelArg(kernel, (cl_uint)i, args[i].size, args[i].ptr),
                "clSetKernelArg(%s, %d)", name, i);
     cl_event ev = NULL;
-    /* Kernels whose work-items loop over vectors or runs themselves go one
-     * item per group on a CPU, where a group's items would otherwise be
-     * turned into one more loop; elsewhere the driver chooses. */
+    /* Kernels whose work-items loop over vectors or rows themselves run one
+     * item per group on a CPU, where a group's items would otherwise become
+     * one more loop around theirs; elsewhere the driver chooses. */
     static const size_t one_item[3] = {1, 1, 1};
-    size_t tmp_local[3] = {1, 1, 1};
-    const char *lenv = getenv(k == KERNEL_GEMM_TILED      ? "LOCAL_GEMM"
-                              : k == KERNEL_CONV2D_DIRECT ? "LOCAL_DIRECT"
-                                                          : "LOCAL_OTHER");
-    if (lenv) {
-        sscanf(lenv, "%zu,%zu", &tmp_local[0], &tmp_local[1]);
-    }
-    const size_t *local =
-        lenv && global[0] % tmp_local[0] == 0 && (dims < 2 || global[1] % tmp_local[1] == 0)
-            ? tmp_local
-        : rt->info.is_cpu &&
-                (k == KERNEL_GEMM_TILED || k == KERNEL_CONV2D_DIRECT || k == KERNEL_IM2COL)
-            ? one_item
-            : NULL;
+    const size_t *local = rt->info.is_cpu && runtime_kernel_loops(k) ? one_item : NULL;
     CL_TRY(clEnqueueNDRangeKernel(rt->queue, kernel, dims, NULL, global, local, 0, NULL,
                                   rt->recorder.on ? &ev : NULL),
            "clEnqueueNDRangeKernel(%s)", name);
@@ -105,7 +90,8 @@ int conv_out_size(int in, int k, int stride, int pad) {
 
 size_t conv_im2col_floats(int cin, conv_geometry g, int ho, int wo) {
     if (g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0) return 0;
-    return (size_t)cin * g.kh * g.kw * ho * wo;
+    size_t cols = ((size_t)ho * wo + IM2COL_PANEL_MAX - 1) / IM2COL_PANEL_MAX * IM2COL_PANEL_MAX;
+    return (size_t)cin * g.kh * g.kw * cols;
 }
 
 cln_status op_input(cln_runtime *rt, cl_mem src, const float scale[3], const float shift[3],
@@ -119,6 +105,16 @@ cln_status op_input(cln_runtime *rt, cl_mem src, const float scale[3], const flo
     return launch(rt, KERNEL_INPUT_TO_CHANNEL_MAJOR, args, 8, 2, global, err);
 }
 
+/* The most images (up to `images`) whose im2col fits in scratch at once,
+ * columns padded to whole panels when panel > 0; 0 when not even one does. */
+static size_t im2col_batch(size_t scratch, size_t k, size_t howo, size_t panel, size_t images) {
+    for (size_t nb = images; nb > 0; nb--) {
+        size_t cols = panel ? (nb * howo + panel - 1) / panel * panel : nb * howo;
+        if (cols * k <= scratch) return nb;
+    }
+    return 0;
+}
+
 cln_status op_conv_gemm(cln_runtime *rt, tensor_view src, conv_geometry g, layer_params p,
                         tensor_view dst, bool relu, scratch_buffer scratch, gemm_engine engine,
                         cln_error *err) {
@@ -126,32 +122,39 @@ cln_status op_conv_gemm(cln_runtime *rt, tensor_view src, conv_geometry g, layer
     const size_t k = (size_t)src.c * g.kh * g.kw;
     const size_t howo = (size_t)dst.h * dst.w;
     const size_t ld = (size_t)dst.n * howo; /* row stride of the channel-major output */
-    const size_t col_floats = conv_im2col_floats(src.c, g, dst.h, dst.w);
+    const bool unrolled = conv_im2col_floats(src.c, g, dst.h, dst.w) > 0;
+    /* our GEMM reads im2col in panels of its tile width; CLBlast row-major */
+    const int panel = engine == GEMM_TILED ? runtime_tunable("TILE_N") : 0;
     /* B: the activations themselves (1x1), or im2col of `batch` images at a time */
-    int batch = dst.n;
-    if (col_floats > 0) {
-        if (scratch.floats < col_floats)
+    size_t batch = (size_t)dst.n;
+    if (unrolled) {
+        batch = im2col_batch(scratch.floats, k, howo, (size_t)panel, (size_t)dst.n);
+        if (batch == 0)
             return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
                             "im2col needs %zu floats of scratch for one image, %zu given",
-                            col_floats, scratch.floats);
-        if (scratch.floats / col_floats < (size_t)batch) batch = (int)(scratch.floats / col_floats);
+                            conv_im2col_floats(src.c, g, dst.h, dst.w), scratch.floats);
     }
-    for (int n0 = 0; n0 < dst.n && status == CLN_OK; n0 += batch) {
-        const int nb = dst.n - n0 < batch ? dst.n - n0 : batch;
-        const size_t cols = col_floats ? nb * howo : ld;
+    for (size_t n0 = 0; n0 < (size_t)dst.n && status == CLN_OK; n0 += batch) {
+        const int nb = (int)(dst.n - n0 < batch ? dst.n - n0 : batch);
+        const size_t cols = unrolled ? nb * howo : ld;
         cl_mem b = src.buf;
         size_t b_off = src.off, ldb = (size_t)src.n * src.h * src.w;
-        if (col_floats) {
-            int so = to_int(src.off);
-            kernel_arg args[] = {ARG(src.buf), ARG(so),    ARG(src.n), ARG(src.h),
-                                 ARG(src.w),   ARG(n0),    ARG(nb),    ARG(g.kh),
-                                 ARG(g.kw),    ARG(g.sh),  ARG(g.sw),  ARG(g.ph),
-                                 ARG(g.pw),    ARG(dst.h), ARG(dst.w), ARG(scratch.buf)};
-            size_t global[2] = {(size_t)nb * dst.h, k};
-            status = launch(rt, KERNEL_IM2COL, args, 16, 2, global, err);
+        if (unrolled) {
+            int so = to_int(src.off), first = (int)n0, rows = to_int(k);
+            kernel_arg args[] = {ARG(src.buf),     ARG(so),   ARG(src.n), ARG(src.h), ARG(src.w),
+                                 ARG(first),       ARG(nb),   ARG(g.kh),  ARG(g.kw),  ARG(g.sh),
+                                 ARG(g.sw),        ARG(g.ph), ARG(g.pw),  ARG(dst.h), ARG(dst.w),
+                                 ARG(scratch.buf), ARG(rows)};
+            if (panel) {
+                size_t global[1] = {(cols + panel - 1) / panel};
+                status = launch(rt, KERNEL_IM2COL_PANELS, args, 17, 1, global, err);
+            } else {
+                size_t global[2] = {(size_t)nb * dst.h, k};
+                status = launch(rt, KERNEL_IM2COL, args, 16, 2, global, err);
+            }
             b = scratch.buf;
             b_off = 0;
-            ldb = cols;
+            ldb = panel ? 0 : cols; /* 0: panels */
         }
         if (status != CLN_OK) break;
         const size_t c_off = dst.off + n0 * howo;
@@ -160,7 +163,7 @@ cln_status op_conv_gemm(cln_runtime *rt, tensor_view src, conv_geometry g, layer
                                 c_off, ld, relu, err);
         else
             status = gemm(rt, dst.c, cols, k, p, b, b_off, ldb, dst.buf, c_off, ld, err);
-        if (col_floats == 0) break; /* one GEMM covers the whole batch */
+        if (!unrolled) break; /* one GEMM covers the whole batch */
     }
     if (status != CLN_OK || engine == GEMM_TILED) return status;
     return bias_act(rt, dst.buf, dst.off, ld, dst.c, to_int(ld), p, relu, err);
@@ -185,7 +188,7 @@ static cln_status pool(cln_runtime *rt, kernel_id kernel, tensor_view src, int k
     int so = to_int(src.off), dof = to_int(dst.off);
     kernel_arg args[] = {ARG(src.buf), ARG(so),    ARG(src.h), ARG(src.w),   ARG(k),  ARG(s),
                          ARG(pad),     ARG(dst.h), ARG(dst.w), ARG(dst.buf), ARG(dof)};
-    size_t global[2] = {(size_t)dst.h * dst.w, (size_t)src.c * src.n};
+    size_t global[2] = {(size_t)dst.h, (size_t)src.c * src.n};
     return launch(rt, kernel, args, 11, 2, global, err);
 }
 

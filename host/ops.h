@@ -72,7 +72,11 @@ cln_status op_global_avg_pool(cln_runtime *rt, tensor_view src, tensor_view dst,
 cln_status op_linear(cln_runtime *rt, tensor_view src, layer_params p, tensor_view dst,
                      gemm_engine engine, cln_error *err);
 
-/* Floats one image's im2col needs for this convolution (0 for a 1x1). */
+/* The widest column panel im2col writes (the largest TILE_N). */
+#define IM2COL_PANEL_MAX 16
+
+/* Floats one image's im2col needs for this convolution, its columns padded to
+ * whole panels (0 for a 1x1). */
 size_t conv_im2col_floats(int cin, conv_geometry g, int ho, int wo);
 
 #endif

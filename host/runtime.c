@@ -13,16 +13,19 @@
 #include <time.h>
 
 /* One place for every kernel tunable: each is a -D option of its file, whose
- * #ifndef default it overrides; the host reads the same value from here. */
+ * #ifndef default it overrides; the host reads the same value from here. An
+ * entry with same_as takes another's value (two files that must agree). */
 static const struct {
     program_id program;
     const char *name;
     int value;
+    const char *same_as;
 } tunables[] = {
-    {PROGRAM_CONV2D_DIRECT, "DIRECT_TILE_M", 8},
-    {PROGRAM_CONV2D_DIRECT, "DIRECT_TILE_N", 16},
-    {PROGRAM_GEMM_TILED, "TILE_M", 8},
-    {PROGRAM_GEMM_TILED, "TILE_N", 16},
+    {PROGRAM_CONV2D_DIRECT, "DIRECT_TILE_M", 8, NULL},
+    {PROGRAM_CONV2D_DIRECT, "DIRECT_TILE_N", 16, NULL},
+    {PROGRAM_GEMM_TILED, "TILE_M", 8, NULL},
+    {PROGRAM_GEMM_TILED, "TILE_N", 16, NULL},
+    {PROGRAM_IM2COL, "IM2COL_PANEL", 0, "TILE_N"},
 };
 
 static const char *const program_files[PROGRAM_COUNT] = {
@@ -34,16 +37,22 @@ static const char *const program_files[PROGRAM_COUNT] = {
 static const struct {
     program_id program;
     const char *name;
+    bool loops; /* its work-items loop over a row or a vector tile themselves */
 } kernel_table[KERNEL_COUNT] = {
-    [KERNEL_INPUT_TO_CHANNEL_MAJOR] = {PROGRAM_INPUT, "input_to_channel_major"},
-    [KERNEL_IM2COL] = {PROGRAM_IM2COL, "im2col"},
-    [KERNEL_BIAS_ACT] = {PROGRAM_EPILOGUE, "bias_act"},
-    [KERNEL_CONV2D_DIRECT] = {PROGRAM_CONV2D_DIRECT, "conv2d_direct"},
-    [KERNEL_MAX_POOL2D] = {PROGRAM_POOL, "max_pool2d"},
-    [KERNEL_AVG_POOL2D] = {PROGRAM_POOL, "avg_pool2d"},
-    [KERNEL_GLOBAL_AVG_POOL] = {PROGRAM_POOL, "global_avg_pool"},
-    [KERNEL_GEMM_TILED] = {PROGRAM_GEMM_TILED, "gemm_tiled"},
+    [KERNEL_INPUT_TO_CHANNEL_MAJOR] = {PROGRAM_INPUT, "input_to_channel_major", false},
+    [KERNEL_IM2COL] = {PROGRAM_IM2COL, "im2col", true},
+    [KERNEL_IM2COL_PANELS] = {PROGRAM_IM2COL, "im2col_panels", true},
+    [KERNEL_BIAS_ACT] = {PROGRAM_EPILOGUE, "bias_act", false},
+    [KERNEL_CONV2D_DIRECT] = {PROGRAM_CONV2D_DIRECT, "conv2d_direct", true},
+    [KERNEL_MAX_POOL2D] = {PROGRAM_POOL, "max_pool2d", true},
+    [KERNEL_AVG_POOL2D] = {PROGRAM_POOL, "avg_pool2d", true},
+    [KERNEL_GLOBAL_AVG_POOL] = {PROGRAM_POOL, "global_avg_pool", true},
+    [KERNEL_GEMM_TILED] = {PROGRAM_GEMM_TILED, "gemm_tiled", true},
 };
+
+bool runtime_kernel_loops(kernel_id k) {
+    return kernel_table[k].loops;
+}
 
 const char *runtime_kernel_name(kernel_id k) {
     return kernel_table[k].name;
@@ -52,6 +61,9 @@ const char *runtime_kernel_name(kernel_id k) {
 /* $CLINCEPTION_TUNABLES ("NAME=VALUE,NAME=VALUE") overrides the table, for
  * kernel experiments. */
 int runtime_tunable(const char *name) {
+    for (size_t i = 0; i < sizeof tunables / sizeof tunables[0]; i++)
+        if (strcmp(tunables[i].name, name) == 0 && tunables[i].same_as)
+            return runtime_tunable(tunables[i].same_as);
     const char *env = getenv("CLINCEPTION_TUNABLES");
     size_t len = strlen(name);
     for (const char *p = env; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)

@@ -10,6 +10,7 @@
 typedef enum {
     KERNEL_INPUT_TO_CHANNEL_MAJOR,
     KERNEL_IM2COL,
+    KERNEL_IM2COL_PANELS,
     KERNEL_BIAS_ACT,
     KERNEL_CONV2D_DIRECT,
     KERNEL_MAX_POOL2D,
@@ -67,6 +68,9 @@ double runtime_now_ms(void);
 
 /* The function name of a kernel, e.g. "im2col". */
 const char *runtime_kernel_name(kernel_id k);
+/* Whether a kernel's work-items loop over a row or vector tile themselves (so
+ * a CPU runs them one per group). */
+bool runtime_kernel_loops(kernel_id k);
 
 /* The value of a kernel tunable (a -D option of its .cl file) from the one
  * host table that sets them. */
