@@ -4,14 +4,17 @@
 // the activations (K x N, row stride ldb) or an im2col matrix in panels of
 // TILE_N columns (ldb = 0: panel p is a K x TILE_N block at p*K*TILE_N),
 // C a slice of the output (row stride ldc). Each work-item computes TILE_M
-// rows by TILE_N consecutive columns held in vectors, so the inner loop is one
-// vector load of B and TILE_M vector multiply-adds, on a CPU as on a GPU.
+// rows by TILE_V vectors of TILE_N consecutive columns: per k, TILE_V vector
+// loads of B and TILE_M*TILE_V vector multiply-adds with broadcast weights.
 
 #ifndef TILE_M
-#define TILE_M 8 // output rows (channels) per work-item
+#define TILE_M 8 // output rows (channels) per work-item; divides 16 (host/layout.h)
 #endif
 #ifndef TILE_N
-#define TILE_N 16 // output columns per work-item: a vector width (4, 8 or 16)
+#define TILE_N 16 // columns per vector: 4, 8 or 16
+#endif
+#ifndef TILE_V
+#define TILE_V 2 // vectors of columns per work-item
 #endif
 
 #define CONCAT_(a, b) a##b
@@ -20,47 +23,73 @@ typedef CONCAT(float, TILE_N) realn;
 #define vloadn CONCAT(vload, TILE_N)
 #define vstoren CONCAT(vstore, TILE_N)
 
-// global: (ceil(M / TILE_M), ceil(N / TILE_N))
+// global: (ceil(M / TILE_M), ceil(N / (TILE_N * TILE_V)))
 __kernel void gemm_tiled(int M, int N, int K, __global const real *A, int a_off, int lda,
                          __global const real *bias, int bias_off, __global const real *B,
                          int b_off, int ldb, __global real *C, int c_off, int ldc, int relu) {
-    // B(k, n0 + j) is b[k * step + j]: rows of B, or rows of a panel
-    const int step = ldb ? ldb : TILE_N;
     const int m0 = get_global_id(0) * TILE_M;
-    const int n0 = get_global_id(1) * TILE_N;
+    const int n0 = get_global_id(1) * TILE_N * TILE_V;
     if (m0 >= M || n0 >= N) return;
-    const bool full = n0 + TILE_N <= N;
-    realn acc[TILE_M];
+    realn acc[TILE_M][TILE_V];
     #pragma unroll
-    for (int i = 0; i < TILE_M; i++) acc[i] = (realn)ZERO;
+    for (int i = 0; i < TILE_M; i++)
+        #pragma unroll
+        for (int v = 0; v < TILE_V; v++) acc[i][v] = (realn)ZERO;
     __global const real *a = A + a_off + m0; // the tile's weights at k = 0
-    __global const real *b = B + b_off + (ldb ? n0 : n0 * K);
-    if (full || !ldb) { // a panel is whole, its padding included
+    // where each vector's columns start at k = 0, and the step to the next k
+    __global const real *b[TILE_V];
+    const int last_panel = (N - 1) / TILE_N;
+    #pragma unroll
+    for (int v = 0; v < TILE_V; v++)
+        b[v] = B + b_off +
+               (ldb ? n0 + v * TILE_N : min(n0 / TILE_N + v, last_panel) * K * TILE_N);
+    const int step = ldb ? ldb : TILE_N;
+    if (!ldb || n0 + TILE_N * TILE_V <= N) { // whole vectors (a panel is whole, padding included)
         for (int k = 0; k < K; k++) {
-            const realn bk = vloadn(0, b + k * step);
+            realn bk[TILE_V];
             #pragma unroll
-            for (int i = 0; i < TILE_M; i++) acc[i] = fma((realn)a[k * lda + i], bk, acc[i]);
+            for (int v = 0; v < TILE_V; v++) bk[v] = vloadn(0, b[v] + k * step);
+            #pragma unroll
+            for (int i = 0; i < TILE_M; i++) {
+                const realn ak = (realn)a[k * lda + i];
+                #pragma unroll
+                for (int v = 0; v < TILE_V; v++) acc[i][v] = fma(ak, bk[v], acc[i][v]);
+            }
         }
-    } else { // the last columns: load what exists, element by element
+    } else { // the last columns of a row-major B: load what exists, element by element
         real part[TILE_N];
         for (int k = 0; k < K; k++) {
-            for (int j = 0; j < TILE_N; j++) part[j] = b[k * step + min(j, N - n0 - 1)];
-            const realn bk = vloadn(0, part);
+            realn bk[TILE_V];
+            for (int v = 0; v < TILE_V; v++) {
+                for (int j = 0; j < TILE_N; j++)
+                    part[j] = B[b_off + k * ldb + min(n0 + v * TILE_N + j, N - 1)];
+                bk[v] = vloadn(0, part);
+            }
             #pragma unroll
-            for (int i = 0; i < TILE_M; i++) acc[i] = fma((realn)a[k * lda + i], bk, acc[i]);
+            for (int i = 0; i < TILE_M; i++) {
+                const realn ak = (realn)a[k * lda + i];
+                #pragma unroll
+                for (int v = 0; v < TILE_V; v++) acc[i][v] = fma(ak, bk[v], acc[i][v]);
+            }
         }
     }
     #pragma unroll
     for (int i = 0; i < TILE_M && m0 + i < M; i++) {
-        realn v = acc[i] + (realn)bias[bias_off + m0 + i];
-        if (relu) v = fmax(v, (realn)ZERO);
-        __global real *c = C + c_off + (m0 + i) * ldc + n0;
-        if (full) {
-            vstoren(v, 0, c);
-        } else {
-            real out[TILE_N];
-            vstoren(v, 0, out);
-            for (int j = 0; j < N - n0; j++) c[j] = out[j];
+        const realn bi = (realn)bias[bias_off + m0 + i];
+        #pragma unroll
+        for (int v = 0; v < TILE_V; v++) {
+            const int n = n0 + v * TILE_N;
+            if (n >= N) break;
+            realn out = acc[i][v] + bi;
+            if (relu) out = fmax(out, (realn)ZERO);
+            __global real *c = C + c_off + (m0 + i) * ldc + n;
+            if (n + TILE_N <= N) {
+                vstoren(out, 0, c);
+            } else {
+                real part[TILE_N];
+                vstoren(out, 0, part);
+                for (int j = 0; j < N - n; j++) c[j] = part[j];
+            }
         }
     }
 }
