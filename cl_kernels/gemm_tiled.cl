@@ -93,3 +93,25 @@ __kernel void gemm_tiled(int M, int N, int K, __global const real *A, int a_off,
         }
     }
 }
+
+// The same product for few columns (a fully connected layer at a small
+// batch): each work-item computes TILE_N consecutive rows of one column, a
+// vector of the transposed weights times one broadcast value of B per k.
+// global: (ceil(M / TILE_N), N)
+__kernel void gemm_few_columns(int M, int N, int K, __global const real *A, int a_off, int lda,
+                               __global const real *bias, int bias_off, __global const real *B,
+                               int b_off, int ldb, __global real *C, int c_off, int ldc,
+                               int relu) {
+    const int m0 = get_global_id(0) * TILE_N;
+    const int n = get_global_id(1);
+    if (m0 >= M || n >= N) return;
+    __global const real *a = A + a_off + m0, *b = B + b_off + n;
+    realn acc = (realn)ZERO;
+    for (int k = 0; k < K; k++) acc = fma(vloadn(0, a + k * lda), (realn)b[k * ldb], acc);
+    real out[TILE_N];
+    vstoren(acc, 0, out);
+    for (int j = 0; j < TILE_N && m0 + j < M; j++) {
+        const real v = out[j] + bias[bias_off + m0 + j];
+        C[c_off + (m0 + j) * ldc + n] = relu ? fmax(v, ZERO) : v;
+    }
+}

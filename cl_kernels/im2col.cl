@@ -53,13 +53,23 @@ __kernel void im2col_panels(__global const real *src, int src_off, int N, int H,
     }
     __global real *out = col + (size_t)p * K * IM2COL_PANEL;
     const int plane = N * H * W;
+    // a panel within one output row at stride 1 reads a contiguous run
+    const bool one_run = SW == 1 && y0[0] == y0[IM2COL_PANEL - 1] &&
+                         base[0] == base[IM2COL_PANEL - 1] &&
+                         x0[IM2COL_PANEL - 1] == x0[0] + IM2COL_PANEL - 1;
     int c = 0, ky = 0, kx = 0;
     for (int r = 0; r < K; r++) {
         __global const real *in = src + src_off + c * plane;
-        for (int j = 0; j < IM2COL_PANEL; j++) {
-            const int y = y0[j] + ky, x = x0[j] + kx;
-            out[r * IM2COL_PANEL + j] =
-                y >= 0 && y < H && x >= 0 && x < W ? in[base[j] + y * W + x] : ZERO;
+        const int y = y0[0] + ky, x = x0[0] + kx;
+        if (one_run && y >= 0 && y < H && x >= 0 && x + IM2COL_PANEL <= W) {
+            __global const real *run = in + base[0] + y * W + x;
+            for (int j = 0; j < IM2COL_PANEL; j++) out[r * IM2COL_PANEL + j] = run[j];
+        } else {
+            for (int j = 0; j < IM2COL_PANEL; j++) {
+                const int yj = y0[j] + ky, xj = x0[j] + kx;
+                out[r * IM2COL_PANEL + j] =
+                    yj >= 0 && yj < H && xj >= 0 && xj < W ? in[base[j] + yj * W + xj] : ZERO;
+            }
         }
         if (++kx == KW) { // next tap: (c, ky, kx) in row order
             kx = 0;

@@ -71,6 +71,10 @@ static cln_status gemm_tiled(cln_runtime *rt, int m, int n, int k, layer_params 
     kernel_arg args[] = {ARG(m),    ARG(n),     ARG(k),  ARG(p.buf), ARG(ao),
                          ARG(lda),  ARG(p.buf), ARG(bo), ARG(b),     ARG(bof),
                          ARG(ldbi), ARG(c),     ARG(co), ARG(ldci),  ARG(r)};
+    if (n < tile_n && ldb) { /* a vector per column would be mostly padding */
+        size_t global[2] = {(size_t)(m + tile_n - 1) / tile_n, (size_t)n};
+        return launch(rt, KERNEL_GEMM_FEW_COLUMNS, args, 15, 2, global, err);
+    }
     const int cols = tile_n * runtime_tunable("TILE_V");
     size_t global[2] = {(size_t)(m + tile_m - 1) / tile_m, (size_t)(n + cols - 1) / cols};
     return launch(rt, KERNEL_GEMM_TILED, args, 15, 2, global, err);

@@ -49,6 +49,7 @@ static const struct {
     [KERNEL_AVG_POOL2D] = {PROGRAM_POOL, "avg_pool2d", true},
     [KERNEL_GLOBAL_AVG_POOL] = {PROGRAM_POOL, "global_avg_pool", true},
     [KERNEL_GEMM_TILED] = {PROGRAM_GEMM_TILED, "gemm_tiled", true},
+    [KERNEL_GEMM_FEW_COLUMNS] = {PROGRAM_GEMM_TILED, "gemm_few_columns", true},
 };
 
 bool runtime_kernel_loops(kernel_id k) {

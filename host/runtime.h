@@ -17,6 +17,7 @@ typedef enum {
     KERNEL_AVG_POOL2D,
     KERNEL_GLOBAL_AVG_POOL,
     KERNEL_GEMM_TILED,
+    KERNEL_GEMM_FEW_COLUMNS,
     KERNEL_COUNT
 } kernel_id;
 
