@@ -164,11 +164,12 @@ size_t cln_model_device_bytes(const cln_model *model);
 size_t cln_model_peak_device_bytes(const cln_model *model);
 
 typedef struct {
-    const char *name; /* torchvision module name, e.g. "Mixed_6b.branch7x7_2" */
-    const char *kind; /* "conv 3x3", "conv 1x7", ..., "max pool", "avg pool",
-                         "global avg pool", "fc", "input" */
-    int n, c, h, w;   /* output shape of the last forward (c: channels written) */
-    double flops;     /* floating-point operations at that shape (2 per multiply-add) */
+    const char *name;   /* torchvision module name, e.g. "Mixed_6b.branch7x7_2" */
+    const char *kind;   /* "conv 3x3", "conv 1x7", ..., "max pool", "avg pool",
+                           "global avg pool", "fc", "input" */
+    int n, c, h, w;     /* output shape of the last forward (c: channels written) */
+    double flops;       /* floating-point operations at that shape (2 per multiply-add) */
+    cln_conv_algo algo; /* how a conv or fc ran in the last forward (AUTO: other layers) */
 } cln_layer_info;
 
 /* The layers in execution order, with the shapes of the last forward (all
@@ -185,6 +186,26 @@ typedef struct {
 /* Every kernel launch of the last forward run with options->profile, in
  * order; NULL and 0 when there is none. Valid until the next forward. */
 const cln_kernel_event *cln_model_profile(const cln_model *model, size_t *count);
+
+/* ---- Tuning ----------------------------------------------------------- */
+
+typedef struct {
+    double ms[4];       /* device time by cln_conv_algo, from the end of the layer before to
+                           the end of this one (best of the repeats; 0: not tried) */
+    cln_conv_algo best; /* the fastest (AUTO for layers that are not convolutions) */
+} cln_tune_layer;
+
+/* Runs every convolution of the network every way it can run (CLBlast's
+ * GEMM, our tiled GEMM, our direct kernel) at an n x 3 x h x w input, best of
+ * `repeats` profiled forwards each, keeps the fastest per layer for
+ * CLN_CONV_AUTO and writes the choices to the device's tuning file (loaded by
+ * every model on that device from then on). layers, when not NULL, receives
+ * the times: one entry per layer of cln_model_layers. */
+cln_status cln_model_tune(cln_model *model, int n, int h, int w, int repeats,
+                          cln_tune_layer *layers, cln_error *err);
+
+/* The device's tuning file (which may not exist yet). */
+const char *cln_model_tuning_path(const cln_model *model);
 
 #ifdef __cplusplus
 }

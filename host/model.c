@@ -7,6 +7,7 @@
 #include "ops.h"
 #include "plan.h"
 #include "runtime.h"
+#include "tuning.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,9 +25,10 @@ struct cln_model {
     /* buffers of the current plan */
     bool planned;
     plan plan;
-    cl_mem input;   /* n x 3 x h x w, as given */
-    cl_mem arena;   /* every activation */
-    cl_mem scratch; /* im2col */
+    cl_mem input;        /* n x 3 x h x w, as given */
+    cl_mem arena;        /* every activation */
+    cl_mem scratch;      /* im2col */
+    tuning_table tuning; /* this device's tuned choices */
     /* introspection */
     cln_model_timings timings;
     size_t weight_bytes, device_bytes, peak_device_bytes;
@@ -49,6 +51,7 @@ void cln_model_free(cln_model *m) {
     if (!m) return;
     release_plan(m);
     if (m->weights) clReleaseMemObject(m->weights);
+    tuning_free(&m->tuning);
     free(m->events);
     free(m);
 }
@@ -64,6 +67,9 @@ static cln_status upload_weights(cln_runtime *rt, packed_weights *pw, cln_model 
     }
     m->rt = rt;
     network_inception_v3(&m->net);
+    tuning_path(&rt->info, m->tuning.path, sizeof m->tuning.path);
+    status = tuning_load(&m->tuning, err);
+    if (status != CLN_OK) goto cleanup;
     memcpy(m->w_off, pw->w_off, sizeof m->w_off);
     memcpy(m->b_off, pw->b_off, sizeof m->b_off);
     double t0 = runtime_now_ms();
@@ -168,13 +174,10 @@ static void describe_layers(cln_model *m) {
     }
 }
 
-static cln_status prepare_plan(cln_model *m, int n, int h, int w, cln_conv_algo algo,
-                               cln_error *err) {
-    if (m->planned && m->plan.n == n && m->plan.h == h && m->plan.w == w &&
-        m->plan.conv_algo == algo)
-        return CLN_OK;
+static cln_status prepare_plan(cln_model *m, int n, int h, int w, cln_error *err) {
+    if (m->planned && m->plan.n == n && m->plan.h == h && m->plan.w == w) return CLN_OK;
     release_plan(m);
-    cln_status status = plan_build(&m->net, n, h, w, algo, &m->plan, err);
+    cln_status status = plan_build(&m->net, n, h, w, &m->plan, err);
     if (status == CLN_OK)
         status = create_buffer(m->rt, (size_t)n * 3 * h * w, "input", &m->input, err);
     if (status == CLN_OK)
@@ -207,11 +210,18 @@ static tensor_view slice(tensor_view t, int first, int count) {
     return t;
 }
 
-/* AUTO: our tiled GEMM on CPUs (where CLBlast's defaults are slow), CLBlast's
- * on other devices, whose tuning database it carries. */
-static gemm_engine gemm_for(const cln_model *m, const cln_forward_options *o) {
-    if (o->conv_algo == CLN_CONV_AUTO) return m->rt->info.is_cpu ? GEMM_TILED : GEMM_CLBLAST;
-    return o->conv_algo == CLN_CONV_GEMM ? GEMM_CLBLAST : GEMM_TILED;
+/* How layer i runs: as asked; under AUTO as tuned for this device and shape
+ * (cln_model_tune), else our tiled GEMM on CPUs (where CLBlast's defaults are
+ * slow) and CLBlast's GEMM elsewhere (its database is tuned for GPUs). A 1x1
+ * convolution or fc asked to run direct runs tiled. */
+static cln_conv_algo layer_algo(const cln_model *m, int i, const cln_forward_options *o) {
+    const layer *l = &m->net.layers[i];
+    cln_conv_algo a = o->conv_algo;
+    if (a == CLN_CONV_AUTO) a = tuning_get(&m->tuning, m->plan.n, m->plan.h, m->plan.w, l->name);
+    if (a == CLN_CONV_AUTO) a = m->rt->info.is_cpu ? CLN_CONV_TILED : CLN_CONV_GEMM;
+    if (a == CLN_CONV_DIRECT && (l->op != LAYER_CONV || (l->kh == 1 && l->kw == 1)))
+        a = CLN_CONV_TILED;
+    return a;
 }
 
 static cln_status run_layer(cln_model *m, int i, const cln_forward_options *o, cln_error *err) {
@@ -229,12 +239,14 @@ static cln_status run_layer(cln_model *m, int i, const cln_forward_options *o, c
     }
     tensor_view src = value_view(m, l->src);
     conv_geometry g = {l->kh, l->kw, l->sh, l->sw, l->ph, l->pw};
+    const cln_conv_algo algo = layer_algo(m, i, o);
+    const gemm_engine engine = algo == CLN_CONV_GEMM ? GEMM_CLBLAST : GEMM_TILED;
+    m->layers[i].algo = l->op == LAYER_CONV || l->op == LAYER_LINEAR ? algo : CLN_CONV_AUTO;
     scratch_buffer scratch = {m->scratch, m->plan.scratch_floats};
     switch (l->op) {
     case LAYER_CONV:
-        if (o->conv_algo == CLN_CONV_DIRECT && (l->kh > 1 || l->kw > 1))
-            return op_conv_direct(m->rt, src, g, p, dst, l->relu, err);
-        return op_conv_gemm(m->rt, src, g, p, dst, l->relu, scratch, gemm_for(m, o), err);
+        if (algo == CLN_CONV_DIRECT) return op_conv_direct(m->rt, src, g, p, dst, l->relu, err);
+        return op_conv_gemm(m->rt, src, g, p, dst, l->relu, scratch, engine, err);
     case LAYER_MAX_POOL:
         return op_max_pool(m->rt, src, l->kh, l->sh, l->ph, dst, err);
     case LAYER_AVG_POOL:
@@ -242,7 +254,7 @@ static cln_status run_layer(cln_model *m, int i, const cln_forward_options *o, c
     case LAYER_GLOBAL_AVG_POOL:
         return op_global_avg_pool(m->rt, src, dst, err);
     case LAYER_LINEAR:
-        return op_linear(m->rt, src, p, dst, gemm_for(m, o), err);
+        return op_linear(m->rt, src, p, dst, engine, err);
     case LAYER_INPUT:
         break;
     }
@@ -294,7 +306,7 @@ cln_status cln_model_forward(cln_model *m, const float *input, int n, int h, int
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
                         "cln_model_forward needs a model, an input and room for the logits");
     const cln_forward_options *o = options ? options : &defaults;
-    status = prepare_plan(m, n, h, w, o->conv_algo, err);
+    status = prepare_plan(m, n, h, w, err);
     if (status != CLN_OK) return status;
     cl_command_queue q = m->rt->queue;
     m->event_count = 0;
@@ -356,4 +368,62 @@ const cln_layer_info *cln_model_layers(const cln_model *m, size_t *count) {
 const cln_kernel_event *cln_model_profile(const cln_model *m, size_t *count) {
     *count = m->event_count;
     return m->event_count ? m->events : NULL;
+}
+
+const char *cln_model_tuning_path(const cln_model *m) {
+    return m->tuning.path;
+}
+
+cln_status cln_model_tune(cln_model *m, int n, int h, int w, int repeats, cln_tune_layer *out,
+                          cln_error *err) {
+    static const cln_conv_algo ways[3] = {CLN_CONV_GEMM, CLN_CONV_TILED, CLN_CONV_DIRECT};
+    cln_status status = CLN_OK;
+    const size_t count = (size_t)n * 3 * h * w;
+    cln_tune_layer *t = calloc(NET_MAX_LAYERS, sizeof *t);
+    float *input = malloc(count * sizeof *input);
+    float *logits = malloc((size_t)n * CLN_NUM_CLASSES * sizeof *logits);
+    if (!t || !input || !logits) {
+        status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory for tuning");
+        goto cleanup;
+    }
+    if (repeats < 1) repeats = 1;
+    uint64_t state = 99; /* a seeded input in [-1, 1) */
+    for (size_t i = 0; i < count; i++) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        input[i] = (float)((state >> 40) / 8388608.0 - 1.0);
+    }
+    for (int a = 0; a < 3 && status == CLN_OK; a++) {
+        cln_forward_options o = {.conv_algo = ways[a], .profile = true};
+        for (int r = 0; r < repeats && status == CLN_OK; r++) {
+            /* a layer's time is from the end of the previous layer's last
+             * kernel to the end of its own last: on an in-order queue that
+             * counts the helper kernels CLBlast runs without events too */
+            double ms[NET_MAX_LAYERS] = {0}, previous_end = 0;
+            status = cln_model_forward(m, input, n, h, w, &o, logits, err);
+            for (size_t e = 0; status == CLN_OK && e < m->event_count; e++) {
+                const cln_kernel_event *ev = &m->events[e];
+                if (e + 1 < m->event_count && m->events[e + 1].layer == ev->layer) continue;
+                ms[ev->layer] = ev->end_ms - previous_end;
+                previous_end = ev->end_ms;
+            }
+            for (int i = 0; status == CLN_OK && i < m->net.layer_count; i++)
+                if (m->layers[i].algo == ways[a] && (r == 0 || ms[i] < t[i].ms[ways[a]]))
+                    t[i].ms[ways[a]] = ms[i];
+        }
+    }
+    for (int i = 0; status == CLN_OK && i < m->net.layer_count; i++) {
+        if (m->net.layers[i].op != LAYER_CONV) continue;
+        for (int a = 0; a < 3; a++)
+            if (t[i].ms[ways[a]] > 0 &&
+                (t[i].best == CLN_CONV_AUTO || t[i].ms[ways[a]] < t[i].ms[t[i].best]))
+                t[i].best = ways[a];
+        status = tuning_set(&m->tuning, n, h, w, m->net.layers[i].name, t[i].best, err);
+    }
+    if (status == CLN_OK) status = tuning_save(&m->tuning, &m->rt->info, err);
+    if (status == CLN_OK && out) memcpy(out, t, (size_t)m->net.layer_count * sizeof *out);
+cleanup:
+    free(logits);
+    free(input);
+    free(t);
+    return status;
 }

@@ -90,13 +90,11 @@ static void place_values(const network *net, plan *pl) {
     }
 }
 
-cln_status plan_build(const network *net, int n, int h, int w, cln_conv_algo conv_algo, plan *pl,
-                      cln_error *err) {
+cln_status plan_build(const network *net, int n, int h, int w, plan *pl, cln_error *err) {
     memset(pl, 0, sizeof *pl);
     pl->n = n;
     pl->h = h;
     pl->w = w;
-    pl->conv_algo = conv_algo;
     if (n < 1 || h < CLN_MIN_INPUT_SIZE || w < CLN_MIN_INPUT_SIZE)
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
                         "input of %d x 3 x %d x %d: the batch must be at least 1 and the image "
@@ -124,7 +122,7 @@ cln_status plan_build(const network *net, int n, int h, int w, cln_conv_algo con
         if (d->first < 0) d->first = i;
         if (d->last < i) d->last = i;
         if (l->src >= 0 && pl->values[l->src].last < i) pl->values[l->src].last = i;
-        if (l->op == LAYER_CONV && !(conv_algo == CLN_CONV_DIRECT && (l->kh > 1 || l->kw > 1))) {
+        if (l->op == LAYER_CONV) { /* im2col scratch, whichever way a layer runs */
             conv_geometry g = {l->kh, l->kw, l->sh, l->sw, l->ph, l->pw};
             size_t col = conv_im2col_floats(net->value_channels[l->src], g, d->h, d->w);
             if (col > pl->scratch_floats) pl->scratch_floats = col;

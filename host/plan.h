@@ -18,7 +18,6 @@ typedef struct {
 
 typedef struct {
     int n, h, w; /* input batch and size */
-    cln_conv_algo conv_algo;
     value_plan values[NET_MAX_VALUES];
     size_t arena_floats;   /* activations, all values */
     size_t scratch_floats; /* im2col, at least one image of the largest layer */
@@ -26,7 +25,6 @@ typedef struct {
 
 /* Infers every value's shape for an n x 3 x h x w input and places the values
  * in the arena. Refuses inputs that are too small or too large to index. */
-cln_status plan_build(const network *net, int n, int h, int w, cln_conv_algo conv_algo, plan *out,
-                      cln_error *err);
+cln_status plan_build(const network *net, int n, int h, int w, plan *out, cln_error *err);
 
 #endif

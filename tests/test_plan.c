@@ -44,8 +44,7 @@ Test(plan, torchvision_parameter_count) {
 Test(plan, shapes_at_299) {
     plan pl;
     cln_error err;
-    cr_assert_eq(plan_build(&net, 2, 299, 299, CLN_CONV_AUTO, &pl, &err), CLN_OK, "%s",
-                 err.message);
+    cr_assert_eq(plan_build(&net, 2, 299, 299, &pl, &err), CLN_OK, "%s", err.message);
     static const struct {
         const char *layer;
         int channels, size;
@@ -95,7 +94,7 @@ Test(plan, concat_slices_tile_each_block) {
 static void check_placement(int n, int h, int w) {
     plan pl;
     cln_error err;
-    cr_assert_eq(plan_build(&net, n, h, w, CLN_CONV_AUTO, &pl, &err), CLN_OK, "%s", err.message);
+    cr_assert_eq(plan_build(&net, n, h, w, &pl, &err), CLN_OK, "%s", err.message);
     size_t total = 0;
     for (int a = 0; a < net.value_count; a++) {
         const value_plan *va = &pl.values[a];
@@ -122,16 +121,15 @@ Test(plan, live_values_never_share_memory) {
 Test(plan, refuses_small_inputs) {
     plan pl;
     cln_error err;
-    cr_expect_eq(plan_build(&net, 1, 74, 299, CLN_CONV_AUTO, &pl, &err), CLN_ERR_INVALID_ARGUMENT);
+    cr_expect_eq(plan_build(&net, 1, 74, 299, &pl, &err), CLN_ERR_INVALID_ARGUMENT);
     cr_expect(strstr(err.message, "75"), "%s", err.message);
-    cr_expect_eq(plan_build(&net, 0, 299, 299, CLN_CONV_AUTO, &pl, &err), CLN_ERR_INVALID_ARGUMENT);
-    cr_expect_eq(plan_build(&net, 1, 75, 75, CLN_CONV_AUTO, &pl, &err), CLN_OK, "%s", err.message);
+    cr_expect_eq(plan_build(&net, 0, 299, 299, &pl, &err), CLN_ERR_INVALID_ARGUMENT);
+    cr_expect_eq(plan_build(&net, 1, 75, 75, &pl, &err), CLN_OK, "%s", err.message);
 }
 
 Test(plan, refuses_inputs_too_large_to_index) {
     plan pl;
     cln_error err;
-    cr_expect_eq(plan_build(&net, 4096, 299, 299, CLN_CONV_AUTO, &pl, &err),
-                 CLN_ERR_INVALID_ARGUMENT);
+    cr_expect_eq(plan_build(&net, 4096, 299, 299, &pl, &err), CLN_ERR_INVALID_ARGUMENT);
     cr_expect(strstr(err.message, "too large"), "%s", err.message);
 }

@@ -31,6 +31,7 @@ static const char *const main_usage =
     "  infer     run the network on a .npy batch and write the logits as .npy\n"
     "  classify  label JPEG and PNG images with ImageNet classes\n"
     "  bench     time whole forwards and the start-up phases\n"
+    "  tune      measure the fastest way to run each convolution on a device\n"
     "  help      show this text\n"
     "\n"
     "`clinception COMMAND --help` describes a command's options.\n";
@@ -103,6 +104,23 @@ static const char *const bench_usage =
     "  --warmup K         untimed forwards first (default 2)\n"
     "  --json             also print the figures as one JSON object on the last "
     "line\n" COMMON_OPTIONS_HELP;
+
+static const char *const tune_usage =
+    "usage: clinception tune [--batch N] [--size S] [--repeats K] [--device D]\n"
+    "\n"
+    "Runs every convolution of the network every way it can run on the device\n"
+    "(CLBlast's GEMM, our tiled GEMM, our direct kernel) at an N x 3 x S x S input,\n"
+    "best of K profiled forwards each, and writes the fastest per layer to the\n"
+    "device's tuning file in the cache ($CLINCEPTION_CACHE_DIR, else\n"
+    "$XDG_CACHE_HOME/clinception, else ~/.cache/clinception). Every later run on that\n"
+    "device with --conv auto (the default) uses it for inputs of that shape; without\n"
+    "it, the defaults apply. Tune each batch size and input size you use.\n"
+    "\n"
+    "  --batch N          images per forward (default 1)\n"
+    "  --size S           input height and width (default 299)\n"
+    "  --repeats K        profiled forwards per way (default 3)\n"
+    "  --device D         OpenCL device, as for the other commands\n"
+    "  -h, --help         show this text\n";
 
 static const char *const devices_usage =
     "usage: clinception devices\n"
@@ -745,6 +763,85 @@ done:
     return rc;
 }
 
+/* ---- tune ------------------------------------------------------------- */
+
+static int cmd_tune(int argc, char **argv) {
+    static const struct option options[] = {
+        {"batch", required_argument, NULL, 'b'},   {"size", required_argument, NULL, 's'},
+        {"repeats", required_argument, NULL, 'k'}, {"device", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+    };
+    common_args a = {.command = "tune", .random_weights = true};
+    long batch = 1, size = 299, repeats = 3;
+    int opt;
+    optind = 1;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'b':
+            if ((batch = count_arg("tune", "--batch", optarg, 1, 4096)) < 0) return 2;
+            break;
+        case 's':
+            if ((size = count_arg("tune", "--size", optarg, CLN_MIN_INPUT_SIZE, 4096)) < 0)
+                return 2;
+            break;
+        case 'k':
+            if ((repeats = count_arg("tune", "--repeats", optarg, 1, 1000)) < 0) return 2;
+            break;
+        case 'd':
+            a.device = optarg;
+            break;
+        case 'h':
+            fputs(tune_usage, stdout);
+            return 0;
+        default:
+            return unknown_option("tune", argv, tune_usage);
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "clinception tune: unexpected argument '%s'\n\n%s", argv[optind],
+                tune_usage);
+        return 2;
+    }
+    cln_error err;
+    session s = {0};
+    int rc = 1;
+    size_t count;
+    cln_tune_layer *t = NULL;
+    if (open_session(&a, &s, &err) != CLN_OK) goto done;
+    const cln_layer_info *layers = cln_model_layers(s.model, &count);
+    t = calloc(count, sizeof *t);
+    if (!t) {
+        snprintf(err.message, sizeof err.message, "out of memory for the tuning report");
+        goto done;
+    }
+    if (cln_model_tune(s.model, (int)batch, (int)size, (int)size, (int)repeats, t, &err) != CLN_OK)
+        goto done;
+    printf("%-30s %-10s %10s %10s %10s  %s\n", "layer", "kind", "gemm ms", "tiled ms", "direct ms",
+           "chosen");
+    double chosen = 0, tiled = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (t[i].best == CLN_CONV_AUTO) continue;
+        printf("%-30s %-10s", layers[i].name, layers[i].kind);
+        for (int w = CLN_CONV_GEMM; w <= CLN_CONV_DIRECT; w++)
+            if (t[i].ms[w] > 0)
+                printf(" %10.3f", t[i].ms[w]);
+            else
+                printf(" %10s", "-");
+        printf("  %s\n", conv_names[t[i].best]);
+        chosen += t[i].ms[t[i].best];
+        tiled += t[i].ms[CLN_CONV_TILED];
+    }
+    printf("\nconvolutions: %.3f ms as chosen, %.3f ms all tiled\n", chosen, tiled);
+    printf("wrote %s\n", cln_model_tuning_path(s.model));
+    rc = 0;
+done:
+    if (rc != 0) fail(&err);
+    free(t);
+    close_session(&s);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fputs(main_usage, stderr);
@@ -759,6 +856,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "infer") == 0) return cmd_infer(argc - 1, argv + 1);
     if (strcmp(cmd, "classify") == 0) return cmd_classify(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
+    if (strcmp(cmd, "tune") == 0) return cmd_tune(argc - 1, argv + 1);
     fprintf(stderr, "clinception: unknown command '%s'\n\n%s", cmd, main_usage);
     return 2;
 }

@@ -1,0 +1,46 @@
+/* Per-device tuning: which way each convolution runs fastest at a given input
+ * shape, measured by cln_model_tune and kept in a file in the user's cache,
+ * one per platform, device and driver. */
+#ifndef CLN_TUNING_H
+#define CLN_TUNING_H
+
+#include "clinception.h"
+#include "network.h"
+
+#include <stddef.h>
+
+typedef struct {
+    int n, h, w;               /* input shape */
+    char layer[NET_NAME_SIZE]; /* torchvision module name */
+    cln_conv_algo algo;        /* never CLN_CONV_AUTO */
+} tuned_choice;
+
+typedef struct {
+    char path[4096]; /* the device's tuning file */
+    tuned_choice *items;
+    size_t count, cap;
+} tuning_table;
+
+/* The tuning file of a device: $CLINCEPTION_CACHE_DIR, else
+ * $XDG_CACHE_HOME/clinception, else ~/.cache/clinception; named by a hash of
+ * the platform, device and driver. */
+void tuning_path(const cln_device_info *device, char *path, size_t size);
+
+/* Reads t->path (set it first); a missing file is an empty table. A
+ * malformed one is refused with its path and line. */
+cln_status tuning_load(tuning_table *t, cln_error *err);
+/* Writes the table to t->path (creating the folder), through a temporary
+ * file renamed into place. */
+cln_status tuning_save(const tuning_table *t, const cln_device_info *device, cln_error *err);
+
+/* The choice for a layer at a shape, or CLN_CONV_AUTO when there is none. */
+cln_conv_algo tuning_get(const tuning_table *t, int n, int h, int w, const char *layer);
+cln_status tuning_set(tuning_table *t, int n, int h, int w, const char *layer, cln_conv_algo algo,
+                      cln_error *err);
+void tuning_free(tuning_table *t);
+
+/* "gemm", "tiled", "direct" ("auto" for CLN_CONV_AUTO); and back (-1: none). */
+const char *tuning_algo_name(cln_conv_algo algo);
+int tuning_algo_parse(const char *name);
+
+#endif

@@ -1,0 +1,129 @@
+/* Tuning: cln_model_tune writes one choice per convolution to the device's
+ * file, a new model on the device runs by those choices under AUTO (and
+ * gives the same logits as without them), a malformed file is refused with
+ * its path and line, and no file means the defaults. */
+#define _POSIX_C_SOURCE 200809L
+#include <criterion/criterion.h>
+
+#include "clinception.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define N 1
+#define H 91
+#define W 83
+
+static char cache_dir[] = "/tmp/cln_tuning_XXXXXX";
+static cln_runtime *rt;
+static float input[N * 3 * H * W];
+
+static void setup(void) {
+    cr_assert(mkdtemp(cache_dir));
+    setenv("CLINCEPTION_CACHE_DIR", cache_dir, 1);
+    cln_error err;
+    cr_assert_eq(cln_runtime_create(NULL, &rt, &err), CLN_OK, "%s", err.message);
+    for (size_t i = 0; i < sizeof input / sizeof input[0]; i++)
+        input[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+}
+
+static void teardown(void) {
+    cln_runtime_free(rt);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", cache_dir);
+    cr_expect_eq(system(cmd), 0);
+}
+
+TestSuite(tuning, .init = setup, .fini = teardown, .timeout = 300);
+
+static cln_model *load(void) {
+    cln_model *m = NULL;
+    cln_error err;
+    cr_assert_eq(cln_model_load_random(rt, 3, &m, &err), CLN_OK, "%s", err.message);
+    return m;
+}
+
+static void forward(cln_model *m, cln_conv_algo algo, float *logits) {
+    cln_forward_options o = {.conv_algo = algo};
+    cln_error err;
+    cr_assert_eq(cln_model_forward(m, input, N, H, W, &o, logits, &err), CLN_OK, "%s", err.message);
+}
+
+Test(tuning, no_file_means_the_defaults) {
+    cln_model *m = load();
+    cr_expect_neq(access(cln_model_tuning_path(m), F_OK), 0, "no tuning file yet");
+    float logits[N * CLN_NUM_CLASSES];
+    forward(m, CLN_CONV_AUTO, logits);
+    size_t count;
+    const cln_layer_info *layers = cln_model_layers(m, &count);
+    const cln_conv_algo expect = cln_runtime_device(rt)->is_cpu ? CLN_CONV_TILED : CLN_CONV_GEMM;
+    for (size_t i = 0; i < count; i++)
+        if (strncmp(layers[i].kind, "conv", 4) == 0)
+            cr_expect_eq(layers[i].algo, expect, "%s", layers[i].name);
+    cln_model_free(m);
+}
+
+Test(tuning, choices_are_written_and_used) {
+    cln_model *m = load();
+    size_t count;
+    cln_model_layers(m, &count);
+    cln_tune_layer *t = calloc(count, sizeof *t);
+    cr_assert(t);
+    cln_error err;
+    cr_assert_eq(cln_model_tune(m, N, H, W, 1, t, &err), CLN_OK, "%s", err.message);
+    float tiled[N * CLN_NUM_CLASSES], tuned[N * CLN_NUM_CLASSES];
+    forward(m, CLN_CONV_TILED, tiled);
+    cln_model_free(m);
+
+    /* the file: a header and one line per convolution */
+    char path[4096];
+    cln_model *again = load();
+    snprintf(path, sizeof path, "%s", cln_model_tuning_path(again));
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "no tuning file at %s", path);
+    char line[512];
+    int lines = 0;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "conv 1 91 83 ", 13) == 0) lines++;
+    fclose(f);
+    cr_expect_eq(lines, 94);
+
+    /* a new model runs each convolution as chosen, and the logits agree */
+    forward(again, CLN_CONV_AUTO, tuned);
+    const cln_layer_info *layers = cln_model_layers(again, &count);
+    for (size_t i = 0; i < count; i++) {
+        if (strncmp(layers[i].kind, "conv", 4) != 0) continue;
+        cr_expect_neq(t[i].best, CLN_CONV_AUTO, "%s", layers[i].name);
+        cr_expect_eq(layers[i].algo, t[i].best, "%s", layers[i].name);
+        cr_expect_gt(t[i].ms[t[i].best], 0, "%s", layers[i].name);
+        if (strcmp(layers[i].kind, "conv 1x1") == 0)
+            cr_expect_eq(t[i].ms[CLN_CONV_DIRECT], 0, "a 1x1 has no direct way");
+    }
+    double num = 0, den = 0;
+    for (int i = 0; i < N * CLN_NUM_CLASSES; i++) {
+        num += (tuned[i] - tiled[i]) * (double)(tuned[i] - tiled[i]);
+        den += tiled[i] * (double)tiled[i];
+    }
+    cr_expect_leq(sqrt(num / den), 1e-5, "tuned and tiled logits differ");
+    cln_model_free(again);
+    free(t);
+}
+
+Test(tuning, malformed_file_is_refused_with_its_line) {
+    cln_model *m = load();
+    char path[4096];
+    snprintf(path, sizeof path, "%s", cln_model_tuning_path(m));
+    cln_model_free(m);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "# header\nconv 1 299 299 Conv2d_1a_3x3 tiled\nconv 1 299 299 Conv2d_2a_3x3 fast\n");
+    cr_assert_eq(fclose(f), 0);
+    cln_model *bad = NULL;
+    cln_error err;
+    cr_expect_eq(cln_model_load_random(rt, 3, &bad, &err), CLN_ERR_FORMAT);
+    cr_expect_null(bad);
+    cr_expect(strstr(err.message, path) && strstr(err.message, ":3:"), "%s", err.message);
+}
