@@ -7,6 +7,8 @@
 
 #include <criterion/criterion.h>
 
+#include "tmp_dir.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -19,40 +21,11 @@
 
 #define MAX_ARGS 32
 
-/* The folder each test writes its files in (every test runs in its own process). */
-static char tmp_dir[64];
-
 static void make_tmp_dir(void) {
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/test_cli_XXXXXX");
-    cr_assert_not_null(mkdtemp(tmp_dir), "mkdtemp failed");
+    tmp_dir_make("test_cli");
 }
 
-/* Removes tmp_dir and the files in it (the tests make no subfolders). */
-static void remove_tmp_dir(void) {
-    DIR *dir = opendir(tmp_dir);
-    if (!dir) return;
-    struct dirent *entry;
-    while ((entry = readdir(dir)) != NULL) {
-        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
-        char path[512];
-        snprintf(path, sizeof path, "%s/%s", tmp_dir, entry->d_name);
-        unlink(path);
-    }
-    closedir(dir);
-    rmdir(tmp_dir);
-}
-
-TestSuite(cli, .init = make_tmp_dir, .fini = remove_tmp_dir, .timeout = 600);
-
-/* The path of name inside tmp_dir, in one of a few rotating buffers. */
-static const char *tmp_path(const char *name) {
-    static char buffers[8][512];
-    static int next = 0;
-    char *path = buffers[next];
-    next = (next + 1) % 8;
-    snprintf(path, sizeof buffers[0], "%s/%s", tmp_dir, name);
-    return path;
-}
+TestSuite(cli, .init = make_tmp_dir, .fini = tmp_dir_remove, .timeout = 600);
 
 static bool file_exists(const char *path) {
     return access(path, F_OK) == 0;
@@ -105,8 +78,8 @@ static run_result run_cli(const char *const *args) {
     argv[argc] = NULL;
 
     char out_path[512], err_path[512];
-    snprintf(out_path, sizeof out_path, "%s/stdout.txt", tmp_dir);
-    snprintf(err_path, sizeof err_path, "%s/stderr.txt", tmp_dir);
+    snprintf(out_path, sizeof out_path, "%s/stdout.txt", tmp_dir_path());
+    snprintf(err_path, sizeof err_path, "%s/stderr.txt", tmp_dir_path());
     fprintf(stderr, "$");
     for (int i = 0; i < argc; i++)
         fprintf(stderr, " %s", argv[i]);
@@ -459,8 +432,8 @@ Test(cli, classify_reports_a_corrupt_image_and_classifies_the_others) {
 
 Test(cli, classify_names_labels_and_batches) {
     const char *cat = sample("chelsea.png");
-    run_result one = RUN("classify", "--random-weights", "--crop", "80", "--resize", "90", cat,
-                         cat, cat, "--batch", "2");
+    run_result one = RUN("classify", "--random-weights", "--crop", "80", "--resize", "90", cat, cat,
+                         cat, "--batch", "2");
     expect_status(&one, 0);
     /* three identical images: three identical blocks, in batches of 2 and 1 */
     char *second = strstr(one.out + 1, cat);
@@ -489,8 +462,8 @@ Test(cli, classify_refuses_bad_options) {
 }
 
 Test(cli, bench_prints_json_on_its_last_line) {
-    run_result r = RUN("bench", "--random-weights", "--batch", "2", "--size", "80", "--iters",
-                       "3", "--warmup", "1", "--json");
+    run_result r = RUN("bench", "--random-weights", "--batch", "2", "--size", "80", "--iters", "3",
+                       "--warmup", "1", "--json");
     expect_status(&r, 0);
     char *last = strrchr(r.out, '{');
     cr_assert_not_null(last, "%s", r.out);
@@ -512,8 +485,8 @@ Test(cli, bench_prints_json_on_its_last_line) {
 
 Test(cli, profile_table_and_trace_from_infer) {
     const char *input = small_input(), *trace = tmp_path("trace.json");
-    run_result r = RUN("infer", "--random-weights", "--input", input, "--output",
-                       tmp_path("y.npy"), "--profile", "--trace", trace);
+    run_result r = RUN("infer", "--random-weights", "--input", input, "--output", tmp_path("y.npy"),
+                       "--profile", "--trace", trace);
     expect_status(&r, 0);
     expect_contains(r.err, "Mixed_6b.branch7x7_2", "stderr");
     expect_contains(r.err, "per layer kind", "stderr");

@@ -8,6 +8,8 @@
 
 #include <criterion/criterion.h>
 
+#include "tmp_dir.h"
+
 #include <dirent.h>
 #include <math.h>
 #include <stdint.h>
@@ -27,40 +29,11 @@
  * final scaling remains. */
 #define LOSSLESS_MAX_ABS 1e-6
 
-/* The folder each test writes its files in (every test runs in its own process). */
-static char tmp_dir[64];
-
 static void make_tmp_dir(void) {
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/test_preprocess_XXXXXX");
-    cr_assert_not_null(mkdtemp(tmp_dir), "mkdtemp failed");
+    tmp_dir_make("test_preprocess");
 }
 
-/* Removes tmp_dir and the files in it (the tests make no subfolders). */
-static void remove_tmp_dir(void) {
-    DIR *dir = opendir(tmp_dir);
-    if (!dir) return;
-    struct dirent *entry;
-    while ((entry = readdir(dir)) != NULL) {
-        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
-        char path[512];
-        snprintf(path, sizeof path, "%s/%s", tmp_dir, entry->d_name);
-        unlink(path);
-    }
-    closedir(dir);
-    rmdir(tmp_dir);
-}
-
-TestSuite(preprocess, .init = make_tmp_dir, .fini = remove_tmp_dir, .timeout = 300);
-
-/* The path of name inside tmp_dir, in one of a few rotating buffers. */
-static const char *tmp_path(const char *name) {
-    static char buffers[8][512];
-    static int next = 0;
-    char *path = buffers[next];
-    next = (next + 1) % 8;
-    snprintf(path, sizeof buffers[0], "%s/%s", tmp_dir, name);
-    return path;
-}
+TestSuite(preprocess, .init = make_tmp_dir, .fini = tmp_dir_remove, .timeout = 300);
 
 /* The path of a file of the repository, in one of a few rotating buffers. */
 static const char *source_path(const char *name) {
@@ -103,7 +76,7 @@ static void run_python_args(const char *text, const char *const *args, size_t n)
     const char *script = tmp_path("make.py");
     write_file(script, text, strlen(text));
     char cmd[4096];
-    int used = snprintf(cmd, sizeof cmd, PYTHON " '%s' '%s'", script, tmp_dir);
+    int used = snprintf(cmd, sizeof cmd, PYTHON " '%s' '%s'", script, tmp_dir_path());
     for (size_t i = 0; i < n && (size_t)used < sizeof cmd; i++)
         used += snprintf(cmd + used, sizeof cmd - (size_t)used, " '%s'", args[i]);
     cr_assert_lt((size_t)used, sizeof cmd);
@@ -499,7 +472,7 @@ Test(preprocess, refuses_missing_file) {
 }
 
 Test(preprocess, refuses_directory) {
-    expect_load_error(tmp_dir, CLN_ERR_IO, NULL);
+    expect_load_error(tmp_dir_path(), CLN_ERR_IO, NULL);
 }
 
 Test(preprocess, refuses_text_named_jpg) {

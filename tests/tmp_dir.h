@@ -1,0 +1,15 @@
+/* A temporary folder per test process (each Criterion test runs in its own),
+ * for the files a test writes, removed with them at the end. */
+#ifndef CLN_TMP_DIR_H
+#define CLN_TMP_DIR_H
+
+/* Creates /tmp/<prefix>_XXXXXX (the test fails if it cannot). */
+void tmp_dir_make(const char *prefix);
+/* Removes the folder and the files in it (tests make no subfolders). */
+void tmp_dir_remove(void);
+/* The folder itself. */
+const char *tmp_dir_path(void);
+/* The path of name inside the folder, in one of a few rotating buffers. */
+const char *tmp_path(const char *name);
+
+#endif
