@@ -174,10 +174,54 @@ static void describe_layers(cln_model *m) {
     }
 }
 
+/* Whether a plan's buffers fit the device: each within its largest
+ * allocation, all of them with the weights within its global memory. */
+static bool plan_fits(const cln_model *m, const plan *pl, int n, int h, int w) {
+    const cln_device_info *d = &m->rt->info;
+    const size_t input = (size_t)n * 3 * h * w * sizeof(float);
+    const size_t arena = pl->arena_floats * sizeof(float);
+    const size_t scratch = pl->scratch_floats * sizeof(float);
+    return input <= d->max_alloc_bytes && arena <= d->max_alloc_bytes &&
+           scratch <= d->max_alloc_bytes &&
+           m->weight_bytes + input + arena + scratch <= d->global_mem_bytes;
+}
+
+/* Refuses, before anything is allocated or enqueued, an input whose buffers
+ * the device cannot hold, naming the largest batch that fits. */
+static cln_status check_fits(const cln_model *m, int n, int h, int w, cln_error *err) {
+    if (plan_fits(m, &m->plan, n, h, w)) return CLN_OK;
+    plan *trial = malloc(sizeof *trial);
+    if (!trial) return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory planning");
+    int lo = 0, hi = n; /* lo fits (0 trivially), hi does not */
+    while (hi - lo > 1) {
+        int mid = lo + (hi - lo) / 2;
+        cln_error ignored;
+        if (plan_build(&m->net, mid, h, w, trial, &ignored) == CLN_OK &&
+            plan_fits(m, trial, mid, h, w))
+            lo = mid;
+        else
+            hi = mid;
+    }
+    free(trial);
+    const cln_device_info *d = &m->rt->info;
+    char advice[96] = "no batch of this image size fits";
+    if (lo > 0)
+        snprintf(advice, sizeof advice, "the largest batch of this image size that fits is %d", lo);
+    return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                    "an input of %d x 3 x %d x %d needs %.1f MiB of activations and %.1f MiB of "
+                    "im2col scratch, more than %s can hold (largest allocation %.1f MiB, "
+                    "global memory %.1f MiB with %.1f MiB of weights); %s",
+                    n, h, w, m->plan.arena_floats * 4 / 1048576.0,
+                    m->plan.scratch_floats * 4 / 1048576.0, d->device_name,
+                    d->max_alloc_bytes / 1048576.0, d->global_mem_bytes / 1048576.0,
+                    m->weight_bytes / 1048576.0, advice);
+}
+
 static cln_status prepare_plan(cln_model *m, int n, int h, int w, cln_error *err) {
     if (m->planned && m->plan.n == n && m->plan.h == h && m->plan.w == w) return CLN_OK;
     release_plan(m);
     cln_status status = plan_build(&m->net, n, h, w, &m->plan, err);
+    if (status == CLN_OK) status = check_fits(m, n, h, w, err);
     if (status == CLN_OK)
         status = create_buffer(m->rt, (size_t)n * 3 * h * w, "input", &m->input, err);
     if (status == CLN_OK)
