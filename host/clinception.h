@@ -195,14 +195,25 @@ typedef struct {
     cln_conv_algo best; /* the fastest (AUTO for layers that are not convolutions) */
 } cln_tune_layer;
 
-/* Runs every convolution of the network every way it can run (CLBlast's
- * GEMM, our tiled GEMM, our direct kernel) at an n x 3 x h x w input, best of
- * `repeats` profiled forwards each, keeps the fastest per layer for
- * CLN_CONV_AUTO and writes the choices to the device's tuning file (loaded by
- * every model on that device from then on). layers, when not NULL, receives
- * the times: one entry per layer of cln_model_layers. */
+#define CLN_XGEMM_CANDIDATES_MAX 8
+
+typedef struct {
+    cln_tune_layer *layers; /* the caller's array, one per cln_model_layers entry, or NULL */
+    int xgemm_candidates;   /* CLBlast Xgemm parameter sets tried (0 off a CPU) */
+    double xgemm_ms[CLN_XGEMM_CANDIDATES_MAX]; /* the convolutions through CLBlast with each */
+    int xgemm_best;                            /* the set chosen, -1 when none was tried */
+} cln_tune_report;
+
+/* Tunes the model's device for an n x 3 x h x w input, best of `repeats`
+ * profiled forwards for each measurement: on a CPU, first CLBlast's GEMM
+ * parameters (a few sets found by CLBlast's tuner on CPUs, timed on this
+ * network's GEMMs, applied with CLBlastOverrideParameters); then every
+ * convolution every way it can run (CLBlast's GEMM, our tiled GEMM, our
+ * direct kernel), keeping the fastest per layer for CLN_CONV_AUTO. Writes
+ * both to the device's tuning file, which every model on the device loads
+ * from then on. report may be NULL. */
 cln_status cln_model_tune(cln_model *model, int n, int h, int w, int repeats,
-                          cln_tune_layer *layers, cln_error *err);
+                          cln_tune_report *report, cln_error *err);
 
 /* The device's tuning file (which may not exist yet). */
 const char *cln_model_tuning_path(const cln_model *model);

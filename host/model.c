@@ -70,6 +70,13 @@ static cln_status upload_weights(cln_runtime *rt, packed_weights *pw, cln_model 
     tuning_path(&rt->info, m->tuning.path, sizeof m->tuning.path);
     status = tuning_load(&m->tuning, err);
     if (status != CLN_OK) goto cleanup;
+    /* CLBlast's GEMM parameters: as tuned for this device, else on a CPU the
+     * best set known for CPUs; GPUs keep CLBlast's own database */
+    if (m->tuning.has_xgemm)
+        status = tuning_apply_xgemm(rt->device, m->tuning.xgemm, err);
+    else if (rt->info.is_cpu)
+        status = tuning_apply_xgemm(rt->device, xgemm_cpu_candidates[0], err);
+    if (status != CLN_OK) goto cleanup;
     memcpy(m->w_off, pw->w_off, sizeof m->w_off);
     memcpy(m->b_off, pw->b_off, sizeof m->b_off);
     double t0 = runtime_now_ms();
@@ -418,7 +425,63 @@ const char *cln_model_tuning_path(const cln_model *m) {
     return m->tuning.path;
 }
 
-cln_status cln_model_tune(cln_model *m, int n, int h, int w, int repeats, cln_tune_layer *out,
+/* Per-layer device time of `repeats` forwards with every layer run `algo`
+ * (best of the repeats; 0 for layers that ran another way). A layer's time is
+ * from the end of the previous layer's last kernel to the end of its own
+ * last: on an in-order queue that counts the helper kernels CLBlast runs
+ * without events too. */
+static cln_status time_layers(cln_model *m, cln_conv_algo algo, int repeats, const float *input,
+                              int n, int h, int w, float *logits, double *best, cln_error *err) {
+    cln_forward_options o = {.conv_algo = algo, .profile = true};
+    for (int i = 0; i < m->net.layer_count; i++)
+        best[i] = 0;
+    for (int r = 0; r < repeats; r++) {
+        double ms[NET_MAX_LAYERS] = {0}, previous_end = 0;
+        cln_status status = cln_model_forward(m, input, n, h, w, &o, logits, err);
+        if (status != CLN_OK) return status;
+        for (size_t e = 0; e < m->event_count; e++) {
+            const cln_kernel_event *ev = &m->events[e];
+            if (e + 1 < m->event_count && m->events[e + 1].layer == ev->layer) continue;
+            ms[ev->layer] = ev->end_ms - previous_end;
+            previous_end = ev->end_ms;
+        }
+        for (int i = 0; i < m->net.layer_count; i++)
+            if (m->layers[i].algo == algo && (r == 0 || ms[i] < best[i])) best[i] = ms[i];
+    }
+    return CLN_OK;
+}
+
+/* On a CPU, CLBlast's Xgemm parameters: each candidate set timed on the
+ * convolutions run through CLBlast; the fastest is kept and applied. */
+static cln_status tune_xgemm(cln_model *m, int repeats, const float *input, int n, int h, int w,
+                             float *logits, cln_tune_report *report, cln_error *err) {
+    double ms[NET_MAX_LAYERS];
+    size_t best = 0;
+    double best_ms = 0;
+    for (size_t c = 0; c < xgemm_cpu_candidate_count; c++) {
+        cln_status status = tuning_apply_xgemm(m->rt->device, xgemm_cpu_candidates[c], err);
+        if (status == CLN_OK)
+            status = time_layers(m, CLN_CONV_GEMM, repeats, input, n, h, w, logits, ms, err);
+        if (status != CLN_OK) return status;
+        double total = 0;
+        for (int i = 0; i < m->net.layer_count; i++)
+            if (m->net.layers[i].op == LAYER_CONV) total += ms[i];
+        if (report && c < CLN_XGEMM_CANDIDATES_MAX) report->xgemm_ms[c] = total;
+        if (c == 0 || total < best_ms) {
+            best = c;
+            best_ms = total;
+        }
+    }
+    m->tuning.has_xgemm = true;
+    memcpy(m->tuning.xgemm, xgemm_cpu_candidates[best], sizeof m->tuning.xgemm);
+    if (report) {
+        report->xgemm_candidates = (int)xgemm_cpu_candidate_count;
+        report->xgemm_best = (int)best;
+    }
+    return tuning_apply_xgemm(m->rt->device, m->tuning.xgemm, err);
+}
+
+cln_status cln_model_tune(cln_model *m, int n, int h, int w, int repeats, cln_tune_report *report,
                           cln_error *err) {
     static const cln_conv_algo ways[3] = {CLN_CONV_GEMM, CLN_CONV_TILED, CLN_CONV_DIRECT};
     cln_status status = CLN_OK;
@@ -431,29 +494,21 @@ cln_status cln_model_tune(cln_model *m, int n, int h, int w, int repeats, cln_tu
         goto cleanup;
     }
     if (repeats < 1) repeats = 1;
+    if (report) {
+        report->xgemm_candidates = 0;
+        report->xgemm_best = -1;
+    }
     uint64_t state = 99; /* a seeded input in [-1, 1) */
     for (size_t i = 0; i < count; i++) {
         state = state * 6364136223846793005ull + 1442695040888963407ull;
         input[i] = (float)((state >> 40) / 8388608.0 - 1.0);
     }
+    if (m->rt->info.is_cpu) status = tune_xgemm(m, repeats, input, n, h, w, logits, report, err);
     for (int a = 0; a < 3 && status == CLN_OK; a++) {
-        cln_forward_options o = {.conv_algo = ways[a], .profile = true};
-        for (int r = 0; r < repeats && status == CLN_OK; r++) {
-            /* a layer's time is from the end of the previous layer's last
-             * kernel to the end of its own last: on an in-order queue that
-             * counts the helper kernels CLBlast runs without events too */
-            double ms[NET_MAX_LAYERS] = {0}, previous_end = 0;
-            status = cln_model_forward(m, input, n, h, w, &o, logits, err);
-            for (size_t e = 0; status == CLN_OK && e < m->event_count; e++) {
-                const cln_kernel_event *ev = &m->events[e];
-                if (e + 1 < m->event_count && m->events[e + 1].layer == ev->layer) continue;
-                ms[ev->layer] = ev->end_ms - previous_end;
-                previous_end = ev->end_ms;
-            }
-            for (int i = 0; status == CLN_OK && i < m->net.layer_count; i++)
-                if (m->layers[i].algo == ways[a] && (r == 0 || ms[i] < t[i].ms[ways[a]]))
-                    t[i].ms[ways[a]] = ms[i];
-        }
+        double ms[NET_MAX_LAYERS];
+        status = time_layers(m, ways[a], repeats, input, n, h, w, logits, ms, err);
+        for (int i = 0; status == CLN_OK && i < m->net.layer_count; i++)
+            t[i].ms[ways[a]] = ms[i];
     }
     for (int i = 0; status == CLN_OK && i < m->net.layer_count; i++) {
         if (m->net.layers[i].op != LAYER_CONV) continue;
@@ -464,7 +519,8 @@ cln_status cln_model_tune(cln_model *m, int n, int h, int w, int repeats, cln_tu
         status = tuning_set(&m->tuning, n, h, w, m->net.layers[i].name, t[i].best, err);
     }
     if (status == CLN_OK) status = tuning_save(&m->tuning, &m->rt->info, err);
-    if (status == CLN_OK && out) memcpy(out, t, (size_t)m->net.layer_count * sizeof *out);
+    if (status == CLN_OK && report && report->layers)
+        memcpy(report->layers, t, (size_t)m->net.layer_count * sizeof *t);
 cleanup:
     free(logits);
     free(input);

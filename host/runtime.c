@@ -6,6 +6,7 @@
 #include "embedded.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,7 +121,7 @@ cleanup:
 typedef bool (*device_visitor)(const cln_device_info *info, cl_platform_id p, cl_device_id d,
                                void *ctx);
 
-static cln_status for_each_device(device_visitor visit, void *ctx, cln_error *err) {
+static cln_status for_each_device_unlocked(device_visitor visit, void *ctx, cln_error *err) {
     cln_status status = CLN_OK;
     cl_platform_id *platforms = NULL;
     cl_device_id *devices = NULL;
@@ -158,6 +159,17 @@ static cln_status for_each_device(device_visitor visit, void *ctx, cln_error *er
 cleanup:
     free(devices);
     free(platforms);
+    return status;
+}
+
+/* PoCL 3.1 initializes its devices on the first query without holding off a second thread's:
+ * that one gets no devices or a device still being set up (a crash). One discovery at a time. */
+static pthread_mutex_t discovery_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static cln_status for_each_device(device_visitor visit, void *ctx, cln_error *err) {
+    pthread_mutex_lock(&discovery_lock);
+    cln_status status = for_each_device_unlocked(visit, ctx, err);
+    pthread_mutex_unlock(&discovery_lock);
     return status;
 }
 
@@ -281,7 +293,7 @@ cln_status runtime_find_device(const char *selector, cln_device_info *info,
     const char *origin = "--device";
     if (!selector || !*selector) {
         selector = getenv("CLINCEPTION_DEVICE");
-        origin = "$CLINCEPTION_DEVICE";
+        origin = selector && *selector ? "$CLINCEPTION_DEVICE" : "the default";
     }
     cln_status status;
     if (!selector || !*selector) {

@@ -1,6 +1,7 @@
-/* The tuning file: one line per (shape, layer) with the fastest way to run
- * that convolution, "conv N H W LAYER ALGO", under a comment naming the
- * device. */
+/* The tuning file: the CLBlast GEMM parameters chosen for the device
+ * ("clblast Xgemm NAME=VALUE ..."), and one line per (shape, layer) with the
+ * fastest way to run that convolution ("conv N H W LAYER ALGO"), under a
+ * comment naming the device. */
 #define _POSIX_C_SOURCE 200809L
 #include "tuning.h"
 
@@ -14,6 +15,51 @@
 #include <unistd.h>
 
 static const char *const algo_names[] = {"auto", "gemm", "tiled", "direct"};
+
+const char *const xgemm_param_names[XGEMM_PARAM_COUNT] = {
+    "GEMMK", "MWG", "NWG", "KWG",  "MDIMC", "NDIMC", "MDIMA", "NDIMB",
+    "KWI",   "VWM", "VWN", "STRM", "STRN",  "SA",    "SB",    "KREG",
+};
+
+/* The best sets clblast_tuner_xgemm found for a 1024^3 SGEMM on a 2-core
+ * AVX-512 Xeon through PoCL 3.1 (67, 60, 51 and 50 GFLOP/s; CLBlast's own
+ * defaults for an unknown device give about 10). */
+const size_t xgemm_cpu_candidates[][XGEMM_PARAM_COUNT] = {
+    {0, 64, 64, 32, 8, 8, 8, 8, 2, 4, 4, 0, 0, 1, 1, 1},
+    {0, 64, 64, 32, 8, 16, 8, 16, 2, 4, 4, 0, 0, 1, 1, 1},
+    {0, 64, 64, 32, 8, 16, 8, 16, 2, 4, 2, 0, 0, 1, 1, 1},
+    {0, 64, 64, 32, 16, 8, 16, 8, 2, 4, 4, 0, 0, 1, 1, 1},
+};
+const size_t xgemm_cpu_candidate_count =
+    sizeof xgemm_cpu_candidates / sizeof xgemm_cpu_candidates[0];
+
+cln_status tuning_apply_xgemm(cl_device_id device, const size_t *values, cln_error *err) {
+    CLBlastStatusCode rc =
+        CLBlastOverrideParameters(device, "Xgemm", CLBlastPrecisionSingle, XGEMM_PARAM_COUNT,
+                                  (const char **)xgemm_param_names, values);
+    if (rc != CLBlastSuccess) return clblast_fail(err, rc, "CLBlastOverrideParameters(Xgemm)");
+    return CLN_OK;
+}
+
+/* Reads "NAME=VALUE ..." for every Xgemm parameter, in any order. */
+static bool parse_xgemm(const char *text, size_t *values) {
+    bool seen[XGEMM_PARAM_COUNT] = {false};
+    char name[16];
+    unsigned long value;
+    int used;
+    while (sscanf(text, " %15[A-Z]=%lu%n", name, &value, &used) == 2) {
+        int i = 0;
+        while (i < XGEMM_PARAM_COUNT && strcmp(name, xgemm_param_names[i]) != 0)
+            i++;
+        if (i == XGEMM_PARAM_COUNT || seen[i] || value > 4096) return false;
+        seen[i] = true;
+        values[i] = value;
+        text += used;
+    }
+    for (int i = 0; i < XGEMM_PARAM_COUNT; i++)
+        if (!seen[i]) return false;
+    return sscanf(text, " %c", name) != 1; /* nothing after the last */
+}
 
 const char *tuning_algo_name(cln_conv_algo algo) {
     return (unsigned)algo < sizeof algo_names / sizeof algo_names[0] ? algo_names[algo] : "?";
@@ -98,6 +144,16 @@ cln_status tuning_load(tuning_table *t, cln_error *err) {
     while (status == CLN_OK && fgets(line, sizeof line, f)) {
         number++;
         if (line[0] == '#' || line[0] == '\n') continue;
+        if (strncmp(line, "clblast Xgemm ", 14) == 0) {
+            t->has_xgemm = parse_xgemm(line + 14, t->xgemm);
+            if (!t->has_xgemm)
+                status = cln_fail(err, CLN_ERR_FORMAT,
+                                  "%s:%d: not a CLBlast Xgemm line (\"clblast Xgemm NAME=VALUE "
+                                  "...\" with all 16 parameters); delete the file or run "
+                                  "`clinception tune` again",
+                                  t->path, number);
+            continue;
+        }
         char layer[NET_NAME_SIZE], algo[16], tail;
         int n, h, w;
         int algo_id = -1;
@@ -142,6 +198,12 @@ cln_status tuning_save(const tuning_table *t, const cln_device_info *device, cln
     if (!f) return cln_fail(err, CLN_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
     fprintf(f, "# clinception tuning for %s / %s / %s / driver %s\n", device->platform_name,
             device->device_name, device->device_version, device->driver_version);
+    if (t->has_xgemm) {
+        fprintf(f, "clblast Xgemm");
+        for (int i = 0; i < XGEMM_PARAM_COUNT; i++)
+            fprintf(f, " %s=%zu", xgemm_param_names[i], t->xgemm[i]);
+        fprintf(f, "\n");
+    }
     for (size_t i = 0; i < t->count; i++) {
         const tuned_choice *c = &t->items[i];
         fprintf(f, "conv %d %d %d %s %s\n", c->n, c->h, c->w, c->layer, tuning_algo_name(c->algo));

@@ -4,6 +4,7 @@
 #ifndef CLN_TUNING_H
 #define CLN_TUNING_H
 
+#include "cl_util.h"
 #include "clinception.h"
 #include "network.h"
 
@@ -15,10 +16,21 @@ typedef struct {
     cln_conv_algo algo;        /* never CLN_CONV_AUTO */
 } tuned_choice;
 
+/* The parameters of CLBlast's main GEMM kernel (Xgemm), in this order. */
+#define XGEMM_PARAM_COUNT 16
+extern const char *const xgemm_param_names[XGEMM_PARAM_COUNT];
+
+/* Xgemm parameter sets worth trying on a CPU, best first: the first is the
+ * default for CPU devices without a tuning file. */
+extern const size_t xgemm_cpu_candidates[][XGEMM_PARAM_COUNT];
+extern const size_t xgemm_cpu_candidate_count;
+
 typedef struct {
     char path[4096]; /* the device's tuning file */
     tuned_choice *items;
     size_t count, cap;
+    bool has_xgemm; /* a "clblast Xgemm" line: the parameters tune chose */
+    size_t xgemm[XGEMM_PARAM_COUNT];
 } tuning_table;
 
 /* The tuning file of a device: $CLINCEPTION_CACHE_DIR, else
@@ -38,6 +50,10 @@ cln_conv_algo tuning_get(const tuning_table *t, int n, int h, int w, const char 
 cln_status tuning_set(tuning_table *t, int n, int h, int w, const char *layer, cln_conv_algo algo,
                       cln_error *err);
 void tuning_free(tuning_table *t);
+
+/* Applies Xgemm parameters to CLBlast for a device (CLBlastOverrideParameters);
+ * CLBlast recompiles its kernel on the next GEMM. */
+cln_status tuning_apply_xgemm(cl_device_id device, const size_t *values, cln_error *err);
 
 /* "gemm", "tiled", "direct" ("auto" for CLN_CONV_AUTO); and back (-1: none). */
 const char *tuning_algo_name(cln_conv_algo algo);

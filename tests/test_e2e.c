@@ -90,6 +90,11 @@ Test(e2e, transform_input_with_f16_weights) {
     check_case(&c);
 }
 
+Test(e2e, clblast_gemm_path) {
+    e2e_case c = {"clblast_gemm", 35, 2, 83, 101, "--no-aux", "--conv gemm"};
+    check_case(&c);
+}
+
 Test(e2e, direct_convolution_with_bf16_weights) {
     e2e_case c = {"direct_bf16", 14, 2, 75, 91, "--no-aux --dtype bf16", "--conv direct"};
     check_case(&c);

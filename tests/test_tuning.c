@@ -73,7 +73,14 @@ Test(tuning, choices_are_written_and_used) {
     cln_tune_layer *t = calloc(count, sizeof *t);
     cr_assert(t);
     cln_error err;
-    cr_assert_eq(cln_model_tune(m, N, H, W, 1, t, &err), CLN_OK, "%s", err.message);
+    cln_tune_report report = {.layers = t};
+    cr_assert_eq(cln_model_tune(m, N, H, W, 1, &report, &err), CLN_OK, "%s", err.message);
+    if (cln_runtime_device(rt)->is_cpu) { /* CLBlast's parameters were tuned too */
+        cr_expect_gt(report.xgemm_candidates, 1);
+        cr_expect(report.xgemm_best >= 0 && report.xgemm_best < report.xgemm_candidates);
+        for (int c = 0; c < report.xgemm_candidates; c++)
+            cr_expect_gt(report.xgemm_ms[c], 0);
+    }
     float tiled[N * CLN_NUM_CLASSES], tuned[N * CLN_NUM_CLASSES];
     forward(m, CLN_CONV_TILED, tiled);
     cln_model_free(m);
@@ -85,11 +92,15 @@ Test(tuning, choices_are_written_and_used) {
     FILE *f = fopen(path, "r");
     cr_assert_not_null(f, "no tuning file at %s", path);
     char line[512];
-    int lines = 0;
+    int lines = 0, xgemm_lines = 0;
     while (fgets(line, sizeof line, f))
-        if (strncmp(line, "conv 1 91 83 ", 13) == 0) lines++;
+        if (strncmp(line, "conv 1 91 83 ", 13) == 0)
+            lines++;
+        else if (strncmp(line, "clblast Xgemm GEMMK=", 20) == 0)
+            xgemm_lines++;
     fclose(f);
     cr_expect_eq(lines, 94);
+    if (cln_runtime_device(rt)->is_cpu) cr_expect_eq(xgemm_lines, 1);
 
     /* a new model runs each convolution as chosen, and the logits agree */
     forward(again, CLN_CONV_AUTO, tuned);

@@ -815,8 +815,14 @@ static int cmd_tune(int argc, char **argv) {
         snprintf(err.message, sizeof err.message, "out of memory for the tuning report");
         goto done;
     }
-    if (cln_model_tune(s.model, (int)batch, (int)size, (int)size, (int)repeats, t, &err) != CLN_OK)
+    cln_tune_report report = {.layers = t};
+    if (cln_model_tune(s.model, (int)batch, (int)size, (int)size, (int)repeats, &report, &err) !=
+        CLN_OK)
         goto done;
+    for (int c = 0; c < report.xgemm_candidates && c < CLN_XGEMM_CANDIDATES_MAX; c++)
+        printf("CLBlast Xgemm parameter set %d: convolutions through CLBlast %.3f ms%s\n", c,
+               report.xgemm_ms[c], c == report.xgemm_best ? " (chosen)" : "");
+    if (report.xgemm_candidates) printf("\n");
     printf("%-30s %-10s %10s %10s %10s  %s\n", "layer", "kind", "gemm ms", "tiled ms", "direct ms",
            "chosen");
     double chosen = 0, tiled = 0;

@@ -2,8 +2,9 @@
 # Installs the Debian packages clinception needs (only those missing) and
 # builds it in build/ with warnings as errors.
 # usage: tools/setup.sh [--tests]
-#   --tests  also installs torchvision (the end-to-end reference) and builds
-#            build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer)
+#   --tests  also installs torchvision (the end-to-end reference) and clang
+#            with libFuzzer (for tools/fuzz.sh), and builds build-asan/
+#            (AddressSanitizer + UndefinedBehaviorSanitizer)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,7 +13,7 @@ packages=(build-essential pkg-config meson ninja-build python3 python3-numpy
           libjansson-dev libcriterion-dev libstb-dev libjpeg62-turbo-dev)
 tests=false
 case "${1:-}" in
-  --tests) tests=true; packages+=(python3-torchvision) ;;
+  --tests) tests=true; packages+=(python3-torchvision clang libclang-rt-14-dev) ;;
   "") ;;
   *) echo "usage: tools/setup.sh [--tests]" >&2; exit 2 ;;
 esac

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Sets up and runs every test: the whole suite in build/, then again in
-# build-asan/ under AddressSanitizer and UndefinedBehaviorSanitizer.
+# build-asan/ under AddressSanitizer and UndefinedBehaviorSanitizer, then each
+# fuzzer of tests/fuzz/ for 60 s (tools/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh --tests
 meson test -C build --print-errorlogs -v
 meson test -C build-asan --print-errorlogs -v
+tools/fuzz.sh 60
