@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define RANDOM_WEIGHTS_SEED 1
@@ -226,6 +227,11 @@ static bool weights_given(const common_args *a, const char *usage) {
  * written fails now, not after the forward. */
 static bool writable_path(const char *command, const char *path) {
     if (!path) return true;
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "clinception %s: cannot write %s: it is a folder\n", command, path);
+        return false;
+    }
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
@@ -440,8 +446,8 @@ static int cmd_infer(int argc, char **argv) {
         snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s)",
                  x.ndim == 1 ? "," : "");
         snprintf(err.message, sizeof err.message,
-                 "%s: shape %s is not (N, 3, H, W) with N >= 1 and H, W >= %d", input, shape,
-                 CLN_MIN_INPUT_SIZE);
+                 "%s: shape %s is not (N, 3, H, W) with 1 <= N <= 65536 and %d <= H, W <= 65536",
+                 input, shape, CLN_MIN_INPUT_SIZE);
         goto done;
     }
     const int n = (int)x.shape[0], h = (int)x.shape[2], w = (int)x.shape[3];
