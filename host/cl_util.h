@@ -8,6 +8,7 @@
 #include <clblast_c.h>
 
 #include "error.h"
+#include "fault.h"
 
 const char *cl_error_name(cl_int status);
 const char *clblast_status_name(CLBlastStatusCode status);

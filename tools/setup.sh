@@ -4,7 +4,8 @@
 # usage: tools/setup.sh [--tests]
 #   --tests  also installs torchvision (the end-to-end reference) and clang
 #            with libFuzzer (for tools/fuzz.sh), and builds build-asan/
-#            (AddressSanitizer + UndefinedBehaviorSanitizer)
+#            (AddressSanitizer + UndefinedBehaviorSanitizer, with fault
+#            injection for tests/test_faults.c)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +34,9 @@ fi
 [ -f build/build.ninja ] || meson setup build --werror
 ninja -C build
 if $tests; then
-  [ -f build-asan/build.ninja ] || meson setup build-asan --werror -Db_sanitize=address,undefined -Db_lundef=false
+  # the sanitizer build also injects OpenCL faults on demand (tests/test_faults.c)
+  [ -f build-asan/build.ninja ] || meson setup build-asan --werror -Db_sanitize=address,undefined \
+    -Db_lundef=false -Dfault_injection=true
+  meson configure build-asan -Dfault_injection=true
   ninja -C build-asan
 fi

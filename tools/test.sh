@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up and runs every test: the whole suite in build/, then again in
-# build-asan/ under AddressSanitizer and UndefinedBehaviorSanitizer, then each
-# fuzzer of tests/fuzz/ for 60 s (tools/fuzz.sh).
+# build-asan/ under AddressSanitizer and UndefinedBehaviorSanitizer with the
+# fault-injection walk (tests/test_faults.c), then each fuzzer of tests/fuzz/
+# for 60 s (tools/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh --tests
