@@ -482,13 +482,31 @@ Test(preprocess, refuses_text_named_jpg) {
 }
 
 /* A header that promises too many pixels is refused before anything is decoded. */
+/* The start of a PNG whose header says width x height (no pixel data follows). */
+static void write_png_header(const char *path, unsigned width, unsigned height) {
+    unsigned char png[33] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n',
+                             0,    0,   0,   13,  'I',  'H',  'D',  'R'};
+    for (int i = 0; i < 4; i++) {
+        png[16 + i] = (unsigned char)(width >> (24 - 8 * i));
+        png[20 + i] = (unsigned char)(height >> (24 - 8 * i));
+    }
+    png[24] = 8; /* bit depth; colour type 0 and the rest zero */
+    write_file(path, png, sizeof png);
+}
+
 Test(preprocess, refuses_huge_images) {
-    const char wide[] = "P6\n16385 1\n255\n";
-    write_file(tmp_path("wide.ppm"), wide, strlen(wide));
-    expect_load_error(tmp_path("wide.ppm"), CLN_ERR_FORMAT, "16385 x 1 pixels");
-    const char big[] = "P6\n10001 10000\n255\n";
-    write_file(tmp_path("big.ppm"), big, strlen(big));
-    expect_load_error(tmp_path("big.ppm"), CLN_ERR_FORMAT, "10001 x 10000 pixels");
+    write_png_header(tmp_path("wide.png"), 16385, 1);
+    expect_load_error(tmp_path("wide.png"), CLN_ERR_FORMAT, "16385 x 1 pixels");
+    write_png_header(tmp_path("big.png"), 10001, 10000);
+    expect_load_error(tmp_path("big.png"), CLN_ERR_FORMAT, "10001 x 10000 pixels");
+    write_png_header(tmp_path("huge.png"), 20000, 20000);
+    expect_load_error(tmp_path("huge.png"), CLN_ERR_FORMAT, "20000 x 20000 pixels");
+}
+
+Test(preprocess, refuses_formats_outside_png_jpeg_bmp_gif) {
+    const char ppm[] = "P6\n2 1\n255\nabcdef";
+    write_file(tmp_path("tiny.ppm"), ppm, sizeof ppm - 1);
+    expect_load_error(tmp_path("tiny.ppm"), CLN_ERR_FORMAT, "PNG, JPEG, BMP or GIF");
 }
 
 Test(preprocess, memory_errors_name_the_buffer) {

@@ -215,28 +215,68 @@ cln_status image_load_memory(const char *name, const unsigned char *bytes, size_
                         name, size, IMAGE_MAX_FILE_BYTES);
     if (is_jpeg(bytes, size)) return jpeg_load(name, bytes, size, out, err);
 
+    /* Only the formats whose stb_image decoders hold up against hostile files go on to stb
+     * (its PNM and TGA readers read past truncated data in stb_image 2.27). */
+    static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    const bool is_png = size >= 8 && memcmp(bytes, png, 8) == 0;
+    const bool is_gif =
+        size >= 6 && (memcmp(bytes, "GIF87a", 6) == 0 || memcmp(bytes, "GIF89a", 6) == 0);
+    const bool is_bmp = size >= 2 && bytes[0] == 'B' && bytes[1] == 'M';
+    if (!is_png && !is_gif && !is_bmp)
+        return cln_fail(err, CLN_ERR_FORMAT,
+                        "%s: not an image this program can read (PNG, JPEG, BMP or GIF)", name);
+    /* A PNG's size from its header, before stb, which refuses huge ones with a vaguer reason. */
+    if (is_png && size >= 24) {
+        const unsigned char *ihdr = bytes + 16;
+        unsigned long pw = (unsigned long)ihdr[0] << 24 | (unsigned long)ihdr[1] << 16 |
+                           (unsigned long)ihdr[2] << 8 | ihdr[3];
+        unsigned long ph = (unsigned long)ihdr[4] << 24 | (unsigned long)ihdr[5] << 16 |
+                           (unsigned long)ihdr[6] << 8 | ihdr[7];
+        if (pw > IMAGE_MAX_SIDE || ph > IMAGE_MAX_SIDE || !image_within_limits((int)pw, (int)ph))
+            return refuse_size(name, (long long)pw, (long long)ph, err);
+    }
+
     /* The header alone first, so that a huge image is refused before anything is allocated. */
     int width, height, channels;
     if (!stbi_info_from_memory(bytes, (int)size, &width, &height, &channels))
-        return cln_fail(
-            err, CLN_ERR_FORMAT,
-            "%s: not an image this program can read (PNG, JPEG, BMP, GIF, TGA, PSD or PNM): %s",
-            name, stb_reason());
+        return cln_fail(err, CLN_ERR_FORMAT, "%s: cannot read the image's header: %s", name,
+                        stb_reason());
     if (!image_within_limits(width, height)) return refuse_size(name, width, height, err);
 
-    unsigned char *rgb = stbi_load_from_memory(bytes, (int)size, &width, &height, &channels, 3);
-    if (!rgb) {
+    /* In the image's own channels (desired_channels 0), expanded to RGB below: stb_image 2.27
+     * converts a 16-bit PGM to 3 channels as if it held 8-bit samples and then reads past the
+     * end of its buffer (fixed in stb_image 2.28). */
+    unsigned char *pixels = stbi_load_from_memory(bytes, (int)size, &width, &height, &channels, 0);
+    if (!pixels) {
         const char *reason = stb_reason();
         cln_status status =
             strcmp(reason, "outofmem") == 0 ? CLN_ERR_OUT_OF_MEMORY : CLN_ERR_FORMAT;
         return cln_fail(err, status, "%s: cannot decode the image: %s", name, reason);
     }
-    if (!image_within_limits(width, height)) {
-        stbi_image_free(rgb);
+    if (!image_within_limits(width, height) || channels < 1 || channels > 4) {
+        stbi_image_free(pixels);
         return cln_fail(err, CLN_ERR_FORMAT,
-                        "%s: the image decodes to %d x %d pixels, beyond the limits its header "
-                        "passed",
-                        name, width, height);
+                        "%s: the image decodes to %d x %d pixels of %d channels, beyond the "
+                        "limits its header passed",
+                        name, width, height, channels);
+    }
+    unsigned char *rgb = pixels;
+    if (channels != 3) {
+        size_t count = (size_t)width * height;
+        rgb = malloc(count * 3);
+        if (!rgb) {
+            stbi_image_free(pixels);
+            return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "%s: out of memory for a %d x %d image",
+                            name, width, height);
+        }
+        /* As convert('RGB'): grey (1, or 2 with alpha) is replicated, RGBA's alpha dropped. */
+        for (size_t i = 0; i < count; i++) {
+            const unsigned char *p = pixels + i * channels;
+            rgb[3 * i + 0] = p[0];
+            rgb[3 * i + 1] = channels < 3 ? p[0] : p[1];
+            rgb[3 * i + 2] = channels < 3 ? p[0] : p[2];
+        }
+        stbi_image_free(pixels);
     }
     out->width = width;
     out->height = height;

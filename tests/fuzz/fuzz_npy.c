@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size) {
     size_t numel = 1;
     for (int i = 0; i < a.ndim; i++) {
         fuzz_require(a.shape[i] >= 0, "dimensions are not negative");
-        numel *= (size_t)a.shape[i]; /* cannot wrap: the data is all in the input */
+        numel *= (size_t)a.shape[i]; /* as the reader multiplies: never wraps once accepted */
     }
     fuzz_require(numel == a.numel, "numel is the product of the shape");
     size_t data_size = a.numel * sizeof(float);
