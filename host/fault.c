@@ -3,13 +3,17 @@
 #define CLN_FAULT_IMPLEMENTATION
 #include "cl_util.h"
 
+#include <stdlib.h>
+
 #ifdef CLN_FAULT_INJECTION
 
 static long armed, calls;
+static bool env_read; /* $CLN_FAULT_AT arms the program's first call count */
 
 void fault_arm(long n) {
     armed = n;
     calls = 0;
+    env_read = true;
 }
 
 long fault_count(void) {
@@ -18,6 +22,11 @@ long fault_count(void) {
 
 /* Whether this call is the one to fail. */
 static bool fail_now(void) {
+    if (!env_read) {
+        const char *at = getenv("CLN_FAULT_AT");
+        armed = at ? atol(at) : 0;
+        env_read = true;
+    }
     return ++calls == armed;
 }
 

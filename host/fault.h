@@ -9,7 +9,8 @@
 #ifdef CLN_FAULT_INJECTION
 
 /* Makes the nth counted call from now fail (n >= 1; 0: none), and restarts
- * the count. */
+ * the count. Until it is called, $CLN_FAULT_AT=N arms the Nth call of the
+ * process (for running the program itself with a fault). */
 void fault_arm(long n);
 /* Calls counted since the last fault_arm. */
 long fault_count(void);

@@ -9,8 +9,14 @@
 #include "cl_util.h"
 #include "clinception.h"
 
+#include "npy.h"
+
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 TestSuite(faults, .timeout = 900);
 
@@ -62,4 +68,66 @@ Test(faults, every_call_of_a_run_with_our_kernels) {
 
 Test(faults, every_call_of_a_run_through_clblast) {
     walk(CLN_CONV_GEMM);
+}
+
+/* The program itself: `clinception infer` with the Nth call failing exits 1
+ * with a message naming the operation, writes no output, and (in the
+ * sanitizer build) reports no leak. Every call of the runtime and model
+ * set-up, and every seventh of the forward. */
+static int run_infer(long fault_at, const char *input, const char *output, char *err_text,
+                     size_t err_size) {
+    char at[32], err_path[] = "/tmp/cln_fault_err_XXXXXX";
+    snprintf(at, sizeof at, "%ld", fault_at);
+    int fd = mkstemp(err_path);
+    cr_assert_geq(fd, 0);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        setenv("CLN_FAULT_AT", at, 1);
+        dup2(fd, STDERR_FILENO);
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, STDOUT_FILENO);
+        execl(getenv("CLINCEPTION"), "clinception", "infer", "--random-weights", "--input", input,
+              "--output", output, "--conv", "tiled", (char *)NULL);
+        _exit(127);
+    }
+    int wstatus;
+    cr_assert_eq(waitpid(pid, &wstatus, 0), pid);
+    ssize_t got = pread(fd, err_text, err_size - 1, 0);
+    err_text[got > 0 ? got : 0] = '\0';
+    close(fd);
+    unlink(err_path);
+    return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+}
+
+Test(faults, the_program_exits_non_zero_with_the_operation_named) {
+    cr_assert(getenv("CLINCEPTION"), "CLINCEPTION is not set (run through meson test)");
+    char input[] = "/tmp/cln_fault_in_XXXXXX", output[64], err_text[8192];
+    int fd = mkstemp(input);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    snprintf(output, sizeof output, "%s.out.npy", input);
+    const int64_t shape[4] = {N, 3, H, W};
+    cln_error err;
+    float *x = calloc(N * 3 * H * W, sizeof *x);
+    cr_assert(x);
+    cr_assert_eq(npy_write_f32(input, x, 4, shape, &err), CLN_OK, "%s", err.message);
+    free(x);
+    /* how many calls a whole run makes, and how many of them the set-up */
+    fault_arm(0);
+    cr_assert_eq(run_once(CLN_CONV_TILED, &err), CLN_OK, "%s", err.message);
+    const long points = fault_count();
+    cr_assert_eq(run_infer(0, input, output, err_text, sizeof err_text), 0, "%s", err_text);
+    unlink(output);
+    for (long n = 1; n <= points; n += n <= 30 ? 1 : 7) {
+        int rc = run_infer(n, input, output, err_text, sizeof err_text);
+        cr_expect_eq(rc, 1, "call %ld: exit %d\n%s", n, rc, err_text);
+        cr_expect(strstr(err_text, " failed: CL") != NULL, "call %ld: %s", n, err_text);
+        cr_expect(strstr(err_text, "Sanitizer") == NULL &&
+                      strstr(err_text, "runtime error") == NULL,
+                  "call %ld: a sanitizer report\n%s", n, err_text);
+        cr_expect_neq(access(output, F_OK), 0, "call %ld: an output was written", n);
+        unlink(output);
+    }
+    unlink(input);
 }
