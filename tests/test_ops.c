@@ -208,7 +208,7 @@ Test(ops, conv_tiled_full_and_partial_tiles) {
     check_conv(BY_TILED, 2, 19, 4, 8, 16, one, 0); /* columns a multiple of the tile */
     check_conv(BY_TILED, 1, 33, 5, 7, 17, one, 0); /* one row past a tile, 35 columns */
     check_conv(BY_TILED, 3, 1, 3, 3, 1, one, 0);   /* a single channel */
-    check_conv(BY_TILED, 1, 6, 3, 4, 20, one, 0); /* 12 columns: the few-columns kernel */
+    check_conv(BY_TILED, 1, 6, 3, 4, 20, one, 0);  /* 12 columns: the few-columns kernel */
 }
 
 Test(ops, conv_gemm_im2col_one_image_at_a_time) {

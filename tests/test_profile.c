@@ -132,7 +132,8 @@ Test(profile, csv_layer_times_add_up_to_the_total) {
     cln_model_layers(model, &nlayers);
     const cln_kernel_event *ev = cln_model_profile(model, &nevents);
     double total = 0;
-    for (size_t i = 0; i < nevents; i++) total += ev[i].end_ms - ev[i].start_ms;
+    for (size_t i = 0; i < nevents; i++)
+        total += ev[i].end_ms - ev[i].start_ms;
     char path[256];
     temp_path(path, sizeof path, ".csv");
     cln_error err;
@@ -148,7 +149,8 @@ Test(profile, csv_layer_times_add_up_to_the_total) {
         /* layer,kind,kernels,launches,n,c,h,w,device_ms,gflop,gflop_per_s,share */
         char *field[12];
         int nf = 0;
-        for (char *p = strtok(line, ",\n"); p && nf < 12; p = strtok(NULL, ",\n")) field[nf++] = p;
+        for (char *p = strtok(line, ",\n"); p && nf < 12; p = strtok(NULL, ",\n"))
+            field[nf++] = p;
         cr_assert_eq(nf, 12, "row %zu has %d fields", rows, nf);
         launches += strtoul(field[3], NULL, 10);
         sum += strtod(field[8], NULL);
@@ -159,8 +161,7 @@ Test(profile, csv_layer_times_add_up_to_the_total) {
     unlink(path);
     cr_expect_eq(rows, nlayers);
     cr_expect_eq(launches, nevents);
-    cr_expect(fabs(sum - total) <= 1e-4 * total + 1e-5, "rows add to %g, events to %g", sum,
-              total);
+    cr_expect(fabs(sum - total) <= 1e-4 * total + 1e-5, "rows add to %g, events to %g", sum, total);
     cr_expect(fabs(shares - 1.0) < 1e-4, "shares add to %g", shares);
 }
 

@@ -146,7 +146,8 @@ static cln_status load_linear(state_dict *sd, const network *net, const layer *l
     cln_status status = read_tensor(sd, name, 2, wshape, sd->weights, err);
     if (status != CLN_OK) return status;
     for (int o = 0; o < l->out_channels; o++)
-        for (size_t j = 0; j < k; j++) w[weight_index(l->out_channels, o, j)] = sd->weights[o * k + j];
+        for (size_t j = 0; j < k; j++)
+            w[weight_index(l->out_channels, o, j)] = sd->weights[o * k + j];
     snprintf(name, sizeof name, "%s.bias", l->name);
     return read_tensor(sd, name, 1, bshape, b, err);
 }
