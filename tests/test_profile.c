@@ -197,3 +197,25 @@ Test(profile, trace_is_json_with_one_complete_event_per_launch) {
     cr_expect_eq(host, 2);
     json_decref(root);
 }
+
+/* An input whose buffers the device cannot hold is refused before anything is
+ * allocated, with the largest batch of its size that fits. */
+Test(profile, too_large_a_batch_is_refused_before_allocating) {
+    /* 300 images of 299x299: each activation fits the int indexing, but the
+     * arena (about 2.4 GiB) is past a largest allocation of up to 2 GiB */
+    const int n = 300, side = 299;
+    if (cln_runtime_device(rt)->max_alloc_bytes > (2ull << 30))
+        cr_skip_test("this device allocates more than 2 GiB at once");
+    float *big = calloc((size_t)n * 3 * side * side, sizeof *big); /* pages never touched */
+    cr_assert_not_null(big);
+    cln_forward_options o = {0};
+    cln_error err;
+    cr_expect_eq(cln_model_forward(model, big, n, side, side, &o, logits, &err),
+                 CLN_ERR_INVALID_ARGUMENT, "%s", err.message);
+    cr_expect(strstr(err.message, "largest batch of this image size that fits is") != NULL, "%s",
+              err.message);
+    size_t count;
+    const cln_layer_info *layers = cln_model_layers(model, &count);
+    cr_expect_neq(layers[0].n, n, "the refused shape was planned");
+    free(big);
+}
