@@ -8,6 +8,7 @@
 #include "error.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,12 +34,39 @@ const size_t xgemm_cpu_candidates[][XGEMM_PARAM_COUNT] = {
 const size_t xgemm_cpu_candidate_count =
     sizeof xgemm_cpu_candidates / sizeof xgemm_cpu_candidates[0];
 
+/* CLBlastOverrideParameters rewrites CLBlast's process-wide database and is
+ * not safe from two threads at once (a use-after-free inside CLBlast 1.5.3):
+ * calls are serialized, and a set already in force for a device is not
+ * applied again (so models loaded on several threads leave CLBlast alone). */
+static pthread_mutex_t xgemm_lock = PTHREAD_MUTEX_INITIALIZER;
+#define XGEMM_DEVICES_MAX 16
+static struct {
+    cl_device_id device;
+    size_t values[XGEMM_PARAM_COUNT];
+} xgemm_in_force[XGEMM_DEVICES_MAX];
+static int xgemm_devices;
+
 cln_status tuning_apply_xgemm(cl_device_id device, const size_t *values, cln_error *err) {
-    CLBlastStatusCode rc =
-        CLBlastOverrideParameters(device, "Xgemm", CLBlastPrecisionSingle, XGEMM_PARAM_COUNT,
-                                  (const char **)xgemm_param_names, values);
-    if (rc != CLBlastSuccess) return clblast_fail(err, rc, "CLBlastOverrideParameters(Xgemm)");
-    return CLN_OK;
+    cln_status status = CLN_OK;
+    pthread_mutex_lock(&xgemm_lock);
+    int i = 0;
+    while (i < xgemm_devices && xgemm_in_force[i].device != device)
+        i++;
+    if (i == xgemm_devices ||
+        memcmp(xgemm_in_force[i].values, values, sizeof xgemm_in_force[i].values) != 0) {
+        CLBlastStatusCode rc =
+            CLBlastOverrideParameters(device, "Xgemm", CLBlastPrecisionSingle, XGEMM_PARAM_COUNT,
+                                      (const char **)xgemm_param_names, values);
+        if (rc != CLBlastSuccess) {
+            status = clblast_fail(err, rc, "CLBlastOverrideParameters(Xgemm)");
+        } else if (i < XGEMM_DEVICES_MAX) {
+            xgemm_in_force[i].device = device;
+            memcpy(xgemm_in_force[i].values, values, sizeof xgemm_in_force[i].values);
+            if (i == xgemm_devices) xgemm_devices++;
+        }
+    }
+    pthread_mutex_unlock(&xgemm_lock);
+    return status;
 }
 
 /* Reads "NAME=VALUE ..." for every Xgemm parameter, in any order. */
