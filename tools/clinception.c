@@ -187,14 +187,6 @@ static int common_option(common_args *a, int opt) {
     return 0;
 }
 
-#define COMMON_LONG_OPTIONS                                                                        \
-    {"weights", required_argument, NULL, 'w'}, {"random-weights", no_argument, NULL, 'r'},         \
-        {"device", required_argument, NULL, 'd'}, {"conv", required_argument, NULL, 'c'},          \
-        {"profile", no_argument, NULL, 'P'}, {"csv", required_argument, NULL, 'C'},                \
-        {"trace", required_argument, NULL, 'T'}, {                                                 \
-        "help", no_argument, NULL, 'h'                                                             \
-    }
-
 /* A whole-number option value in [lo, hi], or -1 (message printed). */
 static long count_arg(const char *command, const char *option, const char *text, long lo, long hi) {
     char *end;
@@ -212,6 +204,78 @@ static int unknown_option(const char *command, char **argv, const char *usage) {
     fprintf(stderr, "clinception %s: unknown option or missing value '%s'\n\n%s", command,
             argv[optind - 1], usage);
     return 2;
+}
+
+/* A command's own options, parsed by parse_options. */
+typedef enum { OPT_FLAG, OPT_COUNT, OPT_TEXT } opt_kind;
+
+typedef struct {
+    const char *name; /* without the leading dashes */
+    opt_kind kind;
+    void *target; /* bool *, long * or const char ** */
+    long lo, hi;  /* the range of an OPT_COUNT */
+} opt_spec;
+
+#define MAX_OPTIONS 24
+
+/* Parses argv: the options every model command shares (when common is not
+ * NULL), the command's own (specs) and --help. Returns -1 to go on, with the
+ * first argument that is not an option at optind, or the exit code: 0 after
+ * --help, 2 after a usage error (message and usage printed). */
+static int parse_options(common_args *common, const char *command, const char *usage,
+                         const opt_spec *specs, int nspecs, int argc, char **argv) {
+    static const struct option shared[] = {
+        {"weights", required_argument, NULL, 'w'}, {"random-weights", no_argument, NULL, 'r'},
+        {"device", required_argument, NULL, 'd'},  {"conv", required_argument, NULL, 'c'},
+        {"profile", no_argument, NULL, 'P'},       {"csv", required_argument, NULL, 'C'},
+        {"trace", required_argument, NULL, 'T'},
+    };
+    struct option options[MAX_OPTIONS];
+    int n = 0;
+    if (common)
+        for (size_t i = 0; i < sizeof shared / sizeof shared[0]; i++)
+            options[n++] = shared[i];
+    for (int i = 0; i < nspecs && n < MAX_OPTIONS - 2; i++)
+        options[n++] = (struct option){specs[i].name,
+                                       specs[i].kind == OPT_FLAG ? no_argument : required_argument,
+                                       NULL, 256 + i};
+    options[n++] = (struct option){"help", no_argument, NULL, 'h'};
+    options[n] = (struct option){NULL, 0, NULL, 0};
+    int opt;
+    optind = 1;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        if (opt == 'h') {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (opt >= 256 && opt < 256 + nspecs) {
+            const opt_spec *o = &specs[opt - 256];
+            char flag[64];
+            snprintf(flag, sizeof flag, "--%s", o->name);
+            if (o->kind == OPT_FLAG)
+                *(bool *)o->target = true;
+            else if (o->kind == OPT_TEXT)
+                *(const char **)o->target = optarg;
+            else if ((*(long *)o->target = count_arg(command, flag, optarg, o->lo, o->hi)) < 0)
+                return 2;
+            continue;
+        }
+        int r = common ? common_option(common, opt) : 0;
+        if (r < 0) return 2;
+        if (r == 0) return unknown_option(command, argv, usage);
+    }
+    return -1;
+}
+
+/* No arguments may follow the options. */
+static bool no_arguments_left(const char *command, const char *usage, int argc, char **argv) {
+    if (optind < argc) {
+        fprintf(stderr, "clinception %s: unexpected argument '%s'\n\n%s", command, argv[optind],
+                usage);
+        return false;
+    }
+    return true;
 }
 
 static bool weights_given(const common_args *a, const char *usage) {
@@ -379,48 +443,19 @@ static void print_top5(int image, const float *logits) {
 }
 
 static int cmd_infer(int argc, char **argv) {
-    static const struct option options[] = {
-        COMMON_LONG_OPTIONS,
-        {"input", required_argument, NULL, 'i'},
-        {"output", required_argument, NULL, 'o'},
-        {"transform-input", no_argument, NULL, 't'},
-        {"repeat", required_argument, NULL, 'k'},
-        {NULL, 0, NULL, 0},
-    };
     common_args a = {.command = "infer"};
     const char *input = NULL, *output = NULL;
     long repeat = 1;
-    int opt, r;
-    optind = 1;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        if ((r = common_option(&a, opt)) < 0) return 2;
-        if (r) continue;
-        switch (opt) {
-        case 'i':
-            input = optarg;
-            break;
-        case 'o':
-            output = optarg;
-            break;
-        case 't':
-            a.fwd.transform_input = true;
-            break;
-        case 'k':
-            if ((repeat = count_arg("infer", "--repeat", optarg, 1, 100000)) < 0) return 2;
-            break;
-        case 'h':
-            fputs(infer_usage, stdout);
-            return 0;
-        default:
-            return unknown_option("infer", argv, infer_usage);
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "clinception infer: unexpected argument '%s'\n\n%s", argv[optind],
-                infer_usage);
-        return 2;
-    }
+    const opt_spec specs[] = {
+        {"input", OPT_TEXT, &input, 0, 0},
+        {"output", OPT_TEXT, &output, 0, 0},
+        {"transform-input", OPT_FLAG, &a.fwd.transform_input, 0, 0},
+        {"repeat", OPT_COUNT, &repeat, 1, 100000},
+    };
+    int rc = parse_options(&a, "infer", infer_usage, specs, (int)(sizeof specs / sizeof specs[0]),
+                           argc, argv);
+    if (rc >= 0) return rc;
+    if (!no_arguments_left("infer", infer_usage, argc, argv)) return 2;
     if (!input || !output) {
         fprintf(stderr, "clinception infer: give --input and --output\n\n%s", infer_usage);
         return 2;
@@ -434,7 +469,7 @@ static int cmd_infer(int argc, char **argv) {
     npy_array x = {0};
     session s = {0};
     float *logits = NULL;
-    int rc = 1;
+    rc = 1;
     if (npy_read_f32(input, &x, &err) != CLN_OK) goto done;
     if (x.ndim != 4 || x.shape[1] != 3 || x.shape[0] < 1 || x.shape[0] > 65536 ||
         x.shape[2] < CLN_MIN_INPUT_SIZE || x.shape[3] < CLN_MIN_INPUT_SIZE || x.shape[2] > 65536 ||
@@ -515,48 +550,19 @@ static void print_classes(const char *path, const float *logits, int k, bool jso
 }
 
 static int cmd_classify(int argc, char **argv) {
-    static const struct option options[] = {
-        COMMON_LONG_OPTIONS,
-        {"top", required_argument, NULL, 'k'},
-        {"json", no_argument, NULL, 'j'},
-        {"resize", required_argument, NULL, 's'},
-        {"crop", required_argument, NULL, 'x'},
-        {"batch", required_argument, NULL, 'b'},
-        {NULL, 0, NULL, 0},
-    };
     common_args a = {.command = "classify"};
     long top = 5, resize = 342, crop = 299, batch = 0;
     bool json = false;
-    int opt, r;
-    optind = 1;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        if ((r = common_option(&a, opt)) < 0) return 2;
-        if (r) continue;
-        switch (opt) {
-        case 'k':
-            if ((top = count_arg("classify", "--top", optarg, 1, CLN_NUM_CLASSES)) < 0) return 2;
-            break;
-        case 'j':
-            json = true;
-            break;
-        case 's':
-            if ((resize = count_arg("classify", "--resize", optarg, 1, 4096)) < 0) return 2;
-            break;
-        case 'x':
-            if ((crop = count_arg("classify", "--crop", optarg, CLN_MIN_INPUT_SIZE, 4096)) < 0)
-                return 2;
-            break;
-        case 'b':
-            if ((batch = count_arg("classify", "--batch", optarg, 1, 4096)) < 0) return 2;
-            break;
-        case 'h':
-            fputs(classify_usage, stdout);
-            return 0;
-        default:
-            return unknown_option("classify", argv, classify_usage);
-        }
-    }
+    const opt_spec specs[] = {
+        {"top", OPT_COUNT, &top, 1, CLN_NUM_CLASSES},
+        {"json", OPT_FLAG, &json, 0, 0},
+        {"resize", OPT_COUNT, &resize, 1, 4096},
+        {"crop", OPT_COUNT, &crop, CLN_MIN_INPUT_SIZE, 4096},
+        {"batch", OPT_COUNT, &batch, 1, 4096},
+    };
+    int parsed = parse_options(&a, "classify", classify_usage, specs,
+                               (int)(sizeof specs / sizeof specs[0]), argc, argv);
+    if (parsed >= 0) return parsed;
     if (optind == argc) {
         fprintf(stderr, "clinception classify: give at least one image\n\n%s", classify_usage);
         return 2;
@@ -630,53 +636,20 @@ static double percentile(const double *sorted, size_t n, double p) {
 }
 
 static int cmd_bench(int argc, char **argv) {
-    static const struct option options[] = {
-        COMMON_LONG_OPTIONS,
-        {"batch", required_argument, NULL, 'b'},
-        {"size", required_argument, NULL, 's'},
-        {"iters", required_argument, NULL, 'i'},
-        {"warmup", required_argument, NULL, 'u'},
-        {"json", no_argument, NULL, 'j'},
-        {NULL, 0, NULL, 0},
-    };
     common_args a = {.command = "bench"};
     long batch = 1, size = 299, iters = 10, warmup = 2;
     bool json = false;
-    int opt, r;
-    optind = 1;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        if ((r = common_option(&a, opt)) < 0) return 2;
-        if (r) continue;
-        switch (opt) {
-        case 'b':
-            if ((batch = count_arg("bench", "--batch", optarg, 1, 4096)) < 0) return 2;
-            break;
-        case 's':
-            if ((size = count_arg("bench", "--size", optarg, CLN_MIN_INPUT_SIZE, 4096)) < 0)
-                return 2;
-            break;
-        case 'i':
-            if ((iters = count_arg("bench", "--iters", optarg, 1, 100000)) < 0) return 2;
-            break;
-        case 'u':
-            if ((warmup = count_arg("bench", "--warmup", optarg, 0, 100000)) < 0) return 2;
-            break;
-        case 'j':
-            json = true;
-            break;
-        case 'h':
-            fputs(bench_usage, stdout);
-            return 0;
-        default:
-            return unknown_option("bench", argv, bench_usage);
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "clinception bench: unexpected argument '%s'\n\n%s", argv[optind],
-                bench_usage);
-        return 2;
-    }
+    const opt_spec specs[] = {
+        {"batch", OPT_COUNT, &batch, 1, 4096},
+        {"size", OPT_COUNT, &size, CLN_MIN_INPUT_SIZE, 4096},
+        {"iters", OPT_COUNT, &iters, 1, 100000},
+        {"warmup", OPT_COUNT, &warmup, 0, 100000},
+        {"json", OPT_FLAG, &json, 0, 0},
+    };
+    int parsed = parse_options(&a, "bench", bench_usage, specs,
+                               (int)(sizeof specs / sizeof specs[0]), argc, argv);
+    if (parsed >= 0) return parsed;
+    if (!no_arguments_left("bench", bench_usage, argc, argv)) return 2;
     if (!weights_given(&a, bench_usage)) return 2;
     if (!writable_path("bench", a.csv) || !writable_path("bench", a.trace)) return 1;
 
@@ -772,43 +745,18 @@ done:
 /* ---- tune ------------------------------------------------------------- */
 
 static int cmd_tune(int argc, char **argv) {
-    static const struct option options[] = {
-        {"batch", required_argument, NULL, 'b'},   {"size", required_argument, NULL, 's'},
-        {"repeats", required_argument, NULL, 'k'}, {"device", required_argument, NULL, 'd'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
-    };
     common_args a = {.command = "tune", .random_weights = true};
     long batch = 1, size = 299, repeats = 3;
-    int opt;
-    optind = 1;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        switch (opt) {
-        case 'b':
-            if ((batch = count_arg("tune", "--batch", optarg, 1, 4096)) < 0) return 2;
-            break;
-        case 's':
-            if ((size = count_arg("tune", "--size", optarg, CLN_MIN_INPUT_SIZE, 4096)) < 0)
-                return 2;
-            break;
-        case 'k':
-            if ((repeats = count_arg("tune", "--repeats", optarg, 1, 1000)) < 0) return 2;
-            break;
-        case 'd':
-            a.device = optarg;
-            break;
-        case 'h':
-            fputs(tune_usage, stdout);
-            return 0;
-        default:
-            return unknown_option("tune", argv, tune_usage);
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "clinception tune: unexpected argument '%s'\n\n%s", argv[optind],
-                tune_usage);
-        return 2;
-    }
+    const opt_spec specs[] = {
+        {"batch", OPT_COUNT, &batch, 1, 4096},
+        {"size", OPT_COUNT, &size, CLN_MIN_INPUT_SIZE, 4096},
+        {"repeats", OPT_COUNT, &repeats, 1, 1000},
+        {"device", OPT_TEXT, &a.device, 0, 0},
+    };
+    int parsed = parse_options(NULL, "tune", tune_usage, specs,
+                               (int)(sizeof specs / sizeof specs[0]), argc, argv);
+    if (parsed >= 0) return parsed;
+    if (!no_arguments_left("tune", tune_usage, argc, argv)) return 2;
     cln_error err;
     session s = {0};
     int rc = 1;
