@@ -181,30 +181,37 @@ static void describe_layers(cln_model *m) {
     }
 }
 
+/* Bytes of a plan's three buffers: input, activation arena, im2col scratch. */
+typedef struct {
+    size_t input, arena, scratch;
+} plan_bytes;
+
+static plan_bytes bytes_of(const plan *pl) {
+    return (plan_bytes){(size_t)pl->n * 3 * pl->h * pl->w * sizeof(float),
+                        pl->arena_floats * sizeof(float), pl->scratch_floats * sizeof(float)};
+}
+
 /* Whether a plan's buffers fit the device: each within its largest
  * allocation, all of them with the weights within its global memory. */
-static bool plan_fits(const cln_model *m, const plan *pl, int n, int h, int w) {
+static bool plan_fits(const cln_model *m, const plan *pl) {
     const cln_device_info *d = &m->rt->info;
-    const size_t input = (size_t)n * 3 * h * w * sizeof(float);
-    const size_t arena = pl->arena_floats * sizeof(float);
-    const size_t scratch = pl->scratch_floats * sizeof(float);
-    return input <= d->max_alloc_bytes && arena <= d->max_alloc_bytes &&
-           scratch <= d->max_alloc_bytes &&
-           m->weight_bytes + input + arena + scratch <= d->global_mem_bytes;
+    const plan_bytes b = bytes_of(pl);
+    return b.input <= d->max_alloc_bytes && b.arena <= d->max_alloc_bytes &&
+           b.scratch <= d->max_alloc_bytes &&
+           m->weight_bytes + b.input + b.arena + b.scratch <= d->global_mem_bytes;
 }
 
 /* Refuses, before anything is allocated or enqueued, an input whose buffers
  * the device cannot hold, naming the largest batch that fits. */
 static cln_status check_fits(const cln_model *m, int n, int h, int w, cln_error *err) {
-    if (plan_fits(m, &m->plan, n, h, w)) return CLN_OK;
+    if (plan_fits(m, &m->plan)) return CLN_OK;
     plan *trial = malloc(sizeof *trial);
     if (!trial) return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory planning");
     int lo = 0, hi = n; /* lo fits (0 trivially), hi does not */
     while (hi - lo > 1) {
         int mid = lo + (hi - lo) / 2;
         cln_error ignored;
-        if (plan_build(&m->net, mid, h, w, trial, &ignored) == CLN_OK &&
-            plan_fits(m, trial, mid, h, w))
+        if (plan_build(&m->net, mid, h, w, trial, &ignored) == CLN_OK && plan_fits(m, trial))
             lo = mid;
         else
             hi = mid;
@@ -229,8 +236,9 @@ static cln_status prepare_plan(cln_model *m, int n, int h, int w, cln_error *err
     release_plan(m);
     cln_status status = plan_build(&m->net, n, h, w, &m->plan, err);
     if (status == CLN_OK) status = check_fits(m, n, h, w, err);
+    const plan_bytes b = bytes_of(&m->plan);
     if (status == CLN_OK)
-        status = create_buffer(m->rt, (size_t)n * 3 * h * w, "input", &m->input, err);
+        status = create_buffer(m->rt, b.input / sizeof(float), "input", &m->input, err);
     if (status == CLN_OK)
         status = create_buffer(m->rt, m->plan.arena_floats, "activations", &m->arena, err);
     if (status == CLN_OK)
@@ -240,9 +248,7 @@ static cln_status prepare_plan(cln_model *m, int n, int h, int w, cln_error *err
         return status;
     }
     m->planned = true;
-    m->device_bytes =
-        m->weight_bytes +
-        ((size_t)n * 3 * h * w + m->plan.arena_floats + m->plan.scratch_floats) * sizeof(float);
+    m->device_bytes = m->weight_bytes + b.input + b.arena + b.scratch;
     if (m->device_bytes > m->peak_device_bytes) m->peak_device_bytes = m->device_bytes;
     describe_layers(m);
     return CLN_OK;

@@ -98,8 +98,18 @@ void report_profile_table(FILE *out, const cln_model *model, double wall_ms) {
         free(rows);
         return;
     }
+    /* totals per layer kind, in execution order: conv by kernel shape, pool,
+     * concat, GEMM (fc), other */
     double sum = 0, flops = 0;
+    total kinds[16];
+    int nk = 0;
     for (size_t i = 0; i < nlayers; i++) {
+        const char *kind = layers[i].kind;
+        const char *key = strncmp(kind, "conv", 4) == 0  ? kind
+                          : strstr(kind, "pool") != NULL ? "pool"
+                          : strcmp(kind, "fc") == 0      ? "GEMM (fc)"
+                                                         : "other (input)";
+        add_total(kinds, &nk, 16, key, rows[i].ms, layers[i].flops);
         sum += rows[i].ms;
         flops += layers[i].flops;
     }
@@ -114,20 +124,6 @@ void report_profile_table(FILE *out, const cln_model *model, double wall_ms) {
                 rows[r].ms, gflops(l->flops, rows[r].ms), 100 * rows[r].ms / (sum > 0 ? sum : 1));
     }
 
-    /* totals per layer kind: conv by kernel shape, pool, concat, GEMM (fc), other */
-    total kinds[16];
-    int nk = 0;
-    for (size_t i = 0; i < nlayers; i++) {
-        const char *kind = layers[i].kind;
-        const char *key = strncmp(kind, "conv", 4) == 0  ? kind
-                          : strstr(kind, "pool") != NULL ? "pool"
-                          : strcmp(kind, "fc") == 0      ? "GEMM (fc)"
-                                                         : "other (input)";
-        double ms = 0;
-        for (size_t j = 0; j < nlayers; j++)
-            if (rows[j].index == (int)i) ms = rows[j].ms;
-        add_total(kinds, &nk, 16, key, ms, layers[i].flops);
-    }
     print_totals(out, "per layer kind", "layers", kinds, nk, sum);
     fprintf(out, "%-22s %8s %12.3f %10s %7s   (no kernel: each branch writes its slice)\n",
             "concat", "-", 0.0, "-", "0.0%");
