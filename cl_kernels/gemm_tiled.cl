@@ -3,9 +3,10 @@
 // transposed (K x lda, lda >= M rounded up to a tile; see host/layout.h), B
 // the activations (K x N, row stride ldb) or an im2col matrix in panels of
 // TILE_N columns (ldb = 0: panel p is a K x TILE_N block at p*K*TILE_N),
-// C a slice of the output (row stride ldc). Each work-item computes TILE_M
-// rows by TILE_V vectors of TILE_N consecutive columns: per k, TILE_V vector
-// loads of B and TILE_M*TILE_V vector multiply-adds with broadcast weights.
+// C a slice of the output (row stride ldc). A row-major B is read up to
+// TILE_N * TILE_V - 1 columns past N (GEMM_READ_SLACK_FLOATS in host/ops.h). Each work-item
+// computes TILE_M rows by TILE_V vectors of TILE_N consecutive columns: per k, TILE_V vector loads
+// of B and TILE_M*TILE_V vector multiply-adds with broadcast weights.
 
 #ifndef TILE_M
 #define TILE_M 8 // output rows (channels) per work-item; divides 16 (host/layout.h)
@@ -25,58 +26,45 @@ typedef CONCAT(float, TILE_N) realn;
 
 // global: (ceil(M / TILE_M), ceil(N / (TILE_N * TILE_V)))
 __kernel void gemm_tiled(int M, int N, int K, __global const real *A, int a_off, int lda,
-                         __global const real *bias, int bias_off, __global const real *B,
-                         int b_off, int ldb, __global real *C, int c_off, int ldc, int relu) {
+                         __global const real *bias, int bias_off, __global const real *B, int b_off,
+                         int ldb, __global real *C, int c_off, int ldc, int relu) {
     const int m0 = get_global_id(0) * TILE_M;
     const int n0 = get_global_id(1) * TILE_N * TILE_V;
     if (m0 >= M || n0 >= N) return;
     realn acc[TILE_M][TILE_V];
-    #pragma unroll
+#pragma unroll
     for (int i = 0; i < TILE_M; i++)
-        #pragma unroll
-        for (int v = 0; v < TILE_V; v++) acc[i][v] = (realn)ZERO;
+#pragma unroll
+        for (int v = 0; v < TILE_V; v++)
+            acc[i][v] = (realn)ZERO;
     __global const real *a = A + a_off + m0; // the tile's weights at k = 0
     // where each vector's columns start at k = 0, and the step to the next k
     __global const real *b[TILE_V];
     const int last_panel = (N - 1) / TILE_N;
-    #pragma unroll
+#pragma unroll
     for (int v = 0; v < TILE_V; v++)
-        b[v] = B + b_off +
-               (ldb ? n0 + v * TILE_N : min(n0 / TILE_N + v, last_panel) * K * TILE_N);
+        b[v] = B + b_off + (ldb ? n0 + v * TILE_N : min(n0 / TILE_N + v, last_panel) * K * TILE_N);
     const int step = ldb ? ldb : TILE_N;
-    if (!ldb || n0 + TILE_N * TILE_V <= N) { // whole vectors (a panel is whole, padding included)
-        for (int k = 0; k < K; k++) {
-            realn bk[TILE_V];
-            #pragma unroll
-            for (int v = 0; v < TILE_V; v++) bk[v] = vloadn(0, b[v] + k * step);
-            #pragma unroll
-            for (int i = 0; i < TILE_M; i++) {
-                const realn ak = (realn)a[k * lda + i];
-                #pragma unroll
-                for (int v = 0; v < TILE_V; v++) acc[i][v] = fma(ak, bk[v], acc[i][v]);
-            }
-        }
-    } else { // the last columns of a row-major B: load what exists, element by element
-        real part[TILE_N];
-        for (int k = 0; k < K; k++) {
-            realn bk[TILE_V];
-            for (int v = 0; v < TILE_V; v++) {
-                for (int j = 0; j < TILE_N; j++)
-                    part[j] = B[b_off + k * ldb + min(n0 + v * TILE_N + j, N - 1)];
-                bk[v] = vloadn(0, part);
-            }
-            #pragma unroll
-            for (int i = 0; i < TILE_M; i++) {
-                const realn ak = (realn)a[k * lda + i];
-                #pragma unroll
-                for (int v = 0; v < TILE_V; v++) acc[i][v] = fma(ak, bk[v], acc[i][v]);
-            }
+    // whole vectors always: the columns of a last partial tile past N read
+    // whatever follows (the next row, or the slack after the buffer's end that
+    // host/ops.h promises) into lanes that are never stored
+    for (int k = 0; k < K; k++) {
+        realn bk[TILE_V];
+#pragma unroll
+        for (int v = 0; v < TILE_V; v++)
+            bk[v] = vloadn(0, b[v] + k * step);
+#pragma unroll
+        for (int i = 0; i < TILE_M; i++) {
+            const realn ak = (realn)a[k * lda + i];
+#pragma unroll
+            for (int v = 0; v < TILE_V; v++)
+                acc[i][v] = fma(ak, bk[v], acc[i][v]);
         }
     }
-    #pragma unroll
+#pragma unroll
     for (int i = 0; i < TILE_M && m0 + i < M; i++) {
         const realn bi = (realn)bias[bias_off + m0 + i];
-        #pragma unroll
+#pragma unroll
         for (int v = 0; v < TILE_V; v++) {
             const int n = n0 + v * TILE_N;
             if (n >= N) break;
@@ -88,7 +76,8 @@ __kernel void gemm_tiled(int M, int N, int K, __global const real *A, int a_off,
             } else {
                 real part[TILE_N];
                 vstoren(out, 0, part);
-                for (int j = 0; j < N - n; j++) c[j] = part[j];
+                for (int j = 0; j < N - n; j++)
+                    c[j] = part[j];
             }
         }
     }
@@ -100,14 +89,14 @@ __kernel void gemm_tiled(int M, int N, int K, __global const real *A, int a_off,
 // global: (ceil(M / TILE_N), N)
 __kernel void gemm_few_columns(int M, int N, int K, __global const real *A, int a_off, int lda,
                                __global const real *bias, int bias_off, __global const real *B,
-                               int b_off, int ldb, __global real *C, int c_off, int ldc,
-                               int relu) {
+                               int b_off, int ldb, __global real *C, int c_off, int ldc, int relu) {
     const int m0 = get_global_id(0) * TILE_N;
     const int n = get_global_id(1);
     if (m0 >= M || n >= N) return;
     __global const real *a = A + a_off + m0, *b = B + b_off + n;
     realn acc = (realn)ZERO;
-    for (int k = 0; k < K; k++) acc = fma(vloadn(0, a + k * lda), (realn)b[k * ldb], acc);
+    for (int k = 0; k < K; k++)
+        acc = fma(vloadn(0, a + k * lda), (realn)b[k * ldb], acc);
     real out[TILE_N];
     vstoren(acc, 0, out);
     for (int j = 0; j < TILE_N && m0 + j < M; j++) {

@@ -6,6 +6,11 @@
 #define IM2COL_PANEL 16 // columns per panel: gemm_tiled.cl's TILE_N
 #endif
 
+#define CONCAT_(a, b) a##b
+#define CONCAT(a, b) CONCAT_(a, b)
+#define vloadp CONCAT(vload, IM2COL_PANEL)
+#define vstorep CONCAT(vstore, IM2COL_PANEL)
+
 // Row-major (for CLBlast). Each work-item writes one output row oy of one
 // image for one r, with the divisions done once per row.
 // global: (nb*Ho, C*KH*KW)
@@ -23,7 +28,8 @@ __kernel void im2col(__global const real *src, int src_off, int N, int H, int W,
     const int y = oy * SH - PH + ky;
     __global real *out = col + (size_t)r * nb * Ho * Wo + (size_t)t * Wo;
     if (y < 0 || y >= H) {
-        for (int ox = 0; ox < Wo; ox++) out[ox] = ZERO;
+        for (int ox = 0; ox < Wo; ox++)
+            out[ox] = ZERO;
         return;
     }
     __global const real *in = src + src_off + ((c * N + n) * H + y) * W;
@@ -39,8 +45,8 @@ __kernel void im2col(__global const real *src, int src_off, int N, int H, int W,
 // are zeros.
 // global: (ceil(nb*Ho*Wo / IM2COL_PANEL))
 __kernel void im2col_panels(__global const real *src, int src_off, int N, int H, int W, int n0,
-                            int nb, int KH, int KW, int SH, int SW, int PH, int PW, int Ho,
-                            int Wo, __global real *col, int K) {
+                            int nb, int KH, int KW, int SH, int SW, int PH, int PW, int Ho, int Wo,
+                            __global real *col, int K) {
     const int p = get_global_id(0);
     // where each column's window starts: image offset, top row, left column
     int base[IM2COL_PANEL], y0[IM2COL_PANEL], x0[IM2COL_PANEL];
@@ -62,8 +68,7 @@ __kernel void im2col_panels(__global const real *src, int src_off, int N, int H,
         __global const real *in = src + src_off + c * plane;
         const int y = y0[0] + ky, x = x0[0] + kx;
         if (one_run && y >= 0 && y < H && x >= 0 && x + IM2COL_PANEL <= W) {
-            __global const real *run = in + base[0] + y * W + x;
-            for (int j = 0; j < IM2COL_PANEL; j++) out[r * IM2COL_PANEL + j] = run[j];
+            vstorep(vloadp(0, in + base[0] + y * W + x), 0, out + r * IM2COL_PANEL);
         } else {
             for (int j = 0; j < IM2COL_PANEL; j++) {
                 const int yj = y0[j] + ky, xj = x0[j] + kx;

@@ -64,7 +64,7 @@ static cln_status gemm(cln_runtime *rt, size_t m, size_t n, size_t k, layer_para
 static cln_status gemm_tiled(cln_runtime *rt, int m, int n, int k, layer_params p, cl_mem b,
                              size_t b_off, size_t ldb, cl_mem c, size_t c_off, size_t ldc,
                              bool relu, cln_error *err) {
-    const int tile_m = runtime_tunable("TILE_M"), tile_n = runtime_tunable("TILE_N");
+    const int tile_m = runtime_tunable(rt, "TILE_M"), tile_n = runtime_tunable(rt, "TILE_N");
     int ao = to_int(p.w_off), lda = to_int(weight_ld(m)), bo = to_int(p.b_off);
     int bof = to_int(b_off), ldbi = to_int(ldb), co = to_int(c_off), ldci = to_int(ldc);
     int r = relu;
@@ -75,7 +75,7 @@ static cln_status gemm_tiled(cln_runtime *rt, int m, int n, int k, layer_params 
         size_t global[2] = {(size_t)(m + tile_n - 1) / tile_n, (size_t)n};
         return launch(rt, KERNEL_GEMM_FEW_COLUMNS, args, 15, 2, global, err);
     }
-    const int cols = tile_n * runtime_tunable("TILE_V");
+    const int cols = tile_n * runtime_tunable(rt, "TILE_V");
     size_t global[2] = {(size_t)(m + tile_m - 1) / tile_m, (size_t)(n + cols - 1) / cols};
     return launch(rt, KERNEL_GEMM_TILED, args, 15, 2, global, err);
 }
@@ -129,7 +129,7 @@ cln_status op_conv_gemm(cln_runtime *rt, tensor_view src, conv_geometry g, layer
     const size_t ld = (size_t)dst.n * howo; /* row stride of the channel-major output */
     const bool unrolled = conv_im2col_floats(src.c, g, dst.h, dst.w) > 0;
     /* our GEMM reads im2col in panels of its tile width; CLBlast row-major */
-    const int panel = engine == GEMM_TILED ? runtime_tunable("TILE_N") : 0;
+    const int panel = engine == GEMM_TILED ? runtime_tunable(rt, "TILE_N") : 0;
     /* B: the activations themselves (1x1), or im2col of `batch` images at a time */
     size_t batch = (size_t)dst.n;
     if (unrolled) {
@@ -176,7 +176,8 @@ cln_status op_conv_gemm(cln_runtime *rt, tensor_view src, conv_geometry g, layer
 
 cln_status op_conv_direct(cln_runtime *rt, tensor_view src, conv_geometry g, layer_params p,
                           tensor_view dst, bool relu, cln_error *err) {
-    const int tile_m = runtime_tunable("DIRECT_TILE_M"), tile_n = runtime_tunable("DIRECT_TILE_N");
+    const int tile_m = runtime_tunable(rt, "DIRECT_TILE_M"),
+              tile_n = runtime_tunable(rt, "DIRECT_TILE_N");
     int so = to_int(src.off), wo = to_int(p.w_off), ldw = to_int(weight_ld(dst.c));
     int bo = to_int(p.b_off), dof = to_int(dst.off), r = relu;
     kernel_arg args[] = {ARG(src.buf), ARG(so),      ARG(src.c), ARG(src.n), ARG(src.h), ARG(src.w),

@@ -72,6 +72,12 @@ cln_status op_global_avg_pool(cln_runtime *rt, tensor_view src, tensor_view dst,
 cln_status op_linear(cln_runtime *rt, tensor_view src, layer_params p, tensor_view dst,
                      gemm_engine engine, cln_error *err);
 
+/* Floats that every buffer holding a GEMM's row-major B keeps after its end:
+ * gemm_tiled.cl reads a last partial tile of columns as whole vectors, up to
+ * TILE_N * TILE_V - 1 floats past the last row (those lanes are never
+ * stored). */
+#define GEMM_READ_SLACK_FLOATS 64
+
 /* The widest column panel im2col writes (the largest TILE_N). */
 #define IM2COL_PANEL_MAX 16
 

@@ -130,6 +130,7 @@ cln_status plan_build(const network *net, int n, int h, int w, plan *pl, cln_err
     }
     pl->values[net->output].last = net->layer_count;
     place_values(net, pl);
+    pl->arena_floats += GEMM_READ_SLACK_FLOATS;
     if (pl->arena_floats > INT_MAX || pl->scratch_floats > INT_MAX)
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
                         "input of %d x 3 x %d x %d is too large: the activations need %zu "

@@ -14,20 +14,24 @@
 #include <time.h>
 
 /* One place for every kernel tunable: each is a -D option of its file, whose
- * #ifndef default it overrides; the host reads the same value from here. An
- * entry with same_as takes another's value (two files that must agree). */
+ * #ifndef default it overrides; the host reads the same value from here. A
+ * value is given per kind of device (device_kind): a CPU with 16-float
+ * vectors (AVX-512: 32 vector registers, so an 8 x 32 tile of accumulators
+ * fits), a CPU with narrower ones (AVX2: 16 registers, 4 x 24), any other
+ * device. An entry with same_as takes another's value (two files that must
+ * agree). */
 static const struct {
     program_id program;
     const char *name;
-    int value;
+    int value[DEVICE_KIND_COUNT];
     const char *same_as;
 } tunables[] = {
-    {PROGRAM_CONV2D_DIRECT, "DIRECT_TILE_M", 8, NULL},
-    {PROGRAM_CONV2D_DIRECT, "DIRECT_TILE_N", 16, NULL},
-    {PROGRAM_GEMM_TILED, "TILE_M", 8, NULL},
-    {PROGRAM_GEMM_TILED, "TILE_N", 16, NULL},
-    {PROGRAM_GEMM_TILED, "TILE_V", 2, NULL},
-    {PROGRAM_IM2COL, "IM2COL_PANEL", 0, "TILE_N"},
+    {PROGRAM_CONV2D_DIRECT, "DIRECT_TILE_M", {8, 8, 8}, NULL},
+    {PROGRAM_CONV2D_DIRECT, "DIRECT_TILE_N", {16, 8, 16}, NULL},
+    {PROGRAM_GEMM_TILED, "TILE_M", {8, 4, 8}, NULL},
+    {PROGRAM_GEMM_TILED, "TILE_N", {16, 8, 16}, NULL},
+    {PROGRAM_GEMM_TILED, "TILE_V", {2, 3, 2}, NULL},
+    {PROGRAM_IM2COL, "IM2COL_PANEL", {0, 0, 0}, "TILE_N"},
 };
 
 static const char *const program_files[PROGRAM_COUNT] = {
@@ -63,16 +67,16 @@ const char *runtime_kernel_name(kernel_id k) {
 
 /* $CLINCEPTION_TUNABLES ("NAME=VALUE,NAME=VALUE") overrides the table, for
  * kernel experiments. */
-int runtime_tunable(const char *name) {
+int runtime_tunable(const cln_runtime *rt, const char *name) {
     for (size_t i = 0; i < sizeof tunables / sizeof tunables[0]; i++)
         if (strcmp(tunables[i].name, name) == 0 && tunables[i].same_as)
-            return runtime_tunable(tunables[i].same_as);
+            return runtime_tunable(rt, tunables[i].same_as);
     const char *env = getenv("CLINCEPTION_TUNABLES");
     size_t len = strlen(name);
     for (const char *p = env; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
         if (strncmp(p, name, len) == 0 && p[len] == '=') return atoi(p + len + 1);
     for (size_t i = 0; i < sizeof tunables / sizeof tunables[0]; i++)
-        if (strcmp(tunables[i].name, name) == 0) return tunables[i].value;
+        if (strcmp(tunables[i].name, name) == 0) return tunables[i].value[rt->kind];
     return 0;
 }
 
@@ -413,7 +417,7 @@ static cln_status build_program(cln_runtime *rt, program_id id, unsigned long lo
         if (tunables[i].program != id) continue;
         size_t used = strlen(options);
         snprintf(options + used, sizeof options - used, " -D%s=%d", tunables[i].name,
-                 runtime_tunable(tunables[i].name));
+                 runtime_tunable(rt, tunables[i].name));
     }
     if (salt) {
         size_t used = strlen(options);
@@ -460,6 +464,11 @@ cln_status cln_runtime_create(const char *selector, cln_runtime **out, cln_error
     CL_TRY(rc, "clCreateContext for %s", rt->info.device_name);
     rt->queue = clCreateCommandQueue(rt->context, rt->device, CL_QUEUE_PROFILING_ENABLE, &rc);
     CL_TRY(rc, "clCreateCommandQueue for %s", rt->info.device_name);
+    cl_uint width = 0;
+    CL_TRY(clGetDeviceInfo(rt->device, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof width, &width,
+                           NULL),
+           "clGetDeviceInfo(CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT) for %s", rt->info.device_name);
+    rt->kind = !rt->info.is_cpu ? DEVICE_OTHER : width >= 16 ? DEVICE_CPU_WIDE : DEVICE_CPU_NARROW;
     double t1 = runtime_now_ms();
     for (int p = 0; p < PROGRAM_COUNT; p++) {
         status = build_program(rt, (program_id)p, 0, &rt->programs[p], err);

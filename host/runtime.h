@@ -46,8 +46,17 @@ typedef struct {
     size_t count, cap;
 } launch_recorder;
 
+/* The kinds of device the tunables have defaults for (runtime.c). */
+typedef enum {
+    DEVICE_CPU_WIDE,   /* a CPU with 16-float vectors (AVX-512) */
+    DEVICE_CPU_NARROW, /* a CPU with narrower ones (AVX2, NEON) */
+    DEVICE_OTHER,      /* GPUs and the rest */
+    DEVICE_KIND_COUNT
+} device_kind;
+
 struct cln_runtime {
     cln_device_info info;
+    device_kind kind;
     cl_platform_id platform;
     cl_device_id device;
     cl_context context;
@@ -75,7 +84,7 @@ bool runtime_kernel_loops(kernel_id k);
 
 /* The value of a kernel tunable (a -D option of its .cl file) from the one
  * host table that sets them. */
-int runtime_tunable(const char *name);
+int runtime_tunable(const cln_runtime *rt, const char *name);
 
 /* The device selected by a selector (see cln_device_select), with its ids. */
 cln_status runtime_find_device(const char *selector, cln_device_info *info,

@@ -41,11 +41,17 @@ static float *random_floats(size_t count) {
     return p;
 }
 
+/* With the slack after its end that a GEMM's B needs (ops.h), as the arena has. */
 static cl_mem device_buffer(size_t floats, const float *init) {
     cl_int rc;
-    cl_mem m = clCreateBuffer(rt->context, CL_MEM_READ_WRITE | (init ? CL_MEM_COPY_HOST_PTR : 0),
-                              floats * sizeof(float), (void *)init, &rc);
+    cl_mem m = clCreateBuffer(rt->context, CL_MEM_READ_WRITE,
+                              (floats + GEMM_READ_SLACK_FLOATS) * sizeof(float), NULL, &rc);
     cr_assert_eq(rc, CL_SUCCESS, "clCreateBuffer: %s", cl_error_name(rc));
+    if (init) {
+        rc = clEnqueueWriteBuffer(rt->queue, m, CL_TRUE, 0, floats * sizeof(float), init, 0, NULL,
+                                  NULL);
+        cr_assert_eq(rc, CL_SUCCESS, "clEnqueueWriteBuffer: %s", cl_error_name(rc));
+    }
     return m;
 }
 
