@@ -24,6 +24,60 @@ typedef CONCAT(float, TILE_N) realn;
 #define vloadn CONCAT(vload, TILE_N)
 #define vstoren CONCAT(vstore, TILE_N)
 
+// One work-item's tile: rows m0 .. m0+TILE_M-1 and columns n0 .. of
+// C = A * B (+ bias when given, then ReLU when asked), A, B and C already at
+// their offsets.
+inline void gemm_tile(int m0, int n0, int M, int N, int K, __global const real *A, int lda,
+                      __global const real *bias, __global const real *B, int ldb,
+                      __global real *C, int ldc, int relu) {
+    realn acc[TILE_M][TILE_V];
+    #pragma unroll
+    for (int i = 0; i < TILE_M; i++)
+        #pragma unroll
+        for (int v = 0; v < TILE_V; v++) acc[i][v] = (realn)ZERO;
+    __global const real *a = A + m0; // the tile's weights at k = 0
+    // where each vector's columns start at k = 0, and the step to the next k
+    __global const real *b[TILE_V];
+    const int last_panel = (N - 1) / TILE_N;
+    #pragma unroll
+    for (int v = 0; v < TILE_V; v++)
+        b[v] = B + (ldb ? n0 + v * TILE_N : min(n0 / TILE_N + v, last_panel) * K * TILE_N);
+    const int step = ldb ? ldb : TILE_N;
+    // whole vectors always: the columns of a last partial tile past N read
+    // whatever follows (the next row, or the slack after the buffer's end that
+    // host/ops.h promises) into lanes that are never stored
+    for (int k = 0; k < K; k++) {
+        realn bk[TILE_V];
+        #pragma unroll
+        for (int v = 0; v < TILE_V; v++) bk[v] = vloadn(0, b[v] + k * step);
+        #pragma unroll
+        for (int i = 0; i < TILE_M; i++) {
+            const realn ak = (realn)a[k * lda + i];
+            #pragma unroll
+            for (int v = 0; v < TILE_V; v++) acc[i][v] = fma(ak, bk[v], acc[i][v]);
+        }
+    }
+    #pragma unroll
+    for (int i = 0; i < TILE_M && m0 + i < M; i++) {
+        const realn bi = bias ? (realn)bias[m0 + i] : (realn)ZERO;
+        #pragma unroll
+        for (int v = 0; v < TILE_V; v++) {
+            const int n = n0 + v * TILE_N;
+            if (n >= N) break;
+            realn out = acc[i][v] + bi;
+            if (relu) out = fmax(out, (realn)ZERO);
+            __global real *c = C + (m0 + i) * ldc + n;
+            if (n + TILE_N <= N) {
+                vstoren(out, 0, c);
+            } else {
+                real part[TILE_N];
+                vstoren(out, 0, part);
+                for (int j = 0; j < N - n; j++) c[j] = part[j];
+            }
+        }
+    }
+}
+
 // global: (ceil(M / TILE_M), ceil(N / (TILE_N * TILE_V)))
 __kernel void gemm_tiled(int M, int N, int K, __global const real *A, int a_off, int lda,
                          __global const real *bias, int bias_off, __global const real *B, int b_off,
@@ -31,55 +85,28 @@ __kernel void gemm_tiled(int M, int N, int K, __global const real *A, int a_off,
     const int m0 = get_global_id(0) * TILE_M;
     const int n0 = get_global_id(1) * TILE_N * TILE_V;
     if (m0 >= M || n0 >= N) return;
-    realn acc[TILE_M][TILE_V];
-#pragma unroll
-    for (int i = 0; i < TILE_M; i++)
-#pragma unroll
-        for (int v = 0; v < TILE_V; v++)
-            acc[i][v] = (realn)ZERO;
-    __global const real *a = A + a_off + m0; // the tile's weights at k = 0
-    // where each vector's columns start at k = 0, and the step to the next k
-    __global const real *b[TILE_V];
-    const int last_panel = (N - 1) / TILE_N;
-#pragma unroll
-    for (int v = 0; v < TILE_V; v++)
-        b[v] = B + b_off + (ldb ? n0 + v * TILE_N : min(n0 / TILE_N + v, last_panel) * K * TILE_N);
-    const int step = ldb ? ldb : TILE_N;
-    // whole vectors always: the columns of a last partial tile past N read
-    // whatever follows (the next row, or the slack after the buffer's end that
-    // host/ops.h promises) into lanes that are never stored
-    for (int k = 0; k < K; k++) {
-        realn bk[TILE_V];
-#pragma unroll
-        for (int v = 0; v < TILE_V; v++)
-            bk[v] = vloadn(0, b[v] + k * step);
-#pragma unroll
-        for (int i = 0; i < TILE_M; i++) {
-            const realn ak = (realn)a[k * lda + i];
-#pragma unroll
-            for (int v = 0; v < TILE_V; v++)
-                acc[i][v] = fma(ak, bk[v], acc[i][v]);
-        }
-    }
-#pragma unroll
-    for (int i = 0; i < TILE_M && m0 + i < M; i++) {
-        const realn bi = (realn)bias[bias_off + m0 + i];
-#pragma unroll
-        for (int v = 0; v < TILE_V; v++) {
-            const int n = n0 + v * TILE_N;
-            if (n >= N) break;
-            realn out = acc[i][v] + bi;
-            if (relu) out = fmax(out, (realn)ZERO);
-            __global real *c = C + c_off + (m0 + i) * ldc + n;
-            if (n + TILE_N <= N) {
-                vstoren(out, 0, c);
-            } else {
-                real part[TILE_N];
-                vstoren(out, 0, part);
-                for (int j = 0; j < N - n; j++)
-                    c[j] = part[j];
-            }
-        }
+    gemm_tile(m0, n0, M, N, K, A + a_off, lda, bias + bias_off, B + b_off, ldb, C + c_off, ldc,
+              relu);
+}
+
+// A batch of products with no epilogue, C_z = A_z * B_z for z along the third
+// dimension, each operand z strides further into its buffer (Winograd's 16
+// GEMMs, winograd.cl). Their K (the input channels) can be small: each
+// work-item does m_tiles tiles down one column of tiles, so that the panel of
+// B it reads stays in cache from one to the next and a CPU's cost per
+// work-group is spread over more work.
+// global: (ceil(M / (TILE_M * m_tiles)), ceil(N / (TILE_N * TILE_V)), batches)
+__kernel void gemm_batched(int M, int N, int K, __global const real *A, int a_off, int a_stride,
+                           int lda, __global const real *B, int b_off, int b_stride, int ldb,
+                           __global real *C, int c_off, int c_stride, int ldc, int m_tiles) {
+    const int n0 = get_global_id(1) * TILE_N * TILE_V;
+    const int z = get_global_id(2);
+    if (n0 >= N) return;
+    for (int j = 0; j < m_tiles; j++) {
+        const int m0 = (get_global_id(0) * m_tiles + j) * TILE_M;
+        if (m0 >= M) break;
+        gemm_tile(m0, n0, M, N, K, A + a_off + (size_t)z * a_stride, lda, 0,
+                  B + b_off + (size_t)z * b_stride, ldb, C + c_off + (size_t)z * c_stride, ldc, 0);
     }
 }
 

@@ -125,7 +125,10 @@ typedef enum {
     CLN_CONV_GEMM,     /* CLBlast's GEMM: 1x1 on the activations, the rest after im2col */
     CLN_CONV_TILED,    /* the same with our tiled GEMM, bias and ReLU fused */
     CLN_CONV_DIRECT,   /* our direct kernel for every convolution larger than 1x1 */
+    CLN_CONV_WINOGRAD, /* Winograd F(2x2, 3x3) for the 3x3 stride-1 ones, the rest tiled */
 } cln_conv_algo;
+
+#define CLN_CONV_ALGO_COUNT 5
 
 /* Reads torchvision's Inception v3 state dict from a .safetensors file
  * (with or without AuxLogits.* and num_batches_tracked; F32, F16 or BF16),
@@ -190,9 +193,9 @@ const cln_kernel_event *cln_model_profile(const cln_model *model, size_t *count)
 /* ---- Tuning ----------------------------------------------------------- */
 
 typedef struct {
-    double ms[4];       /* device time by cln_conv_algo, from the end of the layer before to
-                           the end of this one (best of the repeats; 0: not tried) */
-    cln_conv_algo best; /* the fastest (AUTO for layers that are not convolutions) */
+    double ms[CLN_CONV_ALGO_COUNT]; /* device time by cln_conv_algo, from the end of the layer
+                           before to the end of this one (best of the repeats; 0: not tried) */
+    cln_conv_algo best;             /* the fastest (AUTO for layers that are not convolutions) */
 } cln_tune_layer;
 
 #define CLN_XGEMM_CANDIDATES_MAX 8

@@ -14,6 +14,20 @@ static inline size_t weight_ld(int cout) {
     return ((size_t)cout + WEIGHT_CHANNEL_ALIGN - 1) / WEIGHT_CHANNEL_ALIGN * WEIGHT_CHANNEL_ALIGN;
 }
 
+/* Winograd F(2x2, 3x3) (cl_kernels/winograd.cl) runs the 3x3 stride-1
+ * convolutions. Such a layer also keeps its filters transformed, U = G g G^T
+ * per (output channel, input channel): 16 matrices, one per position xi of
+ * the 4x4 tile, each cin x padded cout like the layout below. */
+#define WINOGRAD_POSITIONS 16
+
+static inline int winograd_applies(int kh, int kw, int sh, int sw) {
+    return kh == 3 && kw == 3 && sh == 1 && sw == 1;
+}
+
+static inline size_t winograd_weight_index(int cout, int cin, int xi, int o, int c) {
+    return ((size_t)xi * cin + (size_t)c) * weight_ld(cout) + (size_t)o;
+}
+
 /* Where weight (output channel o, tap j) of a layer with cout channels lies. */
 static inline size_t weight_index(int cout, int o, size_t j) {
     return j * weight_ld(cout) + (size_t)o;

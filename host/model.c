@@ -4,6 +4,7 @@
 
 #include "../weights/model_weights.h"
 #include "error.h"
+#include "layout.h"
 #include "ops.h"
 #include "plan.h"
 #include "runtime.h"
@@ -21,7 +22,7 @@ struct cln_model {
     cln_runtime *rt;
     network net;
     cl_mem weights; /* packed_weights.data */
-    size_t w_off[NET_MAX_LAYERS], b_off[NET_MAX_LAYERS];
+    size_t w_off[NET_MAX_LAYERS], b_off[NET_MAX_LAYERS], winograd_off[NET_MAX_LAYERS];
     /* buffers of the current plan */
     bool planned;
     plan plan;
@@ -79,6 +80,7 @@ static cln_status upload_weights(cln_runtime *rt, packed_weights *pw, cln_model 
     if (status != CLN_OK) goto cleanup;
     memcpy(m->w_off, pw->w_off, sizeof m->w_off);
     memcpy(m->b_off, pw->b_off, sizeof m->b_off);
+    memcpy(m->winograd_off, pw->winograd_off, sizeof m->winograd_off);
     double t0 = runtime_now_ms();
     m->weights = clCreateBuffer(rt->context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
                                 pw->floats * sizeof(float), pw->data, &rc);
@@ -267,16 +269,29 @@ static tensor_view slice(tensor_view t, int first, int count) {
     return t;
 }
 
+/* Input channels from which a 3x3 stride-1 convolution runs Winograd by
+ * default on a CPU: with fewer, its transforms cost more than it saves. */
+#define WINOGRAD_DEFAULT_MIN_CHANNELS 128
+
 /* How layer i runs: as asked; under AUTO as tuned for this device and shape
- * (cln_model_tune), else our tiled GEMM on CPUs (where CLBlast's defaults are
- * slow) and CLBlast's GEMM elsewhere (its database is tuned for GPUs). A 1x1
- * convolution or fc asked to run direct runs tiled. */
+ * (cln_model_tune), else on CPUs Winograd for the 3x3 stride-1 convolutions
+ * of many channels and our tiled GEMM for the rest (CLBlast's defaults are
+ * slow there), and CLBlast's GEMM elsewhere (its database is tuned for
+ * GPUs). A convolution asked to run a way that does not apply to it (direct
+ * for a 1x1 or fc, Winograd for other than 3x3 stride 1) runs tiled. */
 static cln_conv_algo layer_algo(const cln_model *m, int i, const cln_forward_options *o) {
     const layer *l = &m->net.layers[i];
     cln_conv_algo a = o->conv_algo;
     if (a == CLN_CONV_AUTO) a = tuning_get(&m->tuning, m->plan.n, m->plan.h, m->plan.w, l->name);
+    if (a == CLN_CONV_AUTO && m->rt->info.is_cpu && l->op == LAYER_CONV &&
+        winograd_applies(l->kh, l->kw, l->sh, l->sw) &&
+        m->net.value_channels[l->src] >= WINOGRAD_DEFAULT_MIN_CHANNELS)
+        a = CLN_CONV_WINOGRAD;
     if (a == CLN_CONV_AUTO) a = m->rt->info.is_cpu ? CLN_CONV_TILED : CLN_CONV_GEMM;
     if (a == CLN_CONV_DIRECT && (l->op != LAYER_CONV || (l->kh == 1 && l->kw == 1)))
+        a = CLN_CONV_TILED;
+    if (a == CLN_CONV_WINOGRAD &&
+        (l->op != LAYER_CONV || !winograd_applies(l->kh, l->kw, l->sh, l->sw)))
         a = CLN_CONV_TILED;
     return a;
 }
@@ -284,7 +299,7 @@ static cln_conv_algo layer_algo(const cln_model *m, int i, const cln_forward_opt
 static cln_status run_layer(cln_model *m, int i, const cln_forward_options *o, cln_error *err) {
     const layer *l = &m->net.layers[i];
     tensor_view dst = slice(value_view(m, l->dst), l->dst_channel, l->out_channels);
-    layer_params p = {m->weights, m->w_off[i], m->b_off[i]};
+    layer_params p = {m->weights, m->w_off[i], m->b_off[i], m->winograd_off[i]};
     if (l->op == LAYER_INPUT) {
         float scale[3] = {1, 1, 1}, shift[3] = {0, 0, 0};
         if (o->transform_input)
@@ -303,6 +318,8 @@ static cln_status run_layer(cln_model *m, int i, const cln_forward_options *o, c
     switch (l->op) {
     case LAYER_CONV:
         if (algo == CLN_CONV_DIRECT) return op_conv_direct(m->rt, src, g, p, dst, l->relu, err);
+        if (algo == CLN_CONV_WINOGRAD)
+            return op_conv_winograd(m->rt, src, g, p, dst, l->relu, scratch, err);
         return op_conv_gemm(m->rt, src, g, p, dst, l->relu, scratch, engine, err);
     case LAYER_MAX_POOL:
         return op_max_pool(m->rt, src, l->kh, l->sh, l->ph, dst, err);
@@ -489,7 +506,9 @@ static cln_status tune_xgemm(cln_model *m, int repeats, const float *input, int 
 
 cln_status cln_model_tune(cln_model *m, int n, int h, int w, int repeats, cln_tune_report *report,
                           cln_error *err) {
-    static const cln_conv_algo ways[3] = {CLN_CONV_GEMM, CLN_CONV_TILED, CLN_CONV_DIRECT};
+    static const cln_conv_algo ways[] = {CLN_CONV_GEMM, CLN_CONV_TILED, CLN_CONV_DIRECT,
+                                         CLN_CONV_WINOGRAD};
+    const int way_count = (int)(sizeof ways / sizeof ways[0]);
     cln_status status = CLN_OK;
     const size_t count = (size_t)n * 3 * h * w;
     cln_tune_layer *t = calloc(NET_MAX_LAYERS, sizeof *t);
@@ -510,7 +529,7 @@ cln_status cln_model_tune(cln_model *m, int n, int h, int w, int repeats, cln_tu
         input[i] = (float)((state >> 40) / 8388608.0 - 1.0);
     }
     if (m->rt->info.is_cpu) status = tune_xgemm(m, repeats, input, n, h, w, logits, report, err);
-    for (int a = 0; a < 3 && status == CLN_OK; a++) {
+    for (int a = 0; a < way_count && status == CLN_OK; a++) {
         double ms[NET_MAX_LAYERS];
         status = time_layers(m, ways[a], repeats, input, n, h, w, logits, ms, err);
         for (int i = 0; status == CLN_OK && i < m->net.layer_count; i++)
@@ -518,7 +537,7 @@ cln_status cln_model_tune(cln_model *m, int n, int h, int w, int repeats, cln_tu
     }
     for (int i = 0; status == CLN_OK && i < m->net.layer_count; i++) {
         if (m->net.layers[i].op != LAYER_CONV) continue;
-        for (int a = 0; a < 3; a++)
+        for (int a = 0; a < way_count; a++)
             if (t[i].ms[ways[a]] > 0 &&
                 (t[i].best == CLN_CONV_AUTO || t[i].ms[ways[a]] < t[i].ms[t[i].best]))
                 t[i].best = ways[a];

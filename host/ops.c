@@ -60,6 +60,17 @@ static cln_status gemm(cln_runtime *rt, size_t m, size_t n, size_t k, layer_para
     return ev ? runtime_record(rt, ev, "CLBlast sgemm", err) : CLN_OK;
 }
 
+/* How many tiles down a column each work-item of a batched GEMM takes: as
+ * many as keep GEMM_ITEMS_PER_UNIT work-items per compute unit (at least
+ * one). */
+static int gemm_m_tiles(const cln_runtime *rt, size_t m_tiles, size_t other_items) {
+    const size_t per_unit = (size_t)runtime_tunable(rt, "GEMM_ITEMS_PER_UNIT");
+    if (per_unit == 0) return 1;
+    const size_t want = per_unit * (rt->info.compute_units ? rt->info.compute_units : 1);
+    size_t t = m_tiles * other_items / want;
+    return (int)(t < 1 ? 1 : t > m_tiles ? m_tiles : t);
+}
+
 /* C (M x N, ldc) = relu(A (M x K) * B (K x N, ldb) + bias) by gemm_tiled.cl. */
 static cln_status gemm_tiled(cln_runtime *rt, int m, int n, int k, layer_params p, cl_mem b,
                              size_t b_off, size_t ldb, cl_mem c, size_t c_off, size_t ldc,
@@ -97,6 +108,17 @@ size_t conv_im2col_floats(int cin, conv_geometry g, int ho, int wo) {
     if (g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0) return 0;
     size_t cols = ((size_t)ho * wo + IM2COL_PANEL_MAX - 1) / IM2COL_PANEL_MAX * IM2COL_PANEL_MAX;
     return (size_t)cin * g.kh * g.kw * cols;
+}
+
+/* Winograd's scratch for `tiles` tiles: V in whole panels, then M. */
+static size_t winograd_floats(int cin, int cout, size_t tiles, size_t panel) {
+    return WINOGRAD_POSITIONS *
+           ((size_t)cin * ((tiles + panel - 1) / panel * panel) + (size_t)cout * tiles);
+}
+
+size_t conv_winograd_floats(int cin, int cout, conv_geometry g, int ho, int wo) {
+    if (!winograd_applies(g.kh, g.kw, g.sh, g.sw)) return 0;
+    return winograd_floats(cin, cout, (size_t)((ho + 1) / 2) * ((wo + 1) / 2), IM2COL_PANEL_MAX);
 }
 
 cln_status op_input(cln_runtime *rt, cl_mem src, const float scale[3], const float shift[3],
@@ -187,6 +209,62 @@ cln_status op_conv_direct(cln_runtime *rt, tensor_view src, conv_geometry g, lay
     size_t tiles = (size_t)(dst.w + tile_n - 1) / tile_n;
     size_t global[2] = {tiles * dst.h * dst.n, (size_t)(dst.c + tile_m - 1) / tile_m};
     return launch(rt, KERNEL_CONV2D_DIRECT, args, 22, 2, global, err);
+}
+
+cln_status op_conv_winograd(cln_runtime *rt, tensor_view src, conv_geometry g, layer_params p,
+                            tensor_view dst, bool relu, scratch_buffer scratch, cln_error *err) {
+    cln_status status = CLN_OK;
+    const int th = (dst.h + 1) / 2, tw = (dst.w + 1) / 2;
+    const size_t per_image = conv_winograd_floats(src.c, dst.c, g, dst.h, dst.w);
+    if (per_image == 0)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "Winograd runs only 3x3 stride-1 convolutions, not %dx%d stride %dx%d",
+                        g.kh, g.kw, g.sh, g.sw);
+    if (per_image > scratch.floats)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "Winograd needs %zu floats of scratch for one image, %zu given", per_image,
+                        scratch.floats);
+    const int tile_m = runtime_tunable(rt, "TILE_M"), panel = runtime_tunable(rt, "TILE_N");
+    const int cols = panel * runtime_tunable(rt, "TILE_V");
+    int batch = dst.n; /* the most images at a time that scratch holds */
+    while (batch > 1 &&
+           winograd_floats(src.c, dst.c, (size_t)batch * th * tw, (size_t)panel) > scratch.floats)
+        batch--;
+    for (int n0 = 0; n0 < dst.n && status == CLN_OK; n0 += batch) {
+        const int nb = dst.n - n0 < batch ? dst.n - n0 : batch;
+        /* V (16 x cin x tp, in panels) then M (16 x cout x t) in scratch, t
+         * tiles, tp rounded up to whole panels */
+        int t = nb * th * tw, tp = (t + panel - 1) / panel * panel, so = to_int(src.off);
+        int m_off = to_int((size_t)WINOGRAD_POSITIONS * src.c * tp);
+        kernel_arg in_args[] = {ARG(src.buf), ARG(so),   ARG(src.c),       ARG(src.n), ARG(src.h),
+                                ARG(src.w),   ARG(g.ph), ARG(g.pw),        ARG(n0),    ARG(nb),
+                                ARG(th),      ARG(tw),   ARG(scratch.buf), ARG(tp)};
+        size_t in_global[2] = {(size_t)nb * th, (size_t)src.c};
+        status = launch(rt, KERNEL_WINOGRAD_INPUT, in_args, 14, 2, in_global, err);
+        if (status != CLN_OK) break;
+        /* B in panels (ldb 0), as gemm_tiled reads im2col's */
+        int m = dst.c, k = src.c, wo = to_int(p.winograd_off), lda = to_int(weight_ld(dst.c));
+        int a_stride = to_int((size_t)src.c * weight_ld(dst.c)), zero = 0, b_stride = k * tp;
+        int c_stride = m * t;
+        const size_t m_tiles = (size_t)(m + tile_m - 1) / tile_m;
+        const size_t n_tiles = (size_t)(t + cols - 1) / cols;
+        int per_item = gemm_m_tiles(rt, m_tiles, n_tiles * WINOGRAD_POSITIONS);
+        kernel_arg gemm_args[] = {ARG(m),     ARG(t),        ARG(k),    ARG(p.buf),
+                                  ARG(wo),    ARG(a_stride), ARG(lda),  ARG(scratch.buf),
+                                  ARG(zero),  ARG(b_stride), ARG(zero), ARG(scratch.buf),
+                                  ARG(m_off), ARG(c_stride), ARG(t),    ARG(per_item)};
+        size_t gemm_global[3] = {(m_tiles + per_item - 1) / per_item, n_tiles, WINOGRAD_POSITIONS};
+        status = launch(rt, KERNEL_GEMM_BATCHED, gemm_args, 16, 3, gemm_global, err);
+        if (status != CLN_OK) break;
+        int bo = to_int(p.b_off), dof = to_int(dst.off), r = relu;
+        kernel_arg out_args[] = {ARG(scratch.buf), ARG(m_off),   ARG(t),     ARG(dst.c),
+                                 ARG(p.buf),       ARG(bo),      ARG(n0),    ARG(nb),
+                                 ARG(th),          ARG(tw),      ARG(dst.n), ARG(dst.h),
+                                 ARG(dst.w),       ARG(dst.buf), ARG(dof),   ARG(r)};
+        size_t out_global[2] = {(size_t)nb * th, (size_t)dst.c};
+        status = launch(rt, KERNEL_WINOGRAD_OUTPUT, out_args, 16, 2, out_global, err);
+    }
+    return status;
 }
 
 static cln_status pool(cln_runtime *rt, kernel_id kernel, tensor_view src, int k, int s, int pad,

@@ -23,10 +23,11 @@ typedef struct {
 } conv_geometry;
 
 /* Where a layer's parameters sit in a device buffer: the weights at w_off in
- * the layout of layout.h, the bias [Cout] at b_off (floats). */
+ * the layout of layout.h, the bias [Cout] at b_off, and for a 3x3 stride-1
+ * convolution its Winograd filters at winograd_off (floats). */
 typedef struct {
     cl_mem buf;
-    size_t w_off, b_off;
+    size_t w_off, b_off, winograd_off;
 } layer_params;
 
 /* Scratch for im2col: a buffer of `floats` floats. */
@@ -60,6 +61,13 @@ cln_status op_conv_gemm(cln_runtime *rt, tensor_view src, conv_geometry g, layer
 cln_status op_conv_direct(cln_runtime *rt, tensor_view src, conv_geometry g, layer_params p,
                           tensor_view dst, bool relu, cln_error *err);
 
+/* The same 3x3 stride-1 convolution by Winograd F(2x2, 3x3) (winograd.cl):
+ * the input transform into scratch, 16 GEMMs, then the output transform with
+ * bias and ReLU, as many images at a time as scratch holds (at least
+ * conv_winograd_floats of one image). */
+cln_status op_conv_winograd(cln_runtime *rt, tensor_view src, conv_geometry g, layer_params p,
+                            tensor_view dst, bool relu, scratch_buffer scratch, cln_error *err);
+
 /* k x k pools with stride s and padding pad; dst has the same channels. */
 cln_status op_max_pool(cln_runtime *rt, tensor_view src, int k, int s, int pad, tensor_view dst,
                        cln_error *err);
@@ -84,5 +92,9 @@ cln_status op_linear(cln_runtime *rt, tensor_view src, layer_params p, tensor_vi
 /* Floats one image's im2col needs for this convolution, its columns padded to
  * whole panels (0 for a 1x1). */
 size_t conv_im2col_floats(int cin, conv_geometry g, int ho, int wo);
+
+/* Floats one image's Winograd scratch needs (0 where it does not apply):
+ * the transformed input and the products, 16 x (cin + cout) x tiles. */
+size_t conv_winograd_floats(int cin, int cout, conv_geometry g, int ho, int wo);
 
 #endif

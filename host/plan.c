@@ -122,10 +122,13 @@ cln_status plan_build(const network *net, int n, int h, int w, plan *pl, cln_err
         if (d->first < 0) d->first = i;
         if (d->last < i) d->last = i;
         if (l->src >= 0 && pl->values[l->src].last < i) pl->values[l->src].last = i;
-        if (l->op == LAYER_CONV) { /* im2col scratch, whichever way a layer runs */
+        if (l->op == LAYER_CONV) { /* im2col or Winograd scratch, whichever way a layer runs */
             conv_geometry g = {l->kh, l->kw, l->sh, l->sw, l->ph, l->pw};
-            size_t col = conv_im2col_floats(net->value_channels[l->src], g, d->h, d->w);
+            const int cin = net->value_channels[l->src];
+            size_t col = conv_im2col_floats(cin, g, d->h, d->w);
+            size_t wino = conv_winograd_floats(cin, l->out_channels, g, d->h, d->w);
             if (col > pl->scratch_floats) pl->scratch_floats = col;
+            if (wino > pl->scratch_floats) pl->scratch_floats = wino;
         }
     }
     pl->values[net->output].last = net->layer_count;

@@ -20,7 +20,7 @@ typedef struct {
     int n, h, w; /* input batch and size */
     value_plan values[NET_MAX_VALUES];
     size_t arena_floats;   /* activations, all values */
-    size_t scratch_floats; /* im2col, at least one image of the largest layer */
+    size_t scratch_floats; /* im2col or Winograd, at least one image of the largest layer */
 } plan;
 
 /* Infers every value's shape for an n x 3 x h x w input and places the values

@@ -32,12 +32,17 @@ static const struct {
     {PROGRAM_GEMM_TILED, "TILE_N", {16, 8, 16}, NULL},
     {PROGRAM_GEMM_TILED, "TILE_V", {2, 3, 2}, NULL},
     {PROGRAM_IM2COL, "IM2COL_PANEL", {0, 0, 0}, "TILE_N"},
+    {PROGRAM_WINOGRAD, "WINOGRAD_PANEL", {0, 0, 0}, "TILE_N"},
+    /* the host's alone: work-items per compute unit below which a batched
+     * GEMM's work-items take several tiles each (0: one tile each) */
+    {PROGRAM_COUNT, "GEMM_ITEMS_PER_UNIT", {32, 32, 0}, NULL},
 };
 
 static const char *const program_files[PROGRAM_COUNT] = {
     [PROGRAM_INPUT] = "input",       [PROGRAM_IM2COL] = "im2col",
     [PROGRAM_EPILOGUE] = "epilogue", [PROGRAM_CONV2D_DIRECT] = "conv2d_direct",
     [PROGRAM_POOL] = "pool",         [PROGRAM_GEMM_TILED] = "gemm_tiled",
+    [PROGRAM_WINOGRAD] = "winograd",
 };
 
 static const struct {
@@ -55,6 +60,9 @@ static const struct {
     [KERNEL_GLOBAL_AVG_POOL] = {PROGRAM_POOL, "global_avg_pool", true},
     [KERNEL_GEMM_TILED] = {PROGRAM_GEMM_TILED, "gemm_tiled", true},
     [KERNEL_GEMM_FEW_COLUMNS] = {PROGRAM_GEMM_TILED, "gemm_few_columns", true},
+    [KERNEL_GEMM_BATCHED] = {PROGRAM_GEMM_TILED, "gemm_batched", true},
+    [KERNEL_WINOGRAD_INPUT] = {PROGRAM_WINOGRAD, "winograd_input", true},
+    [KERNEL_WINOGRAD_OUTPUT] = {PROGRAM_WINOGRAD, "winograd_output", true},
 };
 
 bool runtime_kernel_loops(kernel_id k) {

@@ -15,7 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *const algo_names[] = {"auto", "gemm", "tiled", "direct"};
+static const char *const algo_names[CLN_CONV_ALGO_COUNT] = {"auto", "gemm", "tiled", "direct",
+                                                            "winograd"};
 
 const char *const xgemm_param_names[XGEMM_PARAM_COUNT] = {
     "GEMMK", "MWG", "NWG", "KWG",  "MDIMC", "NDIMC", "MDIMA", "NDIMB",

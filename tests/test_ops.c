@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 
 #include "layout.h"
+#include "model_weights.h"
 #include "ops.h"
 #include "reference_ops.h"
 
@@ -108,27 +109,33 @@ static void free_dst(slice_dst *d) {
 }
 
 /* A layer's parameters on the device: weights (cout x k, as torchvision lays
- * them out) in the layout of layout.h, then the bias. */
-static layer_params upload_params(const float *weights, const float *bias, int cout, size_t k) {
+ * them out) in the layout of layout.h, then the bias, then for a 3x3
+ * convolution of cin channels its Winograd filters (weights/). */
+static layer_params upload_params(const float *weights, const float *bias, int cout, size_t k,
+                                  int cin) {
     const size_t wsize = k * weight_ld(cout);
-    float *packed = calloc(wsize + cout, sizeof *packed);
+    const size_t usize =
+        k == (size_t)cin * 9 ? WINOGRAD_POSITIONS * (size_t)cin * weight_ld(cout) : 0;
+    float *packed = calloc(wsize + cout + usize, sizeof *packed);
     cr_assert(packed);
     for (int o = 0; o < cout; o++) {
         for (size_t j = 0; j < k; j++)
             packed[weight_index(cout, o, j)] = weights[o * k + j];
         packed[wsize + o] = bias[o];
     }
-    layer_params p = {device_buffer(wsize + cout, packed), 0, wsize};
+    if (usize) winograd_filters(packed, cout, cin, packed + wsize + cout);
+    layer_params p = {device_buffer(wsize + cout + usize, packed), 0, wsize, wsize + cout};
     free(packed);
     return p;
 }
 
-typedef enum { BY_GEMM, BY_TILED, BY_DIRECT } conv_path;
-static const char *const path_names[] = {"gemm", "tiled", "direct"};
+typedef enum { BY_GEMM, BY_TILED, BY_DIRECT, BY_WINOGRAD } conv_path;
+static const char *const path_names[] = {"gemm", "tiled", "direct", "winograd"};
 
 /* One convolution case: random input, weights and bias; the device result
  * (written into channels [3, 3+cout) of a cout+5 channel tensor) against
- * ref_conv2d. scratch_images sets how many images im2col may batch. */
+ * ref_conv2d. scratch_images sets how many images im2col or Winograd may
+ * batch. */
 static void check_conv(conv_path path, int n, int cin, int h, int w, int cout, conv_geometry g,
                        int scratch_images) {
     const int ho = conv_out_size(h, g.kh, g.sh, g.ph), wo = conv_out_size(w, g.kw, g.sw, g.pw);
@@ -151,11 +158,15 @@ static void check_conv(conv_path path, int n, int cin, int h, int w, int cout, c
 
     slice_dst d = make_dst(cout + 5, 3, n, ho, wo);
     tensor_view src = {src_buf, in_off, cin, n, h, w};
-    layer_params p = upload_params(weights, bias, cout, k);
+    layer_params p = upload_params(weights, bias, cout, k, cin);
     cln_error err;
     cln_status st;
     scratch_buffer scratch = {NULL, 0};
-    if (path != BY_DIRECT) {
+    if (path == BY_WINOGRAD) {
+        scratch.floats = conv_winograd_floats(cin, cout, g, ho, wo) * scratch_images;
+        scratch.buf = device_buffer(scratch.floats, NULL);
+        st = op_conv_winograd(rt, src, g, p, dst_view(&d, cout, n, ho, wo), true, scratch, &err);
+    } else if (path != BY_DIRECT) {
         scratch.floats = conv_im2col_floats(cin, g, ho, wo) * scratch_images;
         if (scratch.floats) scratch.buf = device_buffer(scratch.floats, NULL);
         st = op_conv_gemm(rt, src, g, p, dst_view(&d, cout, n, ho, wo), true, scratch,
@@ -230,11 +241,40 @@ Test(ops, conv_direct_every_shape) {
                    conv_cases[i].cout, conv_cases[i].g, 0);
 }
 
+/* Winograd F(2x2, 3x3) on the 3x3 stride-1 shapes: padded and not, outputs of
+ * odd height and width (partial tiles), channels past one GEMM tile, and the
+ * images in chunks of what scratch holds. */
+Test(ops, conv_winograd_3x3_stride_1) {
+    const conv_geometry padded = {3, 3, 1, 1, 1, 1}, unpadded = {3, 3, 1, 1, 0, 0};
+    check_conv(BY_WINOGRAD, 2, 7, 7, 10, 5, padded, 2);
+    check_conv(BY_WINOGRAD, 1, 6, 9, 9, 9, unpadded, 1);   /* 7x7 out: partial tiles */
+    check_conv(BY_WINOGRAD, 3, 33, 13, 11, 20, padded, 3); /* 3 x 7 x 6 tiles */
+    check_conv(BY_WINOGRAD, 1, 1, 3, 3, 1, unpadded, 1);   /* one output pixel */
+    check_conv(BY_WINOGRAD, 5, 6, 9, 7, 13, padded, 2);    /* chunks of 2, 2, 1 */
+    check_conv(BY_WINOGRAD, 2, 40, 18, 17, 70, unpadded, 2);
+}
+
+Test(ops, conv_winograd_refuses_other_shapes_and_small_scratch) {
+    cl_mem b = device_buffer(64, NULL);
+    tensor_view src = {b, 0, 2, 1, 4, 4}, dst = {b, 32, 1, 1, 2, 2};
+    layer_params p = {b, 0, 18, 20};
+    scratch_buffer scratch = {b, 10};
+    cln_error err;
+    const conv_geometry stride_2 = {3, 3, 2, 2, 0, 0}, g = {3, 3, 1, 1, 0, 0};
+    cr_expect_eq(op_conv_winograd(rt, src, stride_2, p, dst, true, scratch, &err),
+                 CLN_ERR_INVALID_ARGUMENT);
+    cr_expect(strstr(err.message, "stride"), "%s", err.message);
+    cr_expect_eq(op_conv_winograd(rt, src, g, p, dst, true, scratch, &err),
+                 CLN_ERR_INVALID_ARGUMENT);
+    cr_expect(strstr(err.message, "scratch"), "%s", err.message);
+    clReleaseMemObject(b);
+}
+
 Test(ops, conv_gemm_refuses_small_scratch) {
     cl_mem b = device_buffer(64, NULL);
     tensor_view src = {b, 0, 2, 1, 4, 4}, dst = {b, 32, 1, 1, 2, 2};
     conv_geometry g = {3, 3, 1, 1, 0, 0};
-    layer_params p = {b, 0, 18};
+    layer_params p = {b, 0, 18, 0};
     scratch_buffer scratch = {b, 10};
     cln_error err;
     cr_expect_eq(op_conv_gemm(rt, src, g, p, dst, true, scratch, GEMM_TILED, &err),
@@ -316,7 +356,7 @@ Test(ops, linear) {
     cl_mem src_buf = device_buffer(n * cin, in_cm), dst_buf = device_buffer(n * cout, NULL);
 
     tensor_view src = {src_buf, 0, cin, n, 1, 1}, dst = {dst_buf, 0, cout, n, 1, 1};
-    layer_params p = upload_params(weights, weights + cout * cin, cout, cin);
+    layer_params p = upload_params(weights, weights + cout * cin, cout, cin, cin);
     cln_error err;
     for (int engine = GEMM_CLBLAST; engine <= GEMM_TILED; engine++) {
         cr_assert_eq(op_linear(rt, src, p, dst, (gemm_engine)engine, &err), CLN_OK, "%s",

@@ -143,7 +143,8 @@ static int fail(const cln_error *err) {
 /* ---- What infer, classify and bench share ----------------------------- */
 
 /* --conv values, indexed by cln_conv_algo */
-static const char *const conv_names[] = {"auto", "gemm", "tiled", "direct"};
+static const char *const conv_names[CLN_CONV_ALGO_COUNT] = {"auto", "gemm", "tiled", "direct",
+                                                            "winograd"};
 
 typedef struct {
     const char *command;
@@ -180,7 +181,8 @@ static int common_option(common_args *a, int opt) {
                 a->fwd.conv_algo = (cln_conv_algo)i;
                 return 1;
             }
-        fprintf(stderr, "clinception %s: --conv takes auto, gemm, tiled or direct, not '%s'\n",
+        fprintf(stderr,
+                "clinception %s: --conv takes auto, gemm, tiled, direct or winograd, not '%s'\n",
                 a->command, optarg);
         return -1;
     }
@@ -777,17 +779,17 @@ static int cmd_tune(int argc, char **argv) {
         printf("CLBlast Xgemm parameter set %d: convolutions through CLBlast %.3f ms%s\n", c,
                report.xgemm_ms[c], c == report.xgemm_best ? " (chosen)" : "");
     if (report.xgemm_candidates) printf("\n");
-    printf("%-30s %-10s %10s %10s %10s  %s\n", "layer", "kind", "gemm ms", "tiled ms", "direct ms",
-           "chosen");
+    printf("%-30s %-10s %10s %10s %10s %11s  %s\n", "layer", "kind", "gemm ms", "tiled ms",
+           "direct ms", "winograd ms", "chosen");
     double chosen = 0, tiled = 0;
     for (size_t i = 0; i < count; i++) {
         if (t[i].best == CLN_CONV_AUTO) continue;
         printf("%-30s %-10s", layers[i].name, layers[i].kind);
-        for (int w = CLN_CONV_GEMM; w <= CLN_CONV_DIRECT; w++)
+        for (int w = CLN_CONV_GEMM; w < CLN_CONV_ALGO_COUNT; w++)
             if (t[i].ms[w] > 0)
-                printf(" %10.3f", t[i].ms[w]);
+                printf(" %*.3f", w == CLN_CONV_WINOGRAD ? 11 : 10, t[i].ms[w]);
             else
-                printf(" %10s", "-");
+                printf(" %*s", w == CLN_CONV_WINOGRAD ? 11 : 10, "-");
         printf("  %s\n", conv_names[t[i].best]);
         chosen += t[i].ms[t[i].best];
         tiled += t[i].ms[CLN_CONV_TILED];

@@ -22,6 +22,10 @@ static size_t layer_fan_in(const network *net, const layer *l) {
     return (size_t)net->value_channels[l->src] * l->kh * l->kw;
 }
 
+static bool has_winograd(const layer *l) {
+    return l->op == LAYER_CONV && winograd_applies(l->kh, l->kw, l->sh, l->sw);
+}
+
 static size_t align_up(size_t v) {
     return (v + PACK_ALIGN - 1) / PACK_ALIGN * PACK_ALIGN;
 }
@@ -37,11 +41,45 @@ static cln_status layout(const network *net, packed_weights *pw, cln_error *err)
         at = align_up(at + weight_ld(l->out_channels) * layer_fan_in(net, l));
         pw->b_off[i] = at;
         at = align_up(at + (size_t)l->out_channels);
+        if (has_winograd(l)) {
+            pw->winograd_off[i] = at;
+            at = align_up(at + WINOGRAD_POSITIONS * (size_t)net->value_channels[l->src] *
+                                   weight_ld(l->out_channels));
+        }
     }
     pw->data = calloc(at ? at : 1, sizeof(float));
     if (!pw->data) return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory for %zu weights", at);
     pw->floats = at;
     return CLN_OK;
+}
+
+/* U = G g G^T in double, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]. */
+void winograd_filters(const float *w, int cout, int cin, float *u) {
+    static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+    for (int o = 0; o < cout; o++)
+        for (int c = 0; c < cin; c++) {
+            double g[3][3], gg[4][3]; /* the filter, then G g */
+            for (int y = 0; y < 3; y++)
+                for (int x = 0; x < 3; x++)
+                    g[y][x] = w[weight_index(cout, o, (size_t)(c * 3 + y) * 3 + x)];
+            for (int a = 0; a < 4; a++)
+                for (int x = 0; x < 3; x++)
+                    gg[a][x] = G[a][0] * g[0][x] + G[a][1] * g[1][x] + G[a][2] * g[2][x];
+            for (int a = 0; a < 4; a++)
+                for (int b = 0; b < 4; b++)
+                    u[winograd_weight_index(cout, cin, 4 * a + b, o, c)] =
+                        (float)(gg[a][0] * G[b][0] + gg[a][1] * G[b][1] + gg[a][2] * G[b][2]);
+        }
+}
+
+/* The Winograd filters of every layer that has them, from its folded weights. */
+static void transform_winograd(const network *net, packed_weights *pw) {
+    for (int i = 0; i < net->layer_count; i++) {
+        const layer *l = &net->layers[i];
+        if (has_winograd(l))
+            winograd_filters(pw->data + pw->w_off[i], l->out_channels, net->value_channels[l->src],
+                             pw->data + pw->winograd_off[i]);
+    }
 }
 
 void packed_weights_free(packed_weights *pw) {
@@ -195,6 +233,7 @@ cln_status weights_load_safetensors(const network *net, const char *path, packed
                               "%s: tensor \"%s\" is not part of Inception v3 (is this another "
                               "model's file?)",
                               path, file.tensors[t].name);
+    if (status == CLN_OK) transform_winograd(net, out);
 cleanup:
     free(sd.used);
     free(sd.tmp);
@@ -233,5 +272,6 @@ cln_status weights_random(const network *net, uint64_t seed, packed_weights *out
             for (size_t j = 0; j < k; j++)
                 w[weight_index(l->out_channels, o, j)] = (float)(bound * uniform_pm1(&state));
     }
+    transform_winograd(net, out);
     return CLN_OK;
 }

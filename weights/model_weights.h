@@ -1,6 +1,7 @@
 /* A network's parameters packed for the device: per conv layer the folded
  * weights in the layout of host/layout.h ((Cin*kh*kw) x padded Cout), then
- * the bias [Cout]; the same for fc. Read from a torchvision state dict in
+ * the bias [Cout], and for a 3x3 stride-1 convolution its Winograd filters
+ * as well (16 x Cin x padded Cout); the same for fc. Read from a torchvision state dict in
  * .safetensors, or seeded random. */
 #ifndef CLN_MODEL_WEIGHTS_H
 #define CLN_MODEL_WEIGHTS_H
@@ -18,6 +19,7 @@ typedef struct {
     size_t floats;
     size_t w_off[NET_MAX_LAYERS]; /* per layer with parameters, floats */
     size_t b_off[NET_MAX_LAYERS];
+    size_t winograd_off[NET_MAX_LAYERS]; /* where winograd_applies to the layer */
 } packed_weights;
 
 /* Reads path, checks every tensor the network needs (names, shapes, dtypes,
@@ -27,5 +29,9 @@ cln_status weights_load_safetensors(const network *net, const char *path, packed
 /* He-initialised weights with identity BatchNorm, from seed. */
 cln_status weights_random(const network *net, uint64_t seed, packed_weights *out, cln_error *err);
 void packed_weights_free(packed_weights *pw);
+
+/* A 3x3 convolution's Winograd filters u (host/layout.h's winograd_weight_index)
+ * from its weights w (weight_index layout), cout x cin filters. */
+void winograd_filters(const float *w, int cout, int cin, float *u);
 
 #endif
