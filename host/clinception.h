@@ -111,6 +111,12 @@ typedef struct {
 
 cln_runtime_timings cln_runtime_get_timings(const cln_runtime *rt);
 
+/* The device's own multiply-add rate in GFLOP/s (2 flops per FMA), measured
+ * with a small kernel of independent FMA chains (cl_kernels/peak.cl): the
+ * limit the profile's GFLOP/s figures are set against. Takes a few tenths of
+ * a second. */
+cln_status cln_runtime_measure_peak(cln_runtime *rt, double *gflops, cln_error *err);
+
 /* Builds every kernel program again with a unique option, so that no driver
  * cache can serve it, and returns the time: what a first run on a machine
  * pays. Diagnostic only; the runtime's own programs are untouched. */

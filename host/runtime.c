@@ -33,6 +33,10 @@ static const struct {
     {PROGRAM_GEMM_TILED, "TILE_V", {2, 3, 2}, NULL},
     {PROGRAM_IM2COL, "IM2COL_PANEL", {0, 0, 0}, "TILE_N"},
     {PROGRAM_WINOGRAD, "WINOGRAD_PANEL", {0, 0, 0}, "TILE_N"},
+    {PROGRAM_PEAK, "PEAK_WIDTH", {16, 8, 4}, NULL},
+    {PROGRAM_PEAK, "PEAK_CHAINS", {12, 12, 12}, NULL},
+    /* the host's alone: work-items per compute unit for the peak kernel */
+    {PROGRAM_COUNT, "PEAK_ITEMS_PER_UNIT", {4, 4, 2048}, NULL},
     /* the host's alone: work-items per compute unit below which a batched
      * GEMM's work-items take several tiles each (0: one tile each) */
     {PROGRAM_COUNT, "GEMM_ITEMS_PER_UNIT", {32, 32, 0}, NULL},
@@ -42,7 +46,7 @@ static const char *const program_files[PROGRAM_COUNT] = {
     [PROGRAM_INPUT] = "input",       [PROGRAM_IM2COL] = "im2col",
     [PROGRAM_EPILOGUE] = "epilogue", [PROGRAM_CONV2D_DIRECT] = "conv2d_direct",
     [PROGRAM_POOL] = "pool",         [PROGRAM_GEMM_TILED] = "gemm_tiled",
-    [PROGRAM_WINOGRAD] = "winograd",
+    [PROGRAM_WINOGRAD] = "winograd", [PROGRAM_PEAK] = "peak",
 };
 
 static const struct {
@@ -63,6 +67,7 @@ static const struct {
     [KERNEL_GEMM_BATCHED] = {PROGRAM_GEMM_TILED, "gemm_batched", true},
     [KERNEL_WINOGRAD_INPUT] = {PROGRAM_WINOGRAD, "winograd_input", true},
     [KERNEL_WINOGRAD_OUTPUT] = {PROGRAM_WINOGRAD, "winograd_output", true},
+    [KERNEL_FMA_PEAK] = {PROGRAM_PEAK, "fma_peak", true},
 };
 
 bool runtime_kernel_loops(kernel_id k) {
@@ -530,6 +535,63 @@ cln_status cln_runtime_time_cold_build(cln_runtime *rt, double *ms, cln_error *e
     }
     *ms = runtime_now_ms() - t0;
     return CLN_OK;
+}
+
+/* Runs fma_peak over `iters` iterations; its device time in ms. */
+static cln_status time_peak(cln_runtime *rt, cl_mem out, size_t items, int iters, double *ms,
+                            cln_error *err) {
+    cln_status status = CLN_OK;
+    cl_kernel k = rt->kernels[KERNEL_FMA_PEAK];
+    const float scale = 0.999f;
+    cl_event ev = NULL;
+    cl_ulong start = 0, end = 0;
+    static const size_t one_item[1] = {1};
+    CL_TRY(clSetKernelArg(k, 0, sizeof out, &out), "clSetKernelArg(fma_peak, 0)");
+    CL_TRY(clSetKernelArg(k, 1, sizeof iters, &iters), "clSetKernelArg(fma_peak, 1)");
+    CL_TRY(clSetKernelArg(k, 2, sizeof scale, &scale), "clSetKernelArg(fma_peak, 2)");
+    CL_TRY(clEnqueueNDRangeKernel(rt->queue, k, 1, NULL, &items, rt->info.is_cpu ? one_item : NULL,
+                                  0, NULL, &ev),
+           "clEnqueueNDRangeKernel(fma_peak)");
+    CL_TRY(clFinish(rt->queue), "clFinish after fma_peak");
+    CL_TRY(clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, sizeof start, &start, NULL),
+           "clGetEventProfilingInfo(START) of fma_peak");
+    CL_TRY(clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof end, &end, NULL),
+           "clGetEventProfilingInfo(END) of fma_peak");
+    *ms = (double)(end - start) / 1e6;
+cleanup:
+    if (ev) clReleaseEvent(ev);
+    return status;
+}
+
+cln_status cln_runtime_measure_peak(cln_runtime *rt, double *gflops, cln_error *err) {
+    cln_status status = CLN_OK;
+    cl_int rc;
+    const size_t units = rt->info.compute_units ? rt->info.compute_units : 1;
+    const size_t items = units * (size_t)runtime_tunable(rt, "PEAK_ITEMS_PER_UNIT");
+    const double flops_per_iter = 2.0 * runtime_tunable(rt, "PEAK_WIDTH") *
+                                  runtime_tunable(rt, "PEAK_CHAINS") * (double)items;
+    *gflops = 0;
+    cl_mem out = clCreateBuffer(rt->context, CL_MEM_WRITE_ONLY, items * sizeof(float), NULL, &rc);
+    CL_TRY(rc, "clCreateBuffer for the peak measurement (%zu bytes)", items * sizeof(float));
+    /* more iterations until one run takes long enough to time (20 ms), then
+     * the best of three of those */
+    int iters = 1024;
+    double ms = 0, best = 0;
+    for (;;) {
+        status = time_peak(rt, out, items, iters, &ms, err);
+        if (status != CLN_OK) goto cleanup;
+        if (ms >= 20 || iters >= (1 << 28)) break;
+        iters *= ms > 0.5 ? (int)(40 / ms) + 1 : 64;
+    }
+    best = ms;
+    for (int r = 0; r < 2 && status == CLN_OK; r++) {
+        status = time_peak(rt, out, items, iters, &ms, err);
+        if (ms < best) best = ms;
+    }
+    if (status == CLN_OK && best > 0) *gflops = flops_per_iter * iters / best / 1e6;
+cleanup:
+    if (out) clReleaseMemObject(out);
+    return status;
 }
 
 /* ---- Recording launches ----------------------------------------------- */

@@ -21,6 +21,7 @@ typedef enum {
     KERNEL_GEMM_BATCHED,
     KERNEL_WINOGRAD_INPUT,
     KERNEL_WINOGRAD_OUTPUT,
+    KERNEL_FMA_PEAK,
     KERNEL_COUNT
 } kernel_id;
 
@@ -33,6 +34,7 @@ typedef enum {
     PROGRAM_POOL,
     PROGRAM_GEMM_TILED,
     PROGRAM_WINOGRAD,
+    PROGRAM_PEAK,
     PROGRAM_COUNT
 } program_id;
 

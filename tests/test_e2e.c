@@ -100,6 +100,11 @@ Test(e2e, direct_convolution_with_bf16_weights) {
     check_case(&c);
 }
 
+Test(e2e, winograd_for_every_3x3_stride_1) {
+    e2e_case c = {"winograd", 41, 2, 131, 117, "--no-aux", "--conv winograd"};
+    check_case(&c);
+}
+
 /* classify on the shipped photos (PNG and JPEG, not square) with a model
  * torchvision made and calibrated on them: the same top-1 class as
  * torchvision's own preprocessing and forward, and at least 4 of its top-5. */

@@ -70,6 +70,10 @@ Test(faults, every_call_of_a_run_with_our_kernels) {
     walk(CLN_CONV_TILED);
 }
 
+Test(faults, every_call_of_a_run_with_winograd) {
+    walk(CLN_CONV_WINOGRAD);
+}
+
 Test(faults, every_call_of_a_run_through_clblast) {
     walk(CLN_CONV_GEMM);
 }

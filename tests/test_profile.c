@@ -46,14 +46,17 @@ static void forward(cln_conv_algo algo, bool profile) {
 
 /* Launches each layer makes at batch 1, from its kind alone: CLBlast's GEMM
  * is followed by our bias + ReLU kernel, our tiled GEMM has it fused, and
- * im2col precedes the GEMM of a convolution larger than 1x1. */
+ * im2col precedes the GEMM of a convolution larger than 1x1; Winograd is an
+ * input transform, a batched GEMM and an output transform. */
 static size_t expected_launches(cln_conv_algo algo) {
     size_t count, launches = 0;
     const cln_layer_info *layers = cln_model_layers(model, &count);
     const size_t gemm = algo == CLN_CONV_GEMM ? 2 : 1;
     for (size_t i = 0; i < count; i++) {
         const char *kind = layers[i].kind;
-        if (strcmp(kind, "conv 1x1") == 0 || strcmp(kind, "fc") == 0)
+        if (layers[i].algo == CLN_CONV_WINOGRAD)
+            launches += 3;
+        else if (strcmp(kind, "conv 1x1") == 0 || strcmp(kind, "fc") == 0)
             launches += gemm;
         else if (strncmp(kind, "conv", 4) == 0)
             launches += algo == CLN_CONV_DIRECT ? 1 : 1 + gemm;
@@ -87,6 +90,20 @@ Test(profile, one_event_per_launch_tiled) {
 
 Test(profile, one_event_per_launch_direct) {
     check_events(CLN_CONV_DIRECT);
+}
+
+/* Inception v3 has 12 convolutions 3x3 stride 1: those run Winograd, the
+ * rest tiled. */
+Test(profile, one_event_per_launch_winograd) {
+    check_events(CLN_CONV_WINOGRAD);
+    size_t count, winograd = 0;
+    const cln_layer_info *layers = cln_model_layers(model, &count);
+    for (size_t i = 0; i < count; i++)
+        if (layers[i].algo == CLN_CONV_WINOGRAD) {
+            winograd++;
+            cr_expect_str_eq(layers[i].kind, "conv 3x3", "%s", layers[i].name);
+        }
+    cr_expect_eq(winograd, 12);
 }
 
 Test(profile, nothing_recorded_without_profile) {

@@ -45,11 +45,16 @@ static const char *const main_usage =
     "  --device D         OpenCL device: P:D index (see `clinception devices`), cpu,\n"            \
     "                     gpu, or part of the platform or device name; default\n"                  \
     "                     $CLINCEPTION_DEVICE, then the first GPU, then the first device\n"        \
-    "  --conv ALGO        how convolutions run: auto (default: tiled on CPUs, gemm\n"              \
-    "                     elsewhere), gemm (im2col + CLBlast's GEMM), tiled (im2col +\n"           \
-    "                     our tiled GEMM) or direct (our direct kernel, for those\n"               \
-    "                     larger than 1x1)\n"                                                      \
-    "  --profile          print a per-layer table of device times from OpenCL events\n"            \
+    "  --conv ALGO        how convolutions run: auto (the default, below), gemm\n"                 \
+    "                     (im2col + CLBlast's GEMM), tiled (im2col +\n"                            \
+    "                     our tiled GEMM), direct (our direct kernel, for those\n"                 \
+    "                     larger than 1x1) or winograd (Winograd F(2x2, 3x3) for the\n"            \
+    "                     3x3 stride-1 ones, the rest tiled); auto follows the\n"                  \
+    "                     device's tuning file (clinception tune) where there is one,\n"           \
+    "                     else on CPUs winograd for 3x3 stride-1 ones of >= 128 input\n"           \
+    "                     channels and tiled for the rest, gemm on other devices\n"                \
+    "  --profile          print a per-layer table of device times from OpenCL events,\n"           \
+    "                     with each layer kind's share of the device's measured peak\n"            \
     "  --csv FILE         write that table as CSV\n"                                               \
     "  --trace FILE       write a Chrome trace (Perfetto, chrome://tracing) of every\n"            \
     "                     kernel launch and the start-up phases\n"                                 \
@@ -97,7 +102,8 @@ static const char *const bench_usage =
     "Times whole forwards (input upload, every kernel, logits read-back) after warm-up\n"
     "on a seeded random batch: median, p10, p90, images/s; and the start-up phases:\n"
     "device set-up, program build (first time, with no driver cache, and as cached),\n"
-    "weight read and upload, first forward; and the peak device memory held.\n"
+    "weight read and upload, first forward; the peak device memory held; and the\n"
+    "device's own FMA rate, measured with a small kernel, against the forward's.\n"
     "\n"
     "  --batch N          images per forward (default 1)\n"
     "  --size S           input height and width (default 299)\n"
@@ -321,6 +327,7 @@ typedef struct {
     cln_model *model;
     host_phase phases[MAX_PHASES];
     size_t phase_count;
+    double peak_gflops; /* the device's measured FMA rate, once measured (0: not yet) */
 } session;
 
 static void add_phase(session *s, const char *name, double start, double end) {
@@ -371,7 +378,10 @@ static cln_status forward(const common_args *a, session *s, const float *input, 
     double end = now_ms();
     if (wall_ms) *wall_ms = end - start;
     if (st != CLN_OK || !fwd.profile) return st;
-    if (a->profile) report_profile_table(stderr, s->model, end - start);
+    if (a->profile && s->peak_gflops == 0 &&
+        (st = cln_runtime_measure_peak(s->rt, &s->peak_gflops, err)) != CLN_OK)
+        return st;
+    if (a->profile) report_profile_table(stderr, s->model, end - start, s->peak_gflops);
     if (a->csv && (st = report_profile_csv(a->csv, s->model, err)) != CLN_OK) return st;
     if (a->trace) {
         add_phase(s, "forward", start, end);
@@ -690,6 +700,7 @@ static int cmd_bench(int argc, char **argv) {
             goto done;
         if (warmup == 0 && i == 0) first_ms = times[i];
     }
+    if (cln_runtime_measure_peak(s.rt, &s.peak_gflops, &err) != CLN_OK) goto done;
     if ((a.profile || a.csv || a.trace) && forward(&a, &s, input, (int)batch, (int)size, (int)size,
                                                    a.fwd, logits, &ms, &err) != CLN_OK)
         goto done;
@@ -700,6 +711,12 @@ static int cmd_bench(int argc, char **argv) {
     cln_model_timings mt = cln_model_get_timings(s.model);
     const cln_device_info *dev = cln_runtime_device(s.rt);
     double peak_mib = cln_model_peak_device_bytes(s.model) / 1048576.0;
+    size_t nlayers;
+    const cln_layer_info *layers = cln_model_layers(s.model, &nlayers);
+    double flops = 0;
+    for (size_t i = 0; i < nlayers; i++)
+        flops += layers[i].flops;
+    const double rate = flops / median / 1e6;
     printf("device          %s (%s)\n", dev->device_name, dev->platform_name);
     printf("input           %ld x 3 x %ld x %ld, %s weights, conv %s\n", batch, size, size,
            a.random_weights ? "random" : "file", conv_names[a.fwd.conv_algo]);
@@ -713,17 +730,22 @@ static int cmd_bench(int argc, char **argv) {
            first_ms);
     printf("device memory   %.1f MiB peak (weights, input, activations, im2col scratch)\n",
            peak_mib);
+    printf("device peak     %.1f GFLOP/s measured (FMA chains, cl_kernels/peak.cl); the median "
+           "forward does %.1f GFLOP/s (%.1f GFLOP as direct convolutions count them), %.1f%% of "
+           "it\n",
+           s.peak_gflops, rate, flops / 1e9, 100 * rate / s.peak_gflops);
     if (json) {
         json_t *obj = json_pack(
             "{s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:s, s:s, s:s, s:f, s:f, s:f, s:f, "
-            "s:f, s:f, s:f}",
+            "s:f, s:f, s:f, s:f, s:f}",
             "batch", (int)batch, "height", (int)size, "width", (int)size, "iters", (int)iters,
             "median_ms", median, "p10_ms", p10, "p90_ms", p90, "per_image_ms", median / batch,
             "images_per_s", 1000.0 * batch / median, "device", dev->device_name, "platform",
             dev->platform_name, "conv", conv_names[a.fwd.conv_algo], "device_setup_ms",
             rt.device_setup_ms, "program_build_first_ms", cold_build_ms, "program_build_ms",
             rt.program_build_ms, "weight_read_ms", mt.read_ms, "weight_upload_ms", mt.upload_ms,
-            "first_forward_ms", first_ms, "peak_device_mib", peak_mib);
+            "first_forward_ms", first_ms, "peak_device_mib", peak_mib, "device_peak_gflops",
+            s.peak_gflops, "forward_gflops", rate);
         char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
         if (!text) {
             json_decref(obj);

@@ -80,15 +80,19 @@ static void add_total(total *totals, int *n, int cap, const char *key, double ms
 }
 
 static void print_totals(FILE *out, const char *title, const char *unit, total *totals, int n,
-                         double sum) {
-    fprintf(out, "\n%-22s %8s %12s %10s %7s\n", title, unit, "device ms", "GFLOP/s", "share");
-    for (int i = 0; i < n; i++)
-        fprintf(out, "%-22s %8d %12.3f %10.1f %6.1f%%\n", totals[i].key, totals[i].count,
-                totals[i].ms, gflops(totals[i].flops, totals[i].ms),
-                sum > 0 ? 100 * totals[i].ms / sum : 0);
+                         double sum, double peak) {
+    fprintf(out, "\n%-22s %8s %12s %10s %7s%s\n", title, unit, "device ms", "GFLOP/s", "share",
+            peak > 0 ? "  of peak" : "");
+    for (int i = 0; i < n; i++) {
+        const double rate = gflops(totals[i].flops, totals[i].ms);
+        fprintf(out, "%-22s %8d %12.3f %10.1f %6.1f%%", totals[i].key, totals[i].count,
+                totals[i].ms, rate, sum > 0 ? 100 * totals[i].ms / sum : 0);
+        if (peak > 0) fprintf(out, "  %6.1f%%", 100 * rate / peak);
+        fprintf(out, "\n");
+    }
 }
 
-void report_profile_table(FILE *out, const cln_model *model, double wall_ms) {
+void report_profile_table(FILE *out, const cln_model *model, double wall_ms, double peak_gflops) {
     size_t nlayers, nevents;
     const cln_layer_info *layers = cln_model_layers(model, &nlayers);
     const cln_kernel_event *ev = cln_model_profile(model, &nevents);
@@ -124,7 +128,7 @@ void report_profile_table(FILE *out, const cln_model *model, double wall_ms) {
                 rows[r].ms, gflops(l->flops, rows[r].ms), 100 * rows[r].ms / (sum > 0 ? sum : 1));
     }
 
-    print_totals(out, "per layer kind", "layers", kinds, nk, sum);
+    print_totals(out, "per layer kind", "layers", kinds, nk, sum, peak_gflops);
     fprintf(out, "%-22s %8s %12.3f %10s %7s   (no kernel: each branch writes its slice)\n",
             "concat", "-", 0.0, "-", "0.0%");
 
@@ -142,6 +146,12 @@ void report_profile_table(FILE *out, const cln_model *model, double wall_ms) {
             "%.3f ms wall (%.0f%%; the rest is host work, transfers and gaps)\n",
             sum, nevents, flops / 1e9, gflops(flops, sum), wall_ms,
             wall_ms > 0 ? 100 * sum / wall_ms : 0);
+    if (peak_gflops > 0)
+        fprintf(out,
+                "device peak %.1f GFLOP/s (measured FMA rate): the kernels ran at %.1f%% of it, "
+                "the whole forward at %.1f%%\n",
+                peak_gflops, 100 * gflops(flops, sum) / peak_gflops,
+                100 * gflops(flops, wall_ms) / peak_gflops);
     free(rows);
 }
 

@@ -15,8 +15,10 @@ typedef struct {
 } host_phase;
 
 /* The per-layer table (slowest first), totals per layer kind and per kernel,
- * and the kernel sum against the forward's wall time. */
-void report_profile_table(FILE *out, const cln_model *model, double wall_ms);
+ * and the kernel sum against the forward's wall time; with the device's
+ * measured peak (GFLOP/s, cln_runtime_measure_peak; 0: not known) each layer
+ * kind's and the whole forward's share of it. */
+void report_profile_table(FILE *out, const cln_model *model, double wall_ms, double peak_gflops);
 
 /* The per-layer table as CSV, in execution order. */
 cln_status report_profile_csv(const char *path, const cln_model *model, cln_error *err);
