@@ -39,7 +39,34 @@ static cln_status run_once(cln_conv_algo algo, cln_error *err) {
     return st;
 }
 
-static void walk(cln_conv_algo algo) {
+/* The calls of the set-up alone (runtime and model), the same for every way. */
+static long setup_calls(void) {
+    cln_error err;
+    cln_runtime *rt = NULL;
+    cln_model *model = NULL;
+    fault_arm(0);
+    cr_assert_eq(cln_runtime_create(NULL, &rt, &err), CLN_OK, "%s", err.message);
+    cr_assert_eq(cln_model_load_random(rt, 5, &model, &err), CLN_OK, "%s", err.message);
+    const long n = fault_count();
+    cln_model_free(model);
+    cln_runtime_free(rt);
+    return n;
+}
+
+static void expect_named_failure(cln_status st, const cln_error *err, long n, const char *what) {
+    cr_expect(st == CLN_ERR_OPENCL || st == CLN_ERR_CLBLAST,
+              "call %ld of the %s failed, but it returned %s: %s", n, what, cln_status_name(st),
+              err->message);
+    cr_expect(strstr(err->message, " failed: CL") != NULL,
+              "call %ld of the %s: the message does not name the operation and error: %s", n, what,
+              err->message);
+}
+
+/* Fails each call of a whole run in turn: each of the set-up's (runtime and
+ * model, made anew for each), unless forward_only, then each of a first
+ * forward's, on a runtime kept from one to the next and a new model each
+ * time, which must then run a forward once the fault is gone. */
+static void walk_calls(cln_conv_algo algo, bool forward_only) {
     cln_error err;
     for (size_t i = 0; i < sizeof input / sizeof input[0]; i++)
         input[i] = (float)(i % 17) / 8.0f - 1.0f;
@@ -49,29 +76,46 @@ static void walk(cln_conv_algo algo) {
     cr_assert_eq(run_once(algo, &err), CLN_OK, "%s", err.message);
     fault_arm(0);
     cr_assert_eq(run_once(algo, &err), CLN_OK, "%s", err.message);
-    const long points = fault_count();
-    cr_assert_gt(points, 50, "only %ld calls counted", points);
-    for (long n = 1; n <= points; n++) {
+    const long points = fault_count(), setup = setup_calls();
+    cr_assert_gt(points - setup, 50, "only %ld forward calls counted", points - setup);
+    for (long n = 1; !forward_only && n <= setup; n++) {
         fault_arm(n);
         memset(&err, 0, sizeof err);
-        cln_status st = run_once(algo, &err);
-        cr_expect(st == CLN_ERR_OPENCL || st == CLN_ERR_CLBLAST,
-                  "call %ld of %ld failed, but the run returned %s: %s", n, points,
-                  cln_status_name(st), err.message);
-        cr_expect(strstr(err.message, " failed: CL") != NULL,
-                  "call %ld: the message does not name the operation and error: %s", n,
-                  err.message);
+        expect_named_failure(run_once(algo, &err), &err, n, "set-up");
     }
     fault_arm(0);
+    cln_runtime *rt = NULL;
+    cr_assert_eq(cln_runtime_create(NULL, &rt, &err), CLN_OK, "%s", err.message);
+    const cln_forward_options o = {.conv_algo = algo, .profile = true};
+    for (long n = 1; n <= points - setup; n++) {
+        cln_model *model = NULL;
+        fault_arm(0);
+        cr_assert_eq(cln_model_load_random(rt, 5, &model, &err), CLN_OK, "%s", err.message);
+        fault_arm(n);
+        memset(&err, 0, sizeof err);
+        expect_named_failure(cln_model_forward(model, input, N, H, W, &o, logits, &err), &err, n,
+                             "forward");
+        fault_arm(0);
+        cr_expect_eq(cln_model_forward(model, input, N, H, W, &o, logits, &err), CLN_OK,
+                     "a forward after call %ld of the last failed: %s", n, err.message);
+        cln_model_free(model);
+    }
+    cln_runtime_free(rt);
+    fault_arm(0);
     cr_expect_eq(run_once(algo, &err), CLN_OK, "after the walk: %s", err.message);
+}
+
+static void walk(cln_conv_algo algo) {
+    walk_calls(algo, false);
 }
 
 Test(faults, every_call_of_a_run_with_our_kernels) {
     walk(CLN_CONV_TILED);
 }
 
-Test(faults, every_call_of_a_run_with_winograd) {
-    walk(CLN_CONV_WINOGRAD);
+/* The set-up is the walk above's: only the forward's calls, which differ. */
+Test(faults, every_forward_call_with_winograd) {
+    walk_calls(CLN_CONV_WINOGRAD, true);
 }
 
 Test(faults, every_call_of_a_run_through_clblast) {
