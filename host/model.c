@@ -183,14 +183,16 @@ static void describe_layers(cln_model *m) {
     }
 }
 
-/* Bytes of a plan's three buffers: input, activation arena, im2col scratch. */
+/* Bytes of a plan's three buffers: input, activation arena, im2col or
+ * Winograd scratch (with the slack after it that ops.h asks for). */
 typedef struct {
     size_t input, arena, scratch;
 } plan_bytes;
 
 static plan_bytes bytes_of(const plan *pl) {
     return (plan_bytes){(size_t)pl->n * 3 * pl->h * pl->w * sizeof(float),
-                        pl->arena_floats * sizeof(float), pl->scratch_floats * sizeof(float)};
+                        pl->arena_floats * sizeof(float),
+                        (pl->scratch_floats + GEMM_READ_SLACK_FLOATS) * sizeof(float)};
 }
 
 /* Whether a plan's buffers fit the device: each within its largest
@@ -244,7 +246,8 @@ static cln_status prepare_plan(cln_model *m, int n, int h, int w, cln_error *err
     if (status == CLN_OK)
         status = create_buffer(m->rt, m->plan.arena_floats, "activations", &m->arena, err);
     if (status == CLN_OK)
-        status = create_buffer(m->rt, m->plan.scratch_floats, "im2col scratch", &m->scratch, err);
+        status =
+            create_buffer(m->rt, b.scratch / sizeof(float), "im2col scratch", &m->scratch, err);
     if (status != CLN_OK) {
         release_plan(m);
         return status;
@@ -271,7 +274,7 @@ static tensor_view slice(tensor_view t, int first, int count) {
 
 /* Input channels from which a 3x3 stride-1 convolution runs Winograd by
  * default on a CPU: with fewer, its transforms cost more than it saves. */
-#define WINOGRAD_DEFAULT_MIN_CHANNELS 128
+#define WINOGRAD_DEFAULT_MIN_CHANNELS 80
 
 /* How layer i runs: as asked; under AUTO as tuned for this device and shape
  * (cln_model_tune), else on CPUs Winograd for the 3x3 stride-1 convolutions

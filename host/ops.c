@@ -239,7 +239,7 @@ cln_status op_conv_winograd(cln_runtime *rt, tensor_view src, conv_geometry g, l
         kernel_arg in_args[] = {ARG(src.buf), ARG(so),   ARG(src.c),       ARG(src.n), ARG(src.h),
                                 ARG(src.w),   ARG(g.ph), ARG(g.pw),        ARG(n0),    ARG(nb),
                                 ARG(th),      ARG(tw),   ARG(scratch.buf), ARG(tp)};
-        size_t in_global[2] = {(size_t)nb * th, (size_t)src.c};
+        size_t in_global[2] = {(size_t)(tp / panel), (size_t)src.c};
         status = launch(rt, KERNEL_WINOGRAD_INPUT, in_args, 14, 2, in_global, err);
         if (status != CLN_OK) break;
         /* B in panels (ldb 0), as gemm_tiled reads im2col's */
@@ -261,7 +261,7 @@ cln_status op_conv_winograd(cln_runtime *rt, tensor_view src, conv_geometry g, l
                                  ARG(p.buf),       ARG(bo),      ARG(n0),    ARG(nb),
                                  ARG(th),          ARG(tw),      ARG(dst.n), ARG(dst.h),
                                  ARG(dst.w),       ARG(dst.buf), ARG(dof),   ARG(r)};
-        size_t out_global[2] = {(size_t)nb * th, (size_t)dst.c};
+        size_t out_global[2] = {(size_t)((t + panel - 1) / panel), (size_t)dst.c};
         status = launch(rt, KERNEL_WINOGRAD_OUTPUT, out_args, 16, 2, out_global, err);
     }
     return status;

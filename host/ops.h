@@ -83,7 +83,8 @@ cln_status op_linear(cln_runtime *rt, tensor_view src, layer_params p, tensor_vi
 /* Floats that every buffer holding a GEMM's row-major B keeps after its end:
  * gemm_tiled.cl reads a last partial tile of columns as whole vectors, up to
  * TILE_N * TILE_V - 1 floats past the last row (those lanes are never
- * stored). */
+ * stored); so does winograd.cl's output transform past its products in
+ * scratch, which keeps them too. */
 #define GEMM_READ_SLACK_FLOATS 64
 
 /* The widest column panel im2col writes (the largest TILE_N). */

@@ -252,6 +252,9 @@ Test(ops, conv_winograd_3x3_stride_1) {
     check_conv(BY_WINOGRAD, 1, 1, 3, 3, 1, unpadded, 1);   /* one output pixel */
     check_conv(BY_WINOGRAD, 5, 6, 9, 7, 13, padded, 2);    /* chunks of 2, 2, 1 */
     check_conv(BY_WINOGRAD, 2, 40, 18, 17, 70, unpadded, 2);
+    /* rows of tiles wider than a panel: the transforms' whole-vector paths */
+    check_conv(BY_WINOGRAD, 2, 5, 9, 75, 6, padded, 2);
+    check_conv(BY_WINOGRAD, 1, 4, 10, 77, 3, unpadded, 1);
 }
 
 Test(ops, conv_winograd_refuses_other_shapes_and_small_scratch) {
