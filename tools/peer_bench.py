@@ -9,9 +9,10 @@ of the benchmark's virtual environment, which has onnxruntime and openvino.
 
 import argparse
 import json
-import time
 
 import numpy as np
+
+from forward_timing import time_forwards
 
 
 def onnxruntime_session(model, threads):
@@ -55,20 +56,9 @@ def main():
         run, version = onnxruntime_session(args.model, args.threads)
     else:
         run, version = openvino_session(args.model, args.threads, shape)
-    times = []
-    for i in range(args.warmup + args.iters):
-        start = time.perf_counter()
-        run(x)
-        if i >= args.warmup:
-            times.append((time.perf_counter() - start) * 1e3)
-    times.sort()
-    n = len(times)
-    median = (times[(n - 1) // 2] + times[n // 2]) / 2
-    rank = lambda q: times[max(0, -(-q * n // 100) - 1)]  # nearest rank
-    print(json.dumps({"engine": args.engine, "version": version, "batch": args.batch, "iters": n,
-                      "median_ms": median, "p10_ms": rank(10), "p90_ms": rank(90),
+    figures = time_forwards(lambda: run(x), args.warmup, args.iters)
+    print(json.dumps({"engine": args.engine, "version": version, "batch": args.batch, **figures,
                       "threads": args.threads}))
-
 
 if __name__ == "__main__":
     main()

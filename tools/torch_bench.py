@@ -5,10 +5,11 @@ batch, iters and median_ms (and p10/p90)."""
 
 import argparse
 import json
-import time
 
 import torch
 import torchvision
+
+from forward_timing import time_forwards
 
 
 def main():
@@ -23,20 +24,10 @@ def main():
     torch.manual_seed(0)
     model = torchvision.models.Inception3(aux_logits=False, init_weights=False).eval()
     x = torch.rand(args.batch, 3, args.size, args.size) * 2 - 1
-    times = []
     with torch.no_grad():
-        for i in range(args.warmup + args.iters):
-            start = time.perf_counter()
-            model(x)
-            if i >= args.warmup:
-                times.append((time.perf_counter() - start) * 1e3)
-    times.sort()
-    n = len(times)
-    median = (times[(n - 1) // 2] + times[n // 2]) / 2
-    rank = lambda q: times[max(0, -(-q * n // 100) - 1)]  # nearest rank
-    print(json.dumps({"batch": args.batch, "iters": n, "median_ms": median, "p10_ms": rank(10),
-                      "p90_ms": rank(90), "torch": torch.__version__, "threads": args.threads}))
-
+        figures = time_forwards(lambda: model(x), args.warmup, args.iters)
+    print(json.dumps({"batch": args.batch, **figures, "torch": torch.__version__,
+                      "threads": args.threads}))
 
 if __name__ == "__main__":
     main()

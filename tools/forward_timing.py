@@ -1,0 +1,20 @@
+"""Timing shared by tools/torch_bench.py and tools/peer_bench.py: whole
+forwards after warm-up, summarized as `clinception bench` does (median,
+nearest-rank p10 and p90, in ms)."""
+
+import time
+
+
+def time_forwards(run, warmup, iters):
+    """Calls run() warmup + iters times; the figures of the last iters."""
+    times = []
+    for i in range(warmup + iters):
+        start = time.perf_counter()
+        run()
+        if i >= warmup:
+            times.append((time.perf_counter() - start) * 1e3)
+    times.sort()
+    n = len(times)
+    rank = lambda q: times[max(0, -(-q * n // 100) - 1)]  # nearest rank
+    return {"iters": n, "median_ms": (times[(n - 1) // 2] + times[n // 2]) / 2,
+            "p10_ms": rank(10), "p90_ms": rank(90)}
