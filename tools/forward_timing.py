@@ -5,6 +5,15 @@ nearest-rank p10 and p90, in ms)."""
 import time
 
 
+def add_timing_options(parser):
+    """--batch, --size, --iters, --warmup and --threads, as `clinception bench` has them."""
+    parser.add_argument("--batch", type=int, default=1, help="images per forward")
+    parser.add_argument("--size", type=int, default=299, help="input height and width")
+    parser.add_argument("--iters", type=int, default=10, help="timed forwards")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed forwards first")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads")
+
+
 def time_forwards(run, warmup, iters):
     """Calls run() warmup + iters times; the figures of the last iters."""
     times = []

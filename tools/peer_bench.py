@@ -12,7 +12,7 @@ import json
 
 import numpy as np
 
-from forward_timing import time_forwards
+from forward_timing import add_timing_options, time_forwards
 
 
 def onnxruntime_session(model, threads):
@@ -44,11 +44,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--engine", choices=["onnxruntime", "openvino"], required=True)
     p.add_argument("--model", required=True, help="Inception v3 as ONNX (tools/export_onnx.py)")
-    p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--size", type=int, default=299)
-    p.add_argument("--iters", type=int, default=10)
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--threads", type=int, default=2)
+    add_timing_options(p)
     args = p.parse_args()
     shape = [args.batch, 3, args.size, args.size]
     x = (np.random.default_rng(0).random(shape, dtype=np.float32) * 2 - 1).astype(np.float32)

@@ -9,16 +9,12 @@ import json
 import torch
 import torchvision
 
-from forward_timing import time_forwards
+from forward_timing import add_timing_options, time_forwards
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--size", type=int, default=299)
-    p.add_argument("--iters", type=int, default=10)
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--threads", type=int, default=2)
+    add_timing_options(p)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
