@@ -215,16 +215,16 @@ cln_status op_conv_winograd(cln_runtime *rt, tensor_view src, conv_geometry g, l
                             tensor_view dst, bool relu, scratch_buffer scratch, cln_error *err) {
     cln_status status = CLN_OK;
     const int th = (dst.h + 1) / 2, tw = (dst.w + 1) / 2;
-    const size_t per_image = conv_winograd_floats(src.c, dst.c, g, dst.h, dst.w);
-    if (per_image == 0)
+    const int tile_m = runtime_tunable(rt, "TILE_M"), panel = runtime_tunable(rt, "TILE_N");
+    if (!winograd_applies(g.kh, g.kw, g.sh, g.sw))
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
                         "Winograd runs only 3x3 stride-1 convolutions, not %dx%d stride %dx%d",
                         g.kh, g.kw, g.sh, g.sw);
+    const size_t per_image = winograd_floats(src.c, dst.c, (size_t)th * tw, (size_t)panel);
     if (per_image > scratch.floats)
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
                         "Winograd needs %zu floats of scratch for one image, %zu given", per_image,
                         scratch.floats);
-    const int tile_m = runtime_tunable(rt, "TILE_M"), panel = runtime_tunable(rt, "TILE_N");
     const int cols = panel * runtime_tunable(rt, "TILE_V");
     int batch = dst.n; /* the most images at a time that scratch holds */
     while (batch > 1 &&
