@@ -225,14 +225,14 @@ static cln_status check_fits(const cln_model *m, int n, int h, int w, cln_error 
     char advice[96] = "no batch of this image size fits";
     if (lo > 0)
         snprintf(advice, sizeof advice, "the largest batch of this image size that fits is %d", lo);
-    return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
-                    "an input of %d x 3 x %d x %d needs %.1f MiB of activations and %.1f MiB of "
-                    "im2col scratch, more than %s can hold (largest allocation %.1f MiB, "
-                    "global memory %.1f MiB with %.1f MiB of weights); %s",
-                    n, h, w, m->plan.arena_floats * 4 / 1048576.0,
-                    m->plan.scratch_floats * 4 / 1048576.0, d->device_name,
-                    d->max_alloc_bytes / 1048576.0, d->global_mem_bytes / 1048576.0,
-                    m->weight_bytes / 1048576.0, advice);
+    return cln_fail(
+        err, CLN_ERR_INVALID_ARGUMENT,
+        "an input of %d x 3 x %d x %d needs %.1f MiB of activations and %.1f MiB of "
+        "im2col or Winograd scratch, more than %s can hold (largest allocation %.1f MiB, "
+        "global memory %.1f MiB with %.1f MiB of weights); %s",
+        n, h, w, m->plan.arena_floats * 4 / 1048576.0, m->plan.scratch_floats * 4 / 1048576.0,
+        d->device_name, d->max_alloc_bytes / 1048576.0, d->global_mem_bytes / 1048576.0,
+        m->weight_bytes / 1048576.0, advice);
 }
 
 static cln_status prepare_plan(cln_model *m, int n, int h, int w, cln_error *err) {

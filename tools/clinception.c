@@ -728,8 +728,9 @@ static int cmd_bench(int argc, char **argv) {
            "this run, weight read %.1f ms, upload %.1f ms, first forward %.1f ms\n",
            rt.device_setup_ms, cold_build_ms, rt.program_build_ms, mt.read_ms, mt.upload_ms,
            first_ms);
-    printf("device memory   %.1f MiB peak (weights, input, activations, im2col scratch)\n",
-           peak_mib);
+    printf(
+        "device memory   %.1f MiB peak (weights, input, activations, im2col or Winograd scratch)\n",
+        peak_mib);
     printf("device peak     %.1f GFLOP/s measured (FMA chains, cl_kernels/peak.cl); the median "
            "forward does %.1f GFLOP/s (%.1f GFLOP as direct convolutions count them), %.1f%% of "
            "it\n",
