@@ -3,10 +3,11 @@
 // transposed (K x lda, lda >= M rounded up to a tile; see host/layout.h), B
 // the activations (K x N, row stride ldb) or an im2col matrix in panels of
 // TILE_N columns (ldb = 0: panel p is a K x TILE_N block at p*K*TILE_N),
-// C a slice of the output (row stride ldc). A row-major B is read up to
-// TILE_N * TILE_V - 1 columns past N (GEMM_READ_SLACK_FLOATS in host/ops.h). Each work-item
-// computes TILE_M rows by TILE_V vectors of TILE_N consecutive columns: per k, TILE_V vector loads
-// of B and TILE_M*TILE_V vector multiply-adds with broadcast weights.
+// C a slice of the output (row stride ldc). Each work-item computes TILE_M
+// rows by TILE_V vectors of TILE_N consecutive columns: per k, TILE_V vector
+// loads of B and TILE_M*TILE_V vector multiply-adds with broadcast weights.
+// A row-major B is read up to TILE_N * TILE_V - 1 columns past N
+// (GEMM_READ_SLACK_FLOATS in host/ops.h).
 
 #ifndef TILE_M
 #define TILE_M 8 // output rows (channels) per work-item; divides 16 (host/layout.h)
@@ -120,14 +121,14 @@ __kernel void gemm_batched(int M, int N, int K, __global const real *A, int a_of
 // global: (ceil(M / TILE_N), N)
 __kernel void gemm_few_columns(int M, int N, int K, __global const real *A, int a_off, int lda,
                                __global const real *bias, int bias_off, __global const real *B,
-                               int b_off, int ldb, __global real *C, int c_off, int ldc, int relu) {
+                               int b_off, int ldb, __global real *C, int c_off, int ldc,
+                               int relu) {
     const int m0 = get_global_id(0) * TILE_N;
     const int n = get_global_id(1);
     if (m0 >= M || n >= N) return;
     __global const real *a = A + a_off + m0, *b = B + b_off + n;
     realn acc = (realn)ZERO;
-    for (int k = 0; k < K; k++)
-        acc = fma(vloadn(0, a + k * lda), (realn)b[k * ldb], acc);
+    for (int k = 0; k < K; k++) acc = fma(vloadn(0, a + k * lda), (realn)b[k * ldb], acc);
     real out[TILE_N];
     vstoren(acc, 0, out);
     for (int j = 0; j < TILE_N && m0 + j < M; j++) {

@@ -28,8 +28,7 @@ __kernel void im2col(__global const real *src, int src_off, int N, int H, int W,
     const int y = oy * SH - PH + ky;
     __global real *out = col + (size_t)r * nb * Ho * Wo + (size_t)t * Wo;
     if (y < 0 || y >= H) {
-        for (int ox = 0; ox < Wo; ox++)
-            out[ox] = ZERO;
+        for (int ox = 0; ox < Wo; ox++) out[ox] = ZERO;
         return;
     }
     __global const real *in = src + src_off + ((c * N + n) * H + y) * W;
@@ -45,8 +44,8 @@ __kernel void im2col(__global const real *src, int src_off, int N, int H, int W,
 // are zeros.
 // global: (ceil(nb*Ho*Wo / IM2COL_PANEL))
 __kernel void im2col_panels(__global const real *src, int src_off, int N, int H, int W, int n0,
-                            int nb, int KH, int KW, int SH, int SW, int PH, int PW, int Ho, int Wo,
-                            __global real *col, int K) {
+                            int nb, int KH, int KW, int SH, int SW, int PH, int PW, int Ho,
+                            int Wo, __global real *col, int K) {
     const int p = get_global_id(0);
     // where each column's window starts: image offset, top row, left column
     int base[IM2COL_PANEL], y0[IM2COL_PANEL], x0[IM2COL_PANEL];

@@ -246,8 +246,8 @@ static cln_status prepare_plan(cln_model *m, int n, int h, int w, cln_error *err
     if (status == CLN_OK)
         status = create_buffer(m->rt, m->plan.arena_floats, "activations", &m->arena, err);
     if (status == CLN_OK)
-        status =
-            create_buffer(m->rt, b.scratch / sizeof(float), "im2col scratch", &m->scratch, err);
+        status = create_buffer(m->rt, b.scratch / sizeof(float), "im2col or Winograd scratch",
+                               &m->scratch, err);
     if (status != CLN_OK) {
         release_plan(m);
         return status;
@@ -284,18 +284,16 @@ static tensor_view slice(tensor_view t, int first, int count) {
  * for a 1x1 or fc, Winograd for other than 3x3 stride 1) runs tiled. */
 static cln_conv_algo layer_algo(const cln_model *m, int i, const cln_forward_options *o) {
     const layer *l = &m->net.layers[i];
+    const bool winograd = l->op == LAYER_CONV && winograd_applies(l->kh, l->kw, l->sh, l->sw);
     cln_conv_algo a = o->conv_algo;
     if (a == CLN_CONV_AUTO) a = tuning_get(&m->tuning, m->plan.n, m->plan.h, m->plan.w, l->name);
-    if (a == CLN_CONV_AUTO && m->rt->info.is_cpu && l->op == LAYER_CONV &&
-        winograd_applies(l->kh, l->kw, l->sh, l->sw) &&
+    if (a == CLN_CONV_AUTO && m->rt->info.is_cpu && winograd &&
         m->net.value_channels[l->src] >= WINOGRAD_DEFAULT_MIN_CHANNELS)
         a = CLN_CONV_WINOGRAD;
     if (a == CLN_CONV_AUTO) a = m->rt->info.is_cpu ? CLN_CONV_TILED : CLN_CONV_GEMM;
     if (a == CLN_CONV_DIRECT && (l->op != LAYER_CONV || (l->kh == 1 && l->kw == 1)))
         a = CLN_CONV_TILED;
-    if (a == CLN_CONV_WINOGRAD &&
-        (l->op != LAYER_CONV || !winograd_applies(l->kh, l->kw, l->sh, l->sw)))
-        a = CLN_CONV_TILED;
+    if (a == CLN_CONV_WINOGRAD && !winograd) a = CLN_CONV_TILED;
     return a;
 }
 

@@ -1,8 +1,8 @@
 /* A network's parameters packed for the device: per conv layer the folded
  * weights in the layout of host/layout.h ((Cin*kh*kw) x padded Cout), then
  * the bias [Cout], and for a 3x3 stride-1 convolution its Winograd filters
- * as well (16 x Cin x padded Cout); the same for fc. Read from a torchvision state dict in
- * .safetensors, or seeded random. */
+ * as well (16 x Cin x padded Cout); the same for fc. Read from a torchvision
+ * state dict in .safetensors, or seeded random. */
 #ifndef CLN_MODEL_WEIGHTS_H
 #define CLN_MODEL_WEIGHTS_H
 
