@@ -17,11 +17,12 @@ typedef CONCAT(float, DIRECT_TILE_N) realn;
 #define vloadn CONCAT(vload, DIRECT_TILE_N)
 #define vstoren CONCAT(vstore, DIRECT_TILE_N)
 
-// weights: (Cin*KH*KW) x ldw, transposed (host/layout.h); dst channel co
+// weights: (Cin*KH*KW) x Cout transposed, in groups of channels (host/layout.h,
+// prelude.cl's weight_at), ldw between taps; dst channel co
 // starts at dst_off + co*N*Ho*Wo.
 // global: (ceil(Wo / DIRECT_TILE_N) * Ho * N, ceil(Cout / DIRECT_TILE_M))
 __kernel void conv2d_direct(__global const real *src, int src_off, int Cin, int N, int H, int W,
-                            __global const real *weights, int w_off, int ldw, int b_off, int Cout,
+                            __global const real *weights, int w_off, int ldw, int w_group, int b_off, int Cout,
                             int KH,
                             int KW, int SH, int SW, int PH, int PW, int Ho, int Wo,
                             __global real *dst, int dst_off, int relu) {
@@ -35,7 +36,7 @@ __kernel void conv2d_direct(__global const real *src, int src_off, int Cin, int 
     realn acc[DIRECT_TILE_M];
     #pragma unroll
     for (int i = 0; i < DIRECT_TILE_M; i++) acc[i] = (realn)ZERO;
-    __global const real *w = weights + w_off + co0; // the tile's weights at tap 0
+    __global const real *w = weights + w_off + weight_at(co0, w_group); // tap 0
     const int x0 = ox0 * SW - PW; // input column of the first pixel's window
     for (int c = 0; c < Cin; c++) {
         for (int ky = 0; ky < KH; ky++) {

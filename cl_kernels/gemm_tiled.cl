@@ -1,6 +1,7 @@
 // Our GEMM with the bias and ReLU epilogue fused, for convolutions on
 // channel-major activations: C = relu(A * B + bias), A the weights stored
-// transposed (K x lda, lda >= M rounded up to a tile; see host/layout.h), B
+// transposed in groups of rows (host/layout.h, prelude.cl's weight_at: row m
+// at k lies at weight_at(m, a_group) + k * lda), B
 // the activations (K x N, row stride ldb) or an im2col matrix in panels of
 // TILE_N columns (ldb = 0: panel p is a K x TILE_N block at p*K*TILE_N),
 // C a slice of the output (row stride ldc). Each work-item computes TILE_M
@@ -29,14 +30,14 @@ typedef CONCAT(float, TILE_N) realn;
 // C = A * B (+ bias when given, then ReLU when asked), A, B and C already at
 // their offsets.
 inline void gemm_tile(int m0, int n0, int M, int N, int K, __global const real *A, int lda,
-                      __global const real *bias, __global const real *B, int ldb,
+                      int a_group, __global const real *bias, __global const real *B, int ldb,
                       __global real *C, int ldc, int relu) {
     realn acc[TILE_M][TILE_V];
     #pragma unroll
     for (int i = 0; i < TILE_M; i++)
         #pragma unroll
         for (int v = 0; v < TILE_V; v++) acc[i][v] = (realn)ZERO;
-    __global const real *a = A + m0; // the tile's weights at k = 0
+    __global const real *a = A + weight_at(m0, a_group); // the tile's weights at k = 0
     // where each vector's columns start at k = 0, and the step to the next k
     __global const real *b[TILE_V];
     const int last_panel = (N - 1) / TILE_N;
@@ -85,12 +86,12 @@ inline void gemm_tile(int m0, int n0, int M, int N, int K, __global const real *
 
 // global: (ceil(M / TILE_M), ceil(N / (TILE_N * TILE_V)))
 __kernel void gemm_tiled(int M, int N, int K, __global const real *A, int a_off, int lda,
-                         __global const real *bias, int bias_off, __global const real *B, int b_off,
+                         int a_group, __global const real *bias, int bias_off, __global const real *B, int b_off,
                          int ldb, __global real *C, int c_off, int ldc, int relu) {
     const int m0 = get_global_id(0) * TILE_M;
     const int n0 = get_global_id(1) * TILE_N * TILE_V;
     if (m0 >= M || n0 >= N) return;
-    gemm_tile(m0, n0, M, N, K, A + a_off, lda, bias + bias_off, B + b_off, ldb, C + c_off, ldc,
+    gemm_tile(m0, n0, M, N, K, A + a_off, lda, a_group, bias + bias_off, B + b_off, ldb, C + c_off, ldc,
               relu);
 }
 
@@ -110,7 +111,7 @@ __kernel void gemm_batched(int M, int N, int K, __global const real *A, int a_of
     for (int j = 0; j < m_tiles; j++) {
         const int m0 = (get_global_id(0) * m_tiles + j) * TILE_M;
         if (m0 >= M) break;
-        gemm_tile(m0, n0, M, N, K, A + a_off + (size_t)z * a_stride, lda, 0,
+        gemm_tile(m0, n0, M, N, K, A + a_off + (size_t)z * a_stride, lda, WEIGHT_GROUP, 0,
                   B + b_off + (size_t)z * b_stride, ldb, C + c_off + (size_t)z * c_stride, ldc, 0);
     }
 }
@@ -120,13 +121,13 @@ __kernel void gemm_batched(int M, int N, int K, __global const real *A, int a_of
 // vector of the transposed weights times one broadcast value of B per k.
 // global: (ceil(M / TILE_N), N)
 __kernel void gemm_few_columns(int M, int N, int K, __global const real *A, int a_off, int lda,
-                               __global const real *bias, int bias_off, __global const real *B,
+                               int a_group, __global const real *bias, int bias_off, __global const real *B,
                                int b_off, int ldb, __global real *C, int c_off, int ldc,
                                int relu) {
     const int m0 = get_global_id(0) * TILE_N;
     const int n = get_global_id(1);
     if (m0 >= M || n >= N) return;
-    __global const real *a = A + a_off + m0, *b = B + b_off + n;
+    __global const real *a = A + a_off + weight_at(m0, a_group), *b = B + b_off + n;
     realn acc = (realn)ZERO;
     for (int k = 0; k < K; k++) acc = fma(vloadn(0, a + k * lda), (realn)b[k * ldb], acc);
     real out[TILE_N];

@@ -40,46 +40,51 @@ __kernel void im2col(__global const real *src, int src_off, int N, int H, int W,
 
 // In column panels (for gemm_tiled.cl): each run of IM2COL_PANEL columns is
 // its own K x IM2COL_PANEL block, so the GEMM streams memory in order. Each
-// work-item writes one whole panel, row by row; columns past the last image
-// are zeros.
-// global: (ceil(nb*Ho*Wo / IM2COL_PANEL))
+// work-item writes one whole panel, a tap (ky, kx) at a time: where each
+// column reads is worked out once per tap and serves every channel, as one
+// vector when the columns read consecutive inputs, else one gather. Columns
+// past the last image are zeros. The panels start at column q0 (a multiple
+// of IM2COL_PANEL): a chunk of the columns at a time.
+// global: (ceil((nb*Ho*Wo - q0) / IM2COL_PANEL), or fewer)
 __kernel void im2col_panels(__global const real *src, int src_off, int N, int H, int W, int n0,
                             int nb, int KH, int KW, int SH, int SW, int PH, int PW, int Ho,
-                            int Wo, __global real *col, int K) {
+                            int Wo, __global real *col, int q0, int K) {
     const int p = get_global_id(0);
     // where each column's window starts: image offset, top row, left column
     int base[IM2COL_PANEL], y0[IM2COL_PANEL], x0[IM2COL_PANEL];
+    #pragma unroll
     for (int j = 0; j < IM2COL_PANEL; j++) {
-        const int q = p * IM2COL_PANEL + j;
+        const int q = q0 + p * IM2COL_PANEL + j;
         const int n = q / (Ho * Wo), oy = q % (Ho * Wo) / Wo, ox = q % Wo;
         y0[j] = n < nb ? oy * SH - PH : -KH - H; // a column past the images reads nothing
         x0[j] = ox * SW - PW;
         base[j] = (n0 + min(n, nb - 1)) * H * W;
     }
-    __global real *out = col + (size_t)p * K * IM2COL_PANEL;
-    const int plane = N * H * W;
-    // a panel within one output row at stride 1 reads a contiguous run
-    const bool one_run = SW == 1 && y0[0] == y0[IM2COL_PANEL - 1] &&
-                         base[0] == base[IM2COL_PANEL - 1] &&
-                         x0[IM2COL_PANEL - 1] == x0[0] + IM2COL_PANEL - 1;
-    int c = 0, ky = 0, kx = 0;
-    for (int r = 0; r < K; r++) {
-        __global const real *in = src + src_off + c * plane;
-        const int y = y0[0] + ky, x = x0[0] + kx;
-        if (one_run && y >= 0 && y < H && x >= 0 && x + IM2COL_PANEL <= W) {
-            vstorep(vloadp(0, in + base[0] + y * W + x), 0, out + r * IM2COL_PANEL);
-        } else {
+    __global const real *in = src + src_off;
+    const int plane = N * H * W, taps = KH * KW, channels = K / taps;
+    const int step = taps * IM2COL_PANEL; // from one channel's row of a tap to the next's
+    for (int ky = 0; ky < KH; ky++) {
+        for (int kx = 0; kx < KW; kx++) {
+            // each column's input in channel 0 at this tap, -1 in the padding
+            int at[IM2COL_PANEL];
+            bool run = true; // every column inside, at consecutive addresses
+            #pragma unroll
             for (int j = 0; j < IM2COL_PANEL; j++) {
-                const int yj = y0[j] + ky, xj = x0[j] + kx;
-                out[r * IM2COL_PANEL + j] =
-                    yj >= 0 && yj < H && xj >= 0 && xj < W ? in[base[j] + yj * W + xj] : ZERO;
+                const int y = y0[j] + ky, x = x0[j] + kx;
+                at[j] = y >= 0 && y < H && x >= 0 && x < W ? base[j] + y * W + x : -1;
+                run = run && at[j] >= 0 && at[j] == at[0] + j;
             }
-        }
-        if (++kx == KW) { // next tap: (c, ky, kx) in row order
-            kx = 0;
-            if (++ky == KH) {
-                ky = 0;
-                c++;
+            __global real *out = col + (size_t)p * K * IM2COL_PANEL + (ky * KW + kx) * IM2COL_PANEL;
+            if (run) {
+                __global const real *from = in + at[0];
+                for (int c = 0; c < channels; c++, from += plane, out += step)
+                    vstorep(vloadp(0, from), 0, out);
+            } else {
+                __global const real *from = in;
+                for (int c = 0; c < channels; c++, from += plane, out += step) {
+                    #pragma unroll
+                    for (int j = 0; j < IM2COL_PANEL; j++) out[j] = at[j] >= 0 ? from[at[j]] : ZERO;
+                }
             }
         }
     }

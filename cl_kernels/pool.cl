@@ -2,7 +2,8 @@
 // is contiguous: max pool, average pool counting the padding (torchvision's
 // count_include_pad=True) and the adaptive average pool to 1x1. Each
 // work-item of the windowed pools writes one output row: a loop over its
-// pixels with the window's rows resolved once.
+// pixels with the window's rows resolved once, in vectors of 8 pixels for
+// the network's own shapes.
 
 // global: (Ho, planes); plane p reads src_off + p*H*W, writes dst_off + p*Ho*Wo
 __kernel void max_pool2d(__global const real *src, int src_off, int H, int W, int K, int S,
@@ -13,6 +14,21 @@ __kernel void max_pool2d(__global const real *src, int src_off, int H, int W, in
     const int y0 = max(oy * S - P, 0), y1 = min(oy * S - P + K, H);
     __global const real *plane = src + src_off + p * H * W;
     __global real *out = dst + dst_off + (p * Ho + oy) * Wo;
+    if (K == 3 && S == 2 && P == 0 && Wo >= 8) { // the network's: 8 outputs at a time
+        // outputs ox0 .. ox0+7 read columns 2*ox0 .. 2*ox0+16, all inside
+        // the row since W >= 2*Wo+1; the last run overlaps the one before
+        for (int ox0 = 0; ox0 < Wo; ox0 = ox0 + 8 < Wo ? min(ox0 + 8, Wo - 8) : Wo) {
+            float8 m = (float8)(-INFINITY);
+            for (int y = y0; y < y1; y++) {
+                __global const real *row = plane + y * W + 2 * ox0;
+                const float16 v = vload16(0, row);
+                const float8 next = (float8)(v.s2468, v.sace, row[16]);
+                m = fmax(m, fmax(fmax(v.even, v.odd), next));
+            }
+            vstore8(m, 0, out + ox0);
+        }
+        return;
+    }
     if (P == 0) { // every window lies inside the input: no bounds in the loop
         for (int ox = 0; ox < Wo; ox++) {
             real m = -INFINITY;
@@ -43,7 +59,25 @@ __kernel void avg_pool2d(__global const real *src, int src_off, int H, int W, in
     const int rows = min(ys + K, H + P) - ys;
     __global const real *plane = src + src_off + p * H * W;
     __global real *out = dst + dst_off + (p * Ho + oy) * Wo;
-    if (K == 3 && S == 1 && P == 1) { // the Inception blocks' pool: every divisor is 9
+    if (K == 3 && S == 1 && P == 1 && W >= 8) { // the Inception blocks': 8 outputs at a time
+        // the last run overlaps the one before; the padding's zeros are
+        // shifted in at either end of the row
+        for (int x0 = 0; x0 < W; x0 = x0 + 8 < W ? min(x0 + 8, W - 8) : W) {
+            float8 sum = (float8)(ZERO);
+            for (int y = y0; y < y1; y++) {
+                __global const real *row = plane + y * W + x0;
+                const float8 mid = vload8(0, row);
+                const float8 left = x0 > 0 ? vload8(0, row - 1)
+                                           : (float8)(ZERO, mid.s0123, mid.s456);
+                const float8 right = x0 + 8 < W ? vload8(0, row + 1)
+                                                : (float8)(mid.s1234, mid.s567, ZERO);
+                sum += left + mid + right;
+            }
+            vstore8(sum / (real)9, 0, out + x0);
+        }
+        return;
+    }
+    if (K == 3 && S == 1 && P == 1) { // every divisor is 9
         for (int ox = 0; ox < Wo; ox++) {
             real sum = ZERO;
             for (int y = y0; y < y1; y++) {

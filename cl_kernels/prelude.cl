@@ -5,6 +5,17 @@
 
 typedef float real;
 
+// A layer's weights (host/layout.h) come in groups of WEIGHT_GROUP output
+// channels: group g starts at g * group_stride, and within a group the
+// channels of one tap are consecutive, tap_stride apart. This is where
+// channel o's weight at tap 0 lies; a tile of channels within one group reads
+// them as one run per tap.
+#define WEIGHT_GROUP 16 // host/layout.h's WEIGHT_CHANNEL_ALIGN
+
+inline int weight_at(int o, int group_stride) {
+    return o / WEIGHT_GROUP * group_stride + o % WEIGHT_GROUP;
+}
+
 #define ZERO ((real)0)
 
 inline real relu_if(real x, int relu) { return relu ? fmax(x, ZERO) : x; }

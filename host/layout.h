@@ -6,6 +6,7 @@
 #ifndef CLN_LAYOUT_H
 #define CLN_LAYOUT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define WEIGHT_CHANNEL_ALIGN 16 /* a multiple of every channel tile (TILE_M, DIRECT_TILE_M) */
@@ -31,6 +32,29 @@ static inline size_t winograd_weight_index(int cout, int cin, int xi, int o, int
 /* Where weight (output channel o, tap j) of a layer with cout channels lies. */
 static inline size_t weight_index(int cout, int o, size_t j) {
     return j * weight_ld(cout) + (size_t)o;
+}
+
+/* On CPUs the device holds each layer's weights instead in panels of
+ * WEIGHT_CHANNEL_ALIGN output channels, panel g being a K x
+ * WEIGHT_CHANNEL_ALIGN block at g * K * WEIGHT_CHANNEL_ALIGN: a tile of
+ * channels then walks K through one contiguous run instead of touching a new
+ * cache line per tap. The size is the same; the Winograd filters keep the
+ * layout above. Where weight (o, tap j) of a layer of k taps lies then: */
+static inline size_t weight_panel_index(size_t k, int o, size_t j) {
+    return ((size_t)o / WEIGHT_CHANNEL_ALIGN * k + j) * WEIGHT_CHANNEL_ALIGN +
+           (size_t)o % WEIGHT_CHANNEL_ALIGN;
+}
+
+/* What a kernel needs to find the weights in either layout
+ * (cl_kernels/prelude.cl's weight_at): floats from one group of
+ * WEIGHT_CHANNEL_ALIGN channels to the next, and from one tap to the next. */
+typedef struct {
+    size_t group_stride, tap_stride;
+} weight_strides;
+
+static inline weight_strides weight_layout(int cout, size_t k, bool panels) {
+    if (panels) return (weight_strides){k * WEIGHT_CHANNEL_ALIGN, WEIGHT_CHANNEL_ALIGN};
+    return (weight_strides){WEIGHT_CHANNEL_ALIGN, weight_ld(cout)};
 }
 
 #endif

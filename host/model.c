@@ -23,6 +23,7 @@ struct cln_model {
     network net;
     cl_mem weights; /* packed_weights.data */
     size_t w_off[NET_MAX_LAYERS], b_off[NET_MAX_LAYERS], winograd_off[NET_MAX_LAYERS];
+    bool weight_panels; /* the weights in panels (host/layout.h) */
     /* buffers of the current plan */
     bool planned;
     plan plan;
@@ -78,6 +79,11 @@ static cln_status upload_weights(cln_runtime *rt, packed_weights *pw, cln_model 
     else if (rt->info.is_cpu)
         status = tuning_apply_xgemm(rt->device, xgemm_cpu_candidates[0], err);
     if (status != CLN_OK) goto cleanup;
+    /* in panels on CPUs (host/layout.h); transform_winograd has read the
+     * plain layout already */
+    if (runtime_tunable(rt, "WEIGHT_PANELS")) status = packed_weights_to_panels(&m->net, pw, err);
+    if (status != CLN_OK) goto cleanup;
+    m->weight_panels = pw->panels;
     memcpy(m->w_off, pw->w_off, sizeof m->w_off);
     memcpy(m->b_off, pw->b_off, sizeof m->b_off);
     memcpy(m->winograd_off, pw->winograd_off, sizeof m->winograd_off);
@@ -300,7 +306,7 @@ static cln_conv_algo layer_algo(const cln_model *m, int i, const cln_forward_opt
 static cln_status run_layer(cln_model *m, int i, const cln_forward_options *o, cln_error *err) {
     const layer *l = &m->net.layers[i];
     tensor_view dst = slice(value_view(m, l->dst), l->dst_channel, l->out_channels);
-    layer_params p = {m->weights, m->w_off[i], m->b_off[i], m->winograd_off[i]};
+    layer_params p = {m->weights, m->w_off[i], m->b_off[i], m->winograd_off[i], m->weight_panels};
     if (l->op == LAYER_INPUT) {
         float scale[3] = {1, 1, 1}, shift[3] = {0, 0, 0};
         if (o->transform_input)

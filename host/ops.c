@@ -46,18 +46,26 @@ static int to_int(size_t v) {
 }
 
 /* C (M x N, ldc) = A (M x K) * B (K x N, ldb) by CLBlast, A being a layer's
- * weights stored transposed (host/layout.h). */
+ * weights stored transposed (host/layout.h): one product, or one per panel
+ * of WEIGHT_CHANNEL_ALIGN rows when the weights are in panels. */
 static cln_status gemm(cln_runtime *rt, size_t m, size_t n, size_t k, layer_params p, cl_mem b,
                        size_t b_off, size_t ldb, cl_mem c, size_t c_off, size_t ldc,
                        cln_error *err) {
-    cl_event ev = NULL;
-    CLBlastStatusCode rc =
-        CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeYes, CLBlastTransposeNo, m, n, k, 1.0f,
-                     p.buf, p.w_off, weight_ld((int)m), b, b_off, ldb, 0.0f, c, c_off, ldc,
-                     &rt->queue, rt->recorder.on ? &ev : NULL);
-    if (rc != CLBlastSuccess)
-        return clblast_fail(err, rc, "CLBlastSgemm (m=%zu, n=%zu, k=%zu)", m, n, k);
-    return ev ? runtime_record(rt, ev, "CLBlast sgemm", err) : CLN_OK;
+    cln_status status = CLN_OK;
+    const weight_strides ws = weight_layout((int)m, k, p.panels);
+    const size_t rows = p.panels ? WEIGHT_CHANNEL_ALIGN : m;
+    for (size_t m0 = 0; m0 < m && status == CLN_OK; m0 += rows) {
+        const size_t mp = m - m0 < rows ? m - m0 : rows;
+        cl_event ev = NULL;
+        CLBlastStatusCode rc = CLBlastSgemm(
+            CLBlastLayoutRowMajor, CLBlastTransposeYes, CLBlastTransposeNo, mp, n, k, 1.0f, p.buf,
+            p.w_off + m0 / WEIGHT_CHANNEL_ALIGN * ws.group_stride, ws.tap_stride, b, b_off, ldb,
+            0.0f, c, c_off + m0 * ldc, ldc, &rt->queue, rt->recorder.on ? &ev : NULL);
+        if (rc != CLBlastSuccess)
+            return clblast_fail(err, rc, "CLBlastSgemm (m=%zu, n=%zu, k=%zu)", mp, n, k);
+        if (ev) status = runtime_record(rt, ev, "CLBlast sgemm", err);
+    }
+    return status;
 }
 
 /* How many tiles down a column each work-item of a batched GEMM takes: as
@@ -76,19 +84,20 @@ static cln_status gemm_tiled(cln_runtime *rt, int m, int n, int k, layer_params 
                              size_t b_off, size_t ldb, cl_mem c, size_t c_off, size_t ldc,
                              bool relu, cln_error *err) {
     const int tile_m = runtime_tunable(rt, "TILE_M"), tile_n = runtime_tunable(rt, "TILE_N");
-    int ao = to_int(p.w_off), lda = to_int(weight_ld(m)), bo = to_int(p.b_off);
-    int bof = to_int(b_off), ldbi = to_int(ldb), co = to_int(c_off), ldci = to_int(ldc);
-    int r = relu;
-    kernel_arg args[] = {ARG(m),    ARG(n),     ARG(k),  ARG(p.buf), ARG(ao),
-                         ARG(lda),  ARG(p.buf), ARG(bo), ARG(b),     ARG(bof),
-                         ARG(ldbi), ARG(c),     ARG(co), ARG(ldci),  ARG(r)};
+    const weight_strides ws = weight_layout(m, (size_t)k, p.panels);
+    int ao = to_int(p.w_off), lda = to_int(ws.tap_stride), ag = to_int(ws.group_stride);
+    int bo = to_int(p.b_off), bof = to_int(b_off), ldbi = to_int(ldb), co = to_int(c_off);
+    int ldci = to_int(ldc), r = relu;
+    kernel_arg args[] = {ARG(m),  ARG(n),     ARG(k),    ARG(p.buf), ARG(ao),  ARG(lda),
+                         ARG(ag), ARG(p.buf), ARG(bo),   ARG(b),     ARG(bof), ARG(ldbi),
+                         ARG(c),  ARG(co),    ARG(ldci), ARG(r)};
     if (n < tile_n && ldb) { /* a vector per column would be mostly padding */
         size_t global[2] = {(size_t)(m + tile_n - 1) / tile_n, (size_t)n};
-        return launch(rt, KERNEL_GEMM_FEW_COLUMNS, args, 15, 2, global, err);
+        return launch(rt, KERNEL_GEMM_FEW_COLUMNS, args, 16, 2, global, err);
     }
     const int cols = tile_n * runtime_tunable(rt, "TILE_V");
     size_t global[2] = {(size_t)(m + tile_m - 1) / tile_m, (size_t)(n + cols - 1) / cols};
-    return launch(rt, KERNEL_GEMM_TILED, args, 15, 2, global, err);
+    return launch(rt, KERNEL_GEMM_TILED, args, 16, 2, global, err);
 }
 
 static cln_status bias_act(cln_runtime *rt, cl_mem x, size_t x_off, size_t ld, int rows, int cols,
@@ -128,7 +137,8 @@ cln_status op_input(cln_runtime *rt, cl_mem src, const float scale[3], const flo
     int hw = dst.h * dst.w, off = to_int(dst.off);
     kernel_arg args[] = {ARG(src),     ARG(dst.n), ARG(dst.c), ARG(hw),
                          ARG(dst.buf), ARG(off),   ARG(sc),    ARG(sh)};
-    size_t global[2] = {(size_t)hw, (size_t)dst.n * dst.c};
+    const size_t run = (size_t)runtime_tunable(rt, "INPUT_RUN");
+    size_t global[2] = {((size_t)hw + run - 1) / run, (size_t)dst.n * dst.c};
     return launch(rt, KERNEL_INPUT_TO_CHANNEL_MAJOR, args, 8, 2, global, err);
 }
 
@@ -161,35 +171,45 @@ cln_status op_conv_gemm(cln_runtime *rt, tensor_view src, conv_geometry g, layer
                             "im2col needs %zu floats of scratch for one image, %zu given",
                             conv_im2col_floats(src.c, g, dst.h, dst.w), scratch.floats);
     }
+    /* in panels, im2col and the GEMM take the columns a chunk at a time (as
+     * many whole panels as IM2COL_CHUNK_FLOATS holds, 0: all at once), so that
+     * what im2col writes is still in cache when the GEMM reads it */
+    const size_t chunk_floats = panel ? (size_t)runtime_tunable(rt, "IM2COL_CHUNK_FLOATS") : 0;
+    size_t chunk_panels = chunk_floats / (k * (panel ? (size_t)panel : 1));
+    if (chunk_panels == 0) chunk_panels = 1;
     for (size_t n0 = 0; n0 < (size_t)dst.n && status == CLN_OK; n0 += batch) {
         const int nb = (int)(dst.n - n0 < batch ? dst.n - n0 : batch);
         const size_t cols = unrolled ? nb * howo : ld;
-        cl_mem b = src.buf;
-        size_t b_off = src.off, ldb = (size_t)src.n * src.h * src.w;
-        if (unrolled) {
-            int so = to_int(src.off), first = (int)n0, rows = to_int(k);
-            kernel_arg args[] = {ARG(src.buf),     ARG(so),   ARG(src.n), ARG(src.h), ARG(src.w),
-                                 ARG(first),       ARG(nb),   ARG(g.kh),  ARG(g.kw),  ARG(g.sh),
-                                 ARG(g.sw),        ARG(g.ph), ARG(g.pw),  ARG(dst.h), ARG(dst.w),
-                                 ARG(scratch.buf), ARG(rows)};
-            if (panel) {
-                size_t global[1] = {(cols + panel - 1) / panel};
-                status = launch(rt, KERNEL_IM2COL_PANELS, args, 17, 1, global, err);
-            } else {
-                size_t global[2] = {(size_t)nb * dst.h, k};
-                status = launch(rt, KERNEL_IM2COL, args, 16, 2, global, err);
+        const size_t chunk = unrolled && chunk_floats ? chunk_panels * panel : cols;
+        for (size_t q0 = 0; q0 < cols && status == CLN_OK; q0 += chunk) {
+            const size_t chunk_cols = cols - q0 < chunk ? cols - q0 : chunk;
+            cl_mem b = src.buf;
+            size_t b_off = src.off, ldb = (size_t)src.n * src.h * src.w;
+            if (unrolled) {
+                int so = to_int(src.off), first = (int)n0, rows = to_int(k), q = to_int(q0);
+                kernel_arg args[] = {
+                    ARG(src.buf), ARG(so),    ARG(src.n), ARG(src.h),       ARG(src.w), ARG(first),
+                    ARG(nb),      ARG(g.kh),  ARG(g.kw),  ARG(g.sh),        ARG(g.sw),  ARG(g.ph),
+                    ARG(g.pw),    ARG(dst.h), ARG(dst.w), ARG(scratch.buf), ARG(q),     ARG(rows)};
+                if (panel) {
+                    size_t global[1] = {(chunk_cols + panel - 1) / panel};
+                    status = launch(rt, KERNEL_IM2COL_PANELS, args, 18, 1, global, err);
+                } else { /* the first 16 arguments: no chunks */
+                    size_t global[2] = {(size_t)nb * dst.h, k};
+                    status = launch(rt, KERNEL_IM2COL, args, 16, 2, global, err);
+                }
+                b = scratch.buf;
+                b_off = 0;
+                ldb = panel ? 0 : cols; /* 0: panels */
             }
-            b = scratch.buf;
-            b_off = 0;
-            ldb = panel ? 0 : cols; /* 0: panels */
+            if (status != CLN_OK) break;
+            const size_t c_off = dst.off + n0 * howo + q0;
+            if (engine == GEMM_TILED)
+                status = gemm_tiled(rt, dst.c, to_int(chunk_cols), to_int(k), p, b, b_off, ldb,
+                                    dst.buf, c_off, ld, relu, err);
+            else
+                status = gemm(rt, dst.c, chunk_cols, k, p, b, b_off, ldb, dst.buf, c_off, ld, err);
         }
-        if (status != CLN_OK) break;
-        const size_t c_off = dst.off + n0 * howo;
-        if (engine == GEMM_TILED)
-            status = gemm_tiled(rt, dst.c, to_int(cols), to_int(k), p, b, b_off, ldb, dst.buf,
-                                c_off, ld, relu, err);
-        else
-            status = gemm(rt, dst.c, cols, k, p, b, b_off, ldb, dst.buf, c_off, ld, err);
         if (!unrolled) break; /* one GEMM covers the whole batch */
     }
     if (status != CLN_OK || engine == GEMM_TILED) return status;
@@ -200,15 +220,16 @@ cln_status op_conv_direct(cln_runtime *rt, tensor_view src, conv_geometry g, lay
                           tensor_view dst, bool relu, cln_error *err) {
     const int tile_m = runtime_tunable(rt, "DIRECT_TILE_M"),
               tile_n = runtime_tunable(rt, "DIRECT_TILE_N");
-    int so = to_int(src.off), wo = to_int(p.w_off), ldw = to_int(weight_ld(dst.c));
-    int bo = to_int(p.b_off), dof = to_int(dst.off), r = relu;
-    kernel_arg args[] = {ARG(src.buf), ARG(so),      ARG(src.c), ARG(src.n), ARG(src.h), ARG(src.w),
-                         ARG(p.buf),   ARG(wo),      ARG(ldw),   ARG(bo),    ARG(dst.c), ARG(g.kh),
-                         ARG(g.kw),    ARG(g.sh),    ARG(g.sw),  ARG(g.ph),  ARG(g.pw),  ARG(dst.h),
-                         ARG(dst.w),   ARG(dst.buf), ARG(dof),   ARG(r)};
+    const weight_strides ws = weight_layout(dst.c, (size_t)src.c * g.kh * g.kw, p.panels);
+    int so = to_int(src.off), wo = to_int(p.w_off), ldw = to_int(ws.tap_stride);
+    int wg = to_int(ws.group_stride), bo = to_int(p.b_off), dof = to_int(dst.off), r = relu;
+    kernel_arg args[] = {ARG(src.buf), ARG(so),    ARG(src.c),   ARG(src.n), ARG(src.h), ARG(src.w),
+                         ARG(p.buf),   ARG(wo),    ARG(ldw),     ARG(wg),    ARG(bo),    ARG(dst.c),
+                         ARG(g.kh),    ARG(g.kw),  ARG(g.sh),    ARG(g.sw),  ARG(g.ph),  ARG(g.pw),
+                         ARG(dst.h),   ARG(dst.w), ARG(dst.buf), ARG(dof),   ARG(r)};
     size_t tiles = (size_t)(dst.w + tile_n - 1) / tile_n;
     size_t global[2] = {tiles * dst.h * dst.n, (size_t)(dst.c + tile_m - 1) / tile_m};
-    return launch(rt, KERNEL_CONV2D_DIRECT, args, 22, 2, global, err);
+    return launch(rt, KERNEL_CONV2D_DIRECT, args, 23, 2, global, err);
 }
 
 cln_status op_conv_winograd(cln_runtime *rt, tensor_view src, conv_geometry g, layer_params p,

@@ -23,11 +23,13 @@ typedef struct {
 } conv_geometry;
 
 /* Where a layer's parameters sit in a device buffer: the weights at w_off in
- * the layout of layout.h, the bias [Cout] at b_off, and for a 3x3 stride-1
- * convolution its Winograd filters at winograd_off (floats). */
+ * the layout of layout.h (in panels when `panels`), the bias [Cout] at b_off,
+ * and for a 3x3 stride-1 convolution its Winograd filters at winograd_off
+ * (floats). */
 typedef struct {
     cl_mem buf;
     size_t w_off, b_off, winograd_off;
+    bool panels;
 } layer_params;
 
 /* Scratch for im2col: a buffer of `floats` floats. */

@@ -26,6 +26,7 @@ static const struct {
     int value[DEVICE_KIND_COUNT];
     const char *same_as;
 } tunables[] = {
+    {PROGRAM_INPUT, "INPUT_RUN", {256, 256, 16}, NULL},
     {PROGRAM_CONV2D_DIRECT, "DIRECT_TILE_M", {8, 8, 8}, NULL},
     {PROGRAM_CONV2D_DIRECT, "DIRECT_TILE_N", {16, 8, 16}, NULL},
     {PROGRAM_GEMM_TILED, "TILE_M", {8, 4, 8}, NULL},
@@ -40,6 +41,13 @@ static const struct {
     /* the host's alone: work-items per compute unit below which a batched
      * GEMM's work-items take several tiles each (0: one tile each) */
     {PROGRAM_COUNT, "GEMM_ITEMS_PER_UNIT", {32, 32, 0}, NULL},
+    /* the host's alone: 1 to keep the weights in panels of output channels
+     * (host/layout.h), which our kernels walk faster on a CPU; CLBlast then
+     * runs one product per panel */
+    {PROGRAM_COUNT, "WEIGHT_PANELS", {1, 1, 0}, NULL},
+    /* the host's alone: floats of im2col in panels written and multiplied at
+     * a time (0: a layer's whole batch at once) */
+    {PROGRAM_COUNT, "IM2COL_CHUNK_FLOATS", {1 << 20, 1 << 20, 0}, NULL},
 };
 
 static const char *const program_files[PROGRAM_COUNT] = {
@@ -54,7 +62,7 @@ static const struct {
     const char *name;
     bool loops; /* its work-items loop over a row or a vector tile themselves */
 } kernel_table[KERNEL_COUNT] = {
-    [KERNEL_INPUT_TO_CHANNEL_MAJOR] = {PROGRAM_INPUT, "input_to_channel_major", false},
+    [KERNEL_INPUT_TO_CHANNEL_MAJOR] = {PROGRAM_INPUT, "input_to_channel_major", true},
     [KERNEL_IM2COL] = {PROGRAM_IM2COL, "im2col", true},
     [KERNEL_IM2COL_PANELS] = {PROGRAM_IM2COL, "im2col_panels", true},
     [KERNEL_BIAS_ACT] = {PROGRAM_EPILOGUE, "bias_act", false},

@@ -1,6 +1,7 @@
 /* Every device op against its plain-C reference on random data, at odd sizes:
  * channels not a multiple of 4, H != W, stride 2, each padding, batch > 1,
  * and outputs written into a channel slice of a larger tensor (concat). */
+#define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 
 #include "layout.h"
@@ -108,6 +109,10 @@ static void free_dst(slice_dst *d) {
     free(d->host);
 }
 
+/* Whether upload_params lays the weights out in panels (host/layout.h), as
+ * the model does on CPUs, or plainly, as elsewhere. */
+static bool weight_panels;
+
 /* A layer's parameters on the device: weights (cout x k, as torchvision lays
  * them out) in the layout of layout.h, then the bias, then for a 3x3
  * convolution of cin channels its Winograd filters (weights/). */
@@ -124,7 +129,17 @@ static layer_params upload_params(const float *weights, const float *bias, int c
         packed[wsize + o] = bias[o];
     }
     if (usize) winograd_filters(packed, cout, cin, packed + wsize + cout);
-    layer_params p = {device_buffer(wsize + cout + usize, packed), 0, wsize, wsize + cout};
+    if (weight_panels) {
+        float *plain = malloc(wsize * sizeof *plain);
+        cr_assert(plain);
+        memcpy(plain, packed, wsize * sizeof *plain);
+        for (int o = 0; o < (int)weight_ld(cout); o++)
+            for (size_t j = 0; j < k; j++)
+                packed[weight_panel_index(k, o, j)] = plain[weight_index(cout, o, j)];
+        free(plain);
+    }
+    layer_params p = {device_buffer(wsize + cout + usize, packed), 0, wsize, wsize + cout,
+                      weight_panels};
     free(packed);
     return p;
 }
@@ -228,11 +243,39 @@ Test(ops, conv_tiled_full_and_partial_tiles) {
     check_conv(BY_TILED, 1, 6, 3, 4, 20, one, 0);  /* 12 columns: the few-columns kernel */
 }
 
+/* im2col and our GEMM a chunk of column panels at a time
+ * (IM2COL_CHUNK_FLOATS): one or two panels a chunk here, chunks crossing
+ * from one image to the next and a partial last one. */
+Test(ops, conv_tiled_im2col_in_chunks) {
+    setenv("CLINCEPTION_TUNABLES", "IM2COL_CHUNK_FLOATS=700", 1);
+    for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++)
+        check_conv(BY_TILED, conv_cases[i].n, conv_cases[i].cin, conv_cases[i].h, conv_cases[i].w,
+                   conv_cases[i].cout, conv_cases[i].g, 8);
+    check_conv(BY_TILED, 5, 6, 9, 7, 5, (conv_geometry){3, 3, 1, 1, 1, 1}, 2);
+    unsetenv("CLINCEPTION_TUNABLES");
+}
+
 Test(ops, conv_gemm_im2col_one_image_at_a_time) {
     conv_geometry g = {3, 3, 1, 1, 1, 1};
     check_conv(BY_GEMM, 3, 6, 9, 7, 5, g, 1);
     check_conv(BY_GEMM, 5, 6, 9, 7, 5, g, 2); /* chunks of 2, 2, 1 */
     check_conv(BY_TILED, 5, 6, 9, 7, 5, g, 2);
+}
+
+/* The weights in panels of 16 output channels, as on CPUs: every shape by
+ * every way that reads them, with channels over several panels and a
+ * partial last one. */
+Test(ops, conv_weights_in_panels_every_way) {
+    weight_panels = true;
+    const conv_geometry one = {1, 1, 1, 1, 0, 0}, padded = {3, 3, 1, 1, 1, 1};
+    for (conv_path path = BY_GEMM; path <= BY_DIRECT; path++) {
+        for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++)
+            check_conv(path, conv_cases[i].n, conv_cases[i].cin, conv_cases[i].h, conv_cases[i].w,
+                       conv_cases[i].cout + 30, conv_cases[i].g, 8);
+        check_conv(path, 1, 6, 3, 4, 37, one, 0); /* 12 columns: the few-columns kernel */
+        check_conv(path, 2, 9, 7, 7, 48, padded, 8);
+    }
+    check_conv(BY_WINOGRAD, 2, 7, 7, 10, 37, padded, 2); /* its filters keep their layout */
 }
 
 Test(ops, conv_direct_every_shape) {
@@ -260,7 +303,7 @@ Test(ops, conv_winograd_3x3_stride_1) {
 Test(ops, conv_winograd_refuses_other_shapes_and_small_scratch) {
     cl_mem b = device_buffer(64, NULL);
     tensor_view src = {b, 0, 2, 1, 4, 4}, dst = {b, 32, 1, 1, 2, 2};
-    layer_params p = {b, 0, 18, 20};
+    layer_params p = {b, 0, 18, 20, false};
     scratch_buffer scratch = {b, 10};
     cln_error err;
     const conv_geometry stride_2 = {3, 3, 2, 2, 0, 0}, g = {3, 3, 1, 1, 0, 0};
@@ -277,7 +320,7 @@ Test(ops, conv_gemm_refuses_small_scratch) {
     cl_mem b = device_buffer(64, NULL);
     tensor_view src = {b, 0, 2, 1, 4, 4}, dst = {b, 32, 1, 1, 2, 2};
     conv_geometry g = {3, 3, 1, 1, 0, 0};
-    layer_params p = {b, 0, 18, 0};
+    layer_params p = {b, 0, 18, 0, false};
     scratch_buffer scratch = {b, 10};
     cln_error err;
     cr_expect_eq(op_conv_gemm(rt, src, g, p, dst, true, scratch, GEMM_TILED, &err),
@@ -322,11 +365,19 @@ static void check_pool(pool_kind kind, int n, int c, int h, int w, int k, int s,
 Test(ops, max_pool_3x3_stride_2) {
     check_pool(POOL_MAX, 2, 5, 9, 12, 3, 2, 0);
     check_pool(POOL_MAX, 3, 3, 8, 7, 3, 2, 0);
+    /* 8 outputs or more a row: the vector path, its last run overlapping */
+    check_pool(POOL_MAX, 2, 3, 17, 17, 3, 2, 0);
+    check_pool(POOL_MAX, 1, 4, 9, 36, 3, 2, 0);
+    check_pool(POOL_MAX, 2, 2, 7, 147, 3, 2, 0);
 }
 
 Test(ops, avg_pool_3x3_counts_padding) {
     check_pool(POOL_AVG, 2, 5, 9, 12, 3, 1, 1);
     check_pool(POOL_AVG, 1, 7, 4, 3, 3, 1, 1);
+    /* rows of 8 or more: the vector path, with either end's padding */
+    check_pool(POOL_AVG, 2, 3, 8, 8, 3, 1, 1);
+    check_pool(POOL_AVG, 1, 4, 17, 17, 3, 1, 1);
+    check_pool(POOL_AVG, 2, 3, 6, 35, 3, 1, 1);
 }
 
 Test(ops, global_avg_pool) {
@@ -351,34 +402,40 @@ Test(ops, global_avg_pool) {
 }
 
 Test(ops, linear) {
-    const int n = 3, cin = 33, cout = 10;
+    const int n = 3, cin = 33, cout = 21;
     float *in = random_floats(n * cin), *weights = random_floats(cout * cin + cout);
-    float in_cm[99], expect[30], got_cm[30], got[30];
+    float in_cm[99], expect[63], got_cm[63], got[63];
     ref_linear(in, n, cin, weights, weights + cout * cin, cout, expect);
     nchw_to_channel_major(in, n, cin, 1, in_cm);
     cl_mem src_buf = device_buffer(n * cin, in_cm), dst_buf = device_buffer(n * cout, NULL);
 
     tensor_view src = {src_buf, 0, cin, n, 1, 1}, dst = {dst_buf, 0, cout, n, 1, 1};
-    layer_params p = upload_params(weights, weights + cout * cin, cout, cin, cin);
     cln_error err;
-    for (int engine = GEMM_CLBLAST; engine <= GEMM_TILED; engine++) {
-        cr_assert_eq(op_linear(rt, src, p, dst, (gemm_engine)engine, &err), CLN_OK, "%s",
-                     err.message);
-        read_buffer(dst_buf, n * cout, got_cm);
-        channel_major_to_nchw(got_cm, n, cout, 1, got);
-        cr_expect_leq(max_rel_diff(got, expect, n * cout), TOL, "engine %d", engine);
+    for (int panels = 0; panels <= 1; panels++) {
+        weight_panels = panels;
+        layer_params p = upload_params(weights, weights + cout * cin, cout, cin, cin);
+        for (int engine = GEMM_CLBLAST; engine <= GEMM_TILED; engine++) {
+            cr_assert_eq(op_linear(rt, src, p, dst, (gemm_engine)engine, &err), CLN_OK, "%s",
+                         err.message);
+            read_buffer(dst_buf, n * cout, got_cm);
+            channel_major_to_nchw(got_cm, n, cout, 1, got);
+            cr_expect_leq(max_rel_diff(got, expect, n * cout), TOL, "engine %d, panels %d", engine,
+                          panels);
+        }
+        clReleaseMemObject(p.buf);
     }
     clReleaseMemObject(src_buf);
     clReleaseMemObject(dst_buf);
-    clReleaseMemObject(p.buf);
     free(weights);
     free(in);
 }
 
+/* An input whose planes are several of the kernel's runs of pixels and a
+ * partial one. */
 Test(ops, input_layout_and_transform) {
-    const int n = 2, h = 5, w = 6, hw = h * w;
+    enum { n = 2, h = 23, w = 29, hw = h * w };
     const float scale[3] = {0.5f, 2.0f, -1.0f}, shift[3] = {0.25f, -1.0f, 3.0f};
-    float *in = random_floats(n * 3 * hw), expect[180], got_cm[180], got[180];
+    float *in = random_floats(n * 3 * hw), expect[n * 3 * hw], got_cm[n * 3 * hw], got[n * 3 * hw];
     for (int b = 0; b < n; b++)
         for (int c = 0; c < 3; c++)
             for (int i = 0; i < hw; i++)

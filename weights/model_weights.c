@@ -82,6 +82,32 @@ static void transform_winograd(const network *net, packed_weights *pw) {
     }
 }
 
+cln_status packed_weights_to_panels(const network *net, packed_weights *pw, cln_error *err) {
+    size_t largest = 0;
+    for (int i = 0; i < net->layer_count; i++) {
+        const layer *l = &net->layers[i];
+        size_t floats = has_params(l) ? weight_ld(l->out_channels) * layer_fan_in(net, l) : 0;
+        if (floats > largest) largest = floats;
+    }
+    float *plain = malloc((largest ? largest : 1) * sizeof *plain);
+    if (!plain)
+        return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory for %zu floats of weights",
+                        largest);
+    for (int i = 0; i < net->layer_count; i++) {
+        const layer *l = &net->layers[i];
+        if (!has_params(l)) continue;
+        const size_t k = layer_fan_in(net, l), ld = weight_ld(l->out_channels);
+        float *w = pw->data + pw->w_off[i];
+        memcpy(plain, w, k * ld * sizeof *plain);
+        for (size_t j = 0; j < k; j++)
+            for (int o = 0; o < (int)ld; o++)
+                w[weight_panel_index(k, o, j)] = plain[weight_index(l->out_channels, o, j)];
+    }
+    free(plain);
+    pw->panels = true;
+    return CLN_OK;
+}
+
 void packed_weights_free(packed_weights *pw) {
     free(pw->data);
     pw->data = NULL;

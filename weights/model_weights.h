@@ -9,6 +9,7 @@
 #include "../host/clinception.h"
 #include "../host/network.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +21,7 @@ typedef struct {
     size_t w_off[NET_MAX_LAYERS]; /* per layer with parameters, floats */
     size_t b_off[NET_MAX_LAYERS];
     size_t winograd_off[NET_MAX_LAYERS]; /* where winograd_applies to the layer */
+    bool panels; /* the weights in panels (host/layout.h's weight_panel_index) */
 } packed_weights;
 
 /* Reads path, checks every tensor the network needs (names, shapes, dtypes,
@@ -29,6 +31,10 @@ cln_status weights_load_safetensors(const network *net, const char *path, packed
 /* He-initialised weights with identity BatchNorm, from seed. */
 cln_status weights_random(const network *net, uint64_t seed, packed_weights *out, cln_error *err);
 void packed_weights_free(packed_weights *pw);
+/* Rearranges every layer's weights into panels of WEIGHT_CHANNEL_ALIGN output
+ * channels (host/layout.h's weight_panel_index), in place; the Winograd
+ * filters keep their layout. */
+cln_status packed_weights_to_panels(const network *net, packed_weights *pw, cln_error *err);
 
 /* A 3x3 convolution's Winograd filters u (host/layout.h's winograd_weight_index)
  * from its weights w (weight_index layout), cout x cin filters. */
