@@ -103,7 +103,7 @@ __kernel void gemm_tiled(int M, int N, int K, __global const real *A, int a_off,
 // work-group is spread over more work.
 // global: (ceil(M / (TILE_M * m_tiles)), ceil(N / (TILE_N * TILE_V)), batches)
 __kernel void gemm_batched(int M, int N, int K, __global const real *A, int a_off, int a_stride,
-                           int lda, __global const real *B, int b_off, int b_stride, int ldb,
+                           int lda, int a_group, __global const real *B, int b_off, int b_stride, int ldb,
                            __global real *C, int c_off, int c_stride, int ldc, int m_tiles) {
     const int n0 = get_global_id(1) * TILE_N * TILE_V;
     const int z = get_global_id(2);
@@ -111,7 +111,7 @@ __kernel void gemm_batched(int M, int N, int K, __global const real *A, int a_of
     for (int j = 0; j < m_tiles; j++) {
         const int m0 = (get_global_id(0) * m_tiles + j) * TILE_M;
         if (m0 >= M) break;
-        gemm_tile(m0, n0, M, N, K, A + a_off + (size_t)z * a_stride, lda, WEIGHT_GROUP, 0,
+        gemm_tile(m0, n0, M, N, K, A + a_off + (size_t)z * a_stride, lda, a_group, 0,
                   B + b_off + (size_t)z * b_stride, ldb, C + c_off + (size_t)z * c_stride, ldc, 0);
     }
 }

@@ -34,12 +34,12 @@ static inline size_t weight_index(int cout, int o, size_t j) {
     return j * weight_ld(cout) + (size_t)o;
 }
 
-/* On CPUs the device holds each layer's weights instead in panels of
- * WEIGHT_CHANNEL_ALIGN output channels, panel g being a K x
- * WEIGHT_CHANNEL_ALIGN block at g * K * WEIGHT_CHANNEL_ALIGN: a tile of
- * channels then walks K through one contiguous run instead of touching a new
- * cache line per tap. The size is the same; the Winograd filters keep the
- * layout above. Where weight (o, tap j) of a layer of k taps lies then: */
+/* On CPUs the device holds each layer's weights, and each of its 16 Winograd
+ * matrices (K = cin), instead in panels of WEIGHT_CHANNEL_ALIGN output
+ * channels, panel g being a K x WEIGHT_CHANNEL_ALIGN block at
+ * g * K * WEIGHT_CHANNEL_ALIGN: a tile of channels then walks K through one
+ * contiguous run instead of touching a new cache line per tap. The size is
+ * the same. Where weight (o, tap j) of a layer of k taps lies then: */
 static inline size_t weight_panel_index(size_t k, int o, size_t j) {
     return ((size_t)o / WEIGHT_CHANNEL_ALIGN * k + j) * WEIGHT_CHANNEL_ALIGN +
            (size_t)o % WEIGHT_CHANNEL_ALIGN;

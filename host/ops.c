@@ -264,18 +264,21 @@ cln_status op_conv_winograd(cln_runtime *rt, tensor_view src, conv_geometry g, l
         status = launch(rt, KERNEL_WINOGRAD_INPUT, in_args, 14, 2, in_global, err);
         if (status != CLN_OK) break;
         /* B in panels (ldb 0), as gemm_tiled reads im2col's */
-        int m = dst.c, k = src.c, wo = to_int(p.winograd_off), lda = to_int(weight_ld(dst.c));
-        int a_stride = to_int((size_t)src.c * weight_ld(dst.c)), zero = 0, b_stride = k * tp;
+        const weight_strides ws = weight_layout(dst.c, (size_t)src.c, p.panels);
+        int m = dst.c, k = src.c, wo = to_int(p.winograd_off), lda = to_int(ws.tap_stride);
+        int ag = to_int(ws.group_stride), a_stride = to_int((size_t)src.c * weight_ld(dst.c));
+        int zero = 0, b_stride = k * tp;
         int c_stride = m * t;
         const size_t m_tiles = (size_t)(m + tile_m - 1) / tile_m;
         const size_t n_tiles = (size_t)(t + cols - 1) / cols;
         int per_item = gemm_m_tiles(rt, m_tiles, n_tiles * WINOGRAD_POSITIONS);
-        kernel_arg gemm_args[] = {ARG(m),     ARG(t),        ARG(k),    ARG(p.buf),
-                                  ARG(wo),    ARG(a_stride), ARG(lda),  ARG(scratch.buf),
-                                  ARG(zero),  ARG(b_stride), ARG(zero), ARG(scratch.buf),
-                                  ARG(m_off), ARG(c_stride), ARG(t),    ARG(per_item)};
+        kernel_arg gemm_args[] = {ARG(m),           ARG(t),        ARG(k),        ARG(p.buf),
+                                  ARG(wo),          ARG(a_stride), ARG(lda),      ARG(ag),
+                                  ARG(scratch.buf), ARG(zero),     ARG(b_stride), ARG(zero),
+                                  ARG(scratch.buf), ARG(m_off),    ARG(c_stride), ARG(t),
+                                  ARG(per_item)};
         size_t gemm_global[3] = {(m_tiles + per_item - 1) / per_item, n_tiles, WINOGRAD_POSITIONS};
-        status = launch(rt, KERNEL_GEMM_BATCHED, gemm_args, 16, 3, gemm_global, err);
+        status = launch(rt, KERNEL_GEMM_BATCHED, gemm_args, 17, 3, gemm_global, err);
         if (status != CLN_OK) break;
         int bo = to_int(p.b_off), dof = to_int(dst.off), r = relu;
         kernel_arg out_args[] = {ARG(scratch.buf), ARG(m_off),   ARG(t),     ARG(dst.c),

@@ -129,13 +129,13 @@ static layer_params upload_params(const float *weights, const float *bias, int c
         packed[wsize + o] = bias[o];
     }
     if (usize) winograd_filters(packed, cout, cin, packed + wsize + cout);
-    if (weight_panels) {
+    if (weight_panels) { /* the weights, and each Winograd matrix, as the model does */
         float *plain = malloc(wsize * sizeof *plain);
         cr_assert(plain);
-        memcpy(plain, packed, wsize * sizeof *plain);
-        for (int o = 0; o < (int)weight_ld(cout); o++)
-            for (size_t j = 0; j < k; j++)
-                packed[weight_panel_index(k, o, j)] = plain[weight_index(cout, o, j)];
+        weights_block_to_panels(packed, cout, k, plain);
+        for (int xi = 0; usize && xi < WINOGRAD_POSITIONS; xi++)
+            weights_block_to_panels(packed + wsize + cout + (size_t)xi * cin * weight_ld(cout),
+                                    cout, (size_t)cin, plain);
         free(plain);
     }
     layer_params p = {device_buffer(wsize + cout + usize, packed), 0, wsize, wsize + cout,
@@ -275,7 +275,8 @@ Test(ops, conv_weights_in_panels_every_way) {
         check_conv(path, 1, 6, 3, 4, 37, one, 0); /* 12 columns: the few-columns kernel */
         check_conv(path, 2, 9, 7, 7, 48, padded, 8);
     }
-    check_conv(BY_WINOGRAD, 2, 7, 7, 10, 37, padded, 2); /* its filters keep their layout */
+    check_conv(BY_WINOGRAD, 2, 7, 7, 10, 37, padded, 2); /* its 16 matrices in panels too */
+    check_conv(BY_WINOGRAD, 2, 40, 18, 17, 70, (conv_geometry){3, 3, 1, 1, 0, 0}, 2);
 }
 
 Test(ops, conv_direct_every_shape) {

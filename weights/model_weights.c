@@ -82,6 +82,14 @@ static void transform_winograd(const network *net, packed_weights *pw) {
     }
 }
 
+void weights_block_to_panels(float *w, int cout, size_t k, float *plain) {
+    const size_t ld = weight_ld(cout);
+    memcpy(plain, w, k * ld * sizeof *plain);
+    for (size_t j = 0; j < k; j++)
+        for (int o = 0; o < (int)ld; o++)
+            w[weight_panel_index(k, o, j)] = plain[weight_index(cout, o, j)];
+}
+
 cln_status packed_weights_to_panels(const network *net, packed_weights *pw, cln_error *err) {
     size_t largest = 0;
     for (int i = 0; i < net->layer_count; i++) {
@@ -96,12 +104,14 @@ cln_status packed_weights_to_panels(const network *net, packed_weights *pw, cln_
     for (int i = 0; i < net->layer_count; i++) {
         const layer *l = &net->layers[i];
         if (!has_params(l)) continue;
-        const size_t k = layer_fan_in(net, l), ld = weight_ld(l->out_channels);
-        float *w = pw->data + pw->w_off[i];
-        memcpy(plain, w, k * ld * sizeof *plain);
-        for (size_t j = 0; j < k; j++)
-            for (int o = 0; o < (int)ld; o++)
-                w[weight_panel_index(k, o, j)] = plain[weight_index(l->out_channels, o, j)];
+        weights_block_to_panels(pw->data + pw->w_off[i], l->out_channels, layer_fan_in(net, l),
+                                plain);
+        /* each of the 16 Winograd matrices is a cin x padded cout block too */
+        const size_t cin = (size_t)net->value_channels[l->src];
+        for (int xi = 0; has_winograd(l) && xi < WINOGRAD_POSITIONS; xi++)
+            weights_block_to_panels(pw->data + pw->winograd_off[i] +
+                                        (size_t)xi * cin * weight_ld(l->out_channels),
+                                    l->out_channels, cin, plain);
     }
     free(plain);
     pw->panels = true;

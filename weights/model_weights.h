@@ -31,10 +31,12 @@ cln_status weights_load_safetensors(const network *net, const char *path, packed
 /* He-initialised weights with identity BatchNorm, from seed. */
 cln_status weights_random(const network *net, uint64_t seed, packed_weights *out, cln_error *err);
 void packed_weights_free(packed_weights *pw);
-/* Rearranges every layer's weights into panels of WEIGHT_CHANNEL_ALIGN output
- * channels (host/layout.h's weight_panel_index), in place; the Winograd
- * filters keep their layout. */
+/* Rearranges every layer's weights and each of its Winograd matrices into
+ * panels of WEIGHT_CHANNEL_ALIGN output channels (host/layout.h's
+ * weight_panel_index), in place. */
 cln_status packed_weights_to_panels(const network *net, packed_weights *pw, cln_error *err);
+/* The same for one k x padded cout block w, through `plain` (as many floats). */
+void weights_block_to_panels(float *w, int cout, size_t k, float *plain);
 
 /* A 3x3 convolution's Winograd filters u (host/layout.h's winograd_weight_index)
  * from its weights w (weight_index layout), cout x cin filters. */
