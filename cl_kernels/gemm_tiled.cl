@@ -95,6 +95,31 @@ __kernel void gemm_tiled(int M, int N, int K, __global const real *A, int a_off,
               relu);
 }
 
+// Several products that share B, each with its own rows of A, bias and
+// output: a group of 1x1 convolutions that read one input (host/network.h),
+// their weights stacked. Member i has rows [ends[i-1], ends[i]) of A and of
+// the bias (ends[-1] = 0; each a multiple of WEIGHT_GROUP, which no tile
+// crosses) and writes C + c_offs[i], row stride ldc; bit i of raw set, it
+// gets neither bias nor ReLU (an output a pool still has to average).
+// global: (ceil(ends.w / TILE_M), ceil(N / (TILE_N * TILE_V)))
+__kernel void gemm_grouped(int N, int K, __global const real *A, int a_off, int lda, int a_group,
+                           __global const real *bias, int bias_off, __global const real *B,
+                           int b_off, int ldb, __global real *C, int4 ends, int4 c_offs, int ldc,
+                           int raw) {
+    const int m0 = get_global_id(0) * TILE_M;
+    const int n0 = get_global_id(1) * TILE_N * TILE_V;
+    const int end[4] = {ends.x, ends.y, ends.z, ends.w};
+    const int out[4] = {c_offs.x, c_offs.y, c_offs.z, c_offs.w};
+    if (n0 >= N || m0 >= end[3]) return;
+    int i = 0;
+    while (m0 >= end[i]) i++;
+    const int start = i ? end[i - 1] : 0;
+    const bool plain = (raw >> i) & 1;
+    gemm_tile(m0 - start, n0, end[i] - start, N, K,
+              A + a_off + start / WEIGHT_GROUP * a_group, lda, a_group,
+              plain ? 0 : bias + bias_off + start, B + b_off, ldb, C + out[i], ldc, !plain);
+}
+
 // A batch of products with no epilogue, C_z = A_z * B_z for z along the third
 // dimension, each operand z strides further into its buffer (Winograd's 16
 // GEMMs, winograd.cl). Their K (the input channels) can be small: each

@@ -48,12 +48,17 @@ __kernel void max_pool2d(__global const real *src, int src_off, int H, int W, in
 }
 
 // The divisor is the window clipped to the padded input, as PyTorch does.
+// With `epilogue` set, each channel's bias is added and ReLU applied after
+// (a pool that runs after the 1x1 convolution it feeds; host/network.h):
+// plane p = c*N + n is channel c's, its bias at bias[bias_off + c].
 // global: (Ho, planes)
 __kernel void avg_pool2d(__global const real *src, int src_off, int H, int W, int K, int S,
-                         int P, int Ho, int Wo, __global real *dst, int dst_off) {
+                         int P, int Ho, int Wo, __global real *dst, int dst_off,
+                         __global const real *bias, int bias_off, int N, int epilogue) {
     const int oy = get_global_id(0);
     const int p = get_global_id(1);
     if (oy >= Ho) return;
+    const real b = epilogue ? bias[bias_off + p / N] : ZERO;
     const int ys = oy * S - P;
     const int y0 = max(ys, 0), y1 = min(ys + K, H);
     const int rows = min(ys + K, H + P) - ys;
@@ -73,7 +78,9 @@ __kernel void avg_pool2d(__global const real *src, int src_off, int H, int W, in
                                                 : (float8)(mid.s1234, mid.s567, ZERO);
                 sum += left + mid + right;
             }
-            vstore8(sum / (real)9, 0, out + x0);
+            float8 v = sum / (real)9;
+            if (epilogue) v = fmax(v + b, (float8)(ZERO));
+            vstore8(v, 0, out + x0);
         }
         return;
     }
@@ -84,7 +91,7 @@ __kernel void avg_pool2d(__global const real *src, int src_off, int H, int W, in
                 __global const real *row = plane + y * W;
                 sum += (ox > 0 ? row[ox - 1] : ZERO) + row[ox] + (ox + 1 < W ? row[ox + 1] : ZERO);
             }
-            out[ox] = sum / (real)9;
+            out[ox] = epilogue ? fmax(sum / (real)9 + b, ZERO) : sum / (real)9;
         }
         return;
     }
@@ -94,7 +101,8 @@ __kernel void avg_pool2d(__global const real *src, int src_off, int H, int W, in
         real sum = ZERO;
         for (int y = y0; y < y1; y++)
             for (int x = x0; x < x1; x++) sum += plane[y * W + x];
-        out[ox] = sum / (real)(rows * (min(xs + K, W + P) - xs));
+        const real v = sum / (real)(rows * (min(xs + K, W + P) - xs));
+        out[ox] = epilogue ? fmax(v + b, ZERO) : v;
     }
 }
 

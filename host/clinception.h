@@ -179,6 +179,9 @@ typedef struct {
     int n, c, h, w;     /* output shape of the last forward (c: channels written) */
     double flops;       /* floating-point operations at that shape (2 per multiply-add) */
     cln_conv_algo algo; /* how a conv or fc ran in the last forward (AUTO: other layers) */
+    int ran_with;       /* the layer whose kernels also computed this one in the last forward
+                           (on CPUs, the first of the 1x1 convolutions that read one input and
+                           run as one GEMM), else -1 */
 } cln_layer_info;
 
 /* The layers in execution order, with the shapes of the last forward (all

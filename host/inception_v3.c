@@ -155,4 +155,5 @@ void network_inception_v3(network *net) {
     int out = new_value(net);
     add_layer(net, LAYER_LINEAR, "", "fc", v, out, 1000);
     net->output = out;
+    network_group_convs(net);
 }

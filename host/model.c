@@ -24,6 +24,11 @@ struct cln_model {
     cl_mem weights; /* packed_weights.data */
     size_t w_off[NET_MAX_LAYERS], b_off[NET_MAX_LAYERS], winograd_off[NET_MAX_LAYERS];
     bool weight_panels; /* the weights in panels (host/layout.h) */
+    /* per group's first member (host/network.h): whether this forward runs
+     * the group as one GEMM; per average pool: the grouped member it feeds */
+    bool group_on[NET_MAX_LAYERS];
+    int pooled_member[NET_MAX_LAYERS];
+    bool no_groups; /* every layer on its own (tuning times them one by one) */
     /* buffers of the current plan */
     bool planned;
     plan plan;
@@ -97,7 +102,11 @@ static cln_status upload_weights(cln_runtime *rt, packed_weights *pw, cln_model 
     for (int i = 0; i < m->net.layer_count; i++) {
         m->layers[i].name = m->net.layers[i].name;
         m->layers[i].kind = m->layer_kinds[i];
+        m->layers[i].ran_with = -1;
+        m->pooled_member[i] = -1;
     }
+    for (int i = 0; i < m->net.layer_count; i++)
+        if (m->net.layers[i].pool_layer >= 0) m->pooled_member[m->net.layers[i].pool_layer] = i;
 cleanup:
     packed_weights_free(pw);
     if (status != CLN_OK) {
@@ -303,8 +312,66 @@ static cln_conv_algo layer_algo(const cln_model *m, int i, const cln_forward_opt
     return a;
 }
 
+/* Whether the group that layer `leader` leads runs as one GEMM in this
+ * forward: where groups are on for the device, the weights are in panels,
+ * every member runs tiled, with whole panels of channels lying together
+ * (weights/model_weights.c), on a vector of pixels at least. */
+static bool group_runs(const cln_model *m, int leader, const cln_forward_options *o) {
+    const network *net = &m->net;
+    if (!runtime_tunable(m->rt, "GROUP_CONVS") || !m->weight_panels || m->no_groups) return false;
+    const value_plan *x = &m->plan.values[net->layers[leader].src];
+    if ((size_t)m->plan.n * x->h * x->w < (size_t)runtime_tunable(m->rt, "TILE_N")) return false;
+    const size_t k = (size_t)net->value_channels[net->layers[leader].src];
+    size_t rows = 0;
+    for (int j = leader; j < net->layer_count; j++) {
+        const layer *l = &net->layers[j];
+        if (l->group != leader) continue;
+        if (layer_algo(m, j, o) != CLN_CONV_TILED || l->out_channels % WEIGHT_CHANNEL_ALIGN != 0 ||
+            m->w_off[j] != m->w_off[leader] + rows * k || m->b_off[j] != m->b_off[leader] + rows)
+            return false;
+        rows += (size_t)l->out_channels;
+    }
+    return true;
+}
+
+/* A group's members as one GEMM (ops.h's op_conv_group), each into its own
+ * slice, a pooled member unpooled into its pool's value. */
+static cln_status run_group(cln_model *m, int leader, cln_error *err) {
+    const network *net = &m->net;
+    tensor_view dst[NET_GROUP_MAX];
+    bool raw[NET_GROUP_MAX];
+    int count = 0;
+    for (int j = leader; j < net->layer_count && count < NET_GROUP_MAX; j++) {
+        const layer *l = &net->layers[j];
+        if (l->group != leader) continue;
+        raw[count] = l->pool_layer >= 0;
+        dst[count] = raw[count]
+                         ? slice(value_view(m, net->layers[l->pool_layer].dst), 0, l->out_channels)
+                         : slice(value_view(m, l->dst), l->dst_channel, l->out_channels);
+        count++;
+    }
+    layer_params p = {m->weights, m->w_off[leader], m->b_off[leader], 0, m->weight_panels};
+    return op_conv_group(m->rt, value_view(m, net->layers[leader].src), p, dst, raw, count, err);
+}
+
 static cln_status run_layer(cln_model *m, int i, const cln_forward_options *o, cln_error *err) {
     const layer *l = &m->net.layers[i];
+    m->layers[i].ran_with = -1;
+    if (l->op == LAYER_CONV && l->group >= 0 && m->group_on[l->group]) {
+        m->layers[i].algo = CLN_CONV_TILED;
+        if (l->group != i) m->layers[i].ran_with = l->group;
+        return l->group == i ? run_group(m, i, err) : CLN_OK; /* else run with the first */
+    }
+    const int pooled = l->op == LAYER_AVG_POOL ? m->pooled_member[i] : -1;
+    if (pooled >= 0 && m->group_on[m->net.layers[pooled].group]) {
+        /* the member's unpooled output, in this pool's value, pooled into
+         * its slice with its bias and ReLU */
+        const layer *c = &m->net.layers[pooled];
+        layer_params pc = {m->weights, m->w_off[pooled], m->b_off[pooled], 0, m->weight_panels};
+        return op_avg_pool(m->rt, slice(value_view(m, l->dst), 0, c->out_channels), l->kh, l->sh,
+                           l->ph, slice(value_view(m, c->dst), c->dst_channel, c->out_channels),
+                           &pc, err);
+    }
     tensor_view dst = slice(value_view(m, l->dst), l->dst_channel, l->out_channels);
     layer_params p = {m->weights, m->w_off[i], m->b_off[i], m->winograd_off[i], m->weight_panels};
     if (l->op == LAYER_INPUT) {
@@ -331,7 +398,7 @@ static cln_status run_layer(cln_model *m, int i, const cln_forward_options *o, c
     case LAYER_MAX_POOL:
         return op_max_pool(m->rt, src, l->kh, l->sh, l->ph, dst, err);
     case LAYER_AVG_POOL:
-        return op_avg_pool(m->rt, src, l->kh, l->sh, l->ph, dst, err);
+        return op_avg_pool(m->rt, src, l->kh, l->sh, l->ph, dst, NULL, err);
     case LAYER_GLOBAL_AVG_POOL:
         return op_global_avg_pool(m->rt, src, dst, err);
     case LAYER_LINEAR:
@@ -396,6 +463,8 @@ cln_status cln_model_forward(cln_model *m, const float *input, int n, int h, int
     CL_TRY(clEnqueueWriteBuffer(q, m->input, CL_TRUE, 0, (size_t)n * 3 * h * w * sizeof(float),
                                 input, 0, NULL, NULL),
            "clEnqueueWriteBuffer of the input (%d x 3 x %d x %d)", n, h, w);
+    for (int i = 0; i < m->net.layer_count; i++)
+        m->group_on[i] = m->net.layers[i].group == i && group_runs(m, i, o);
     for (int i = 0; i < m->net.layer_count; i++) {
         m->rt->recorder.layer = i;
         status = run_layer(m, i, o, err);
@@ -467,7 +536,9 @@ static cln_status time_layers(cln_model *m, cln_conv_algo algo, int repeats, con
         best[i] = 0;
     for (int r = 0; r < repeats; r++) {
         double ms[NET_MAX_LAYERS] = {0}, previous_end = 0;
+        m->no_groups = true; /* a grouped GEMM's time would go to its first member alone */
         cln_status status = cln_model_forward(m, input, n, h, w, &o, logits, err);
+        m->no_groups = false;
         if (status != CLN_OK) return status;
         for (size_t e = 0; e < m->event_count; e++) {
             const cln_kernel_event *ev = &m->events[e];

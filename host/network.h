@@ -28,6 +28,15 @@ typedef struct {
     int out_channels;         /* channels written */
     int kh, kw, sh, sw, ph, pw;
     bool relu;
+    /* The 1x1 stride-1 convolutions that read one value form a group, which
+     * may run as one GEMM when its first member runs (network_group_convs):
+     * group is that first member's index, -1 for a layer in none. A member
+     * fed by a 3x3 stride-1 average pool of the group's value (padding 1,
+     * counted in the divisor; pool_layer is its index, else -1) runs before
+     * the pool, which commutes with it, pool(W x) = W pool(x): the pool then
+     * averages its few output channels instead of the value's many, and adds
+     * the bias and ReLU. */
+    int group, pool_layer;
 } layer;
 
 typedef struct {
@@ -37,6 +46,12 @@ typedef struct {
     int value_count;
     int input, output; /* value ids */
 } network;
+
+/* The most members of a group (network_group_convs). */
+#define NET_GROUP_MAX 4
+
+/* Sets every layer's group and pool_layer from the table's structure. */
+void network_group_convs(network *net);
 
 /* torchvision's Inception3 in eval mode (without the auxiliary classifier). */
 void network_inception_v3(network *net);

@@ -3,6 +3,7 @@
 #include "ops.h"
 
 #include "layout.h"
+#include "network.h"
 
 #include <limits.h>
 
@@ -291,23 +292,62 @@ cln_status op_conv_winograd(cln_runtime *rt, tensor_view src, conv_geometry g, l
     return status;
 }
 
+cln_status op_conv_group(cln_runtime *rt, tensor_view src, layer_params p, const tensor_view *dst,
+                         const bool *raw, int members, cln_error *err) {
+    if (members < 1 || members > NET_GROUP_MAX || !p.panels)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "a group of convolutions needs 1 to %d members and its weights in panels",
+                        NET_GROUP_MAX);
+    const int tile_m = runtime_tunable(rt, "TILE_M"), tile_n = runtime_tunable(rt, "TILE_N");
+    const size_t n = (size_t)src.n * src.h * src.w, k = (size_t)src.c;
+    cl_int4 ends = {{0}}, outs = {{0}};
+    int rows = 0, raw_bits = 0;
+    for (int i = 0; i < NET_GROUP_MAX; i++) {
+        if (i < members) {
+            if (dst[i].c % WEIGHT_CHANNEL_ALIGN != 0 || dst[i].buf != dst[0].buf ||
+                (size_t)dst[i].n * dst[i].h * dst[i].w != n)
+                return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                                "a group member needs a multiple of %d channels, the input's "
+                                "pixels and the others' buffer (it has %d x %d)",
+                                WEIGHT_CHANNEL_ALIGN, dst[i].c, dst[i].h * dst[i].w);
+            rows += dst[i].c;
+            outs.s[i] = to_int(dst[i].off);
+            raw_bits |= raw[i] ? 1 << i : 0;
+        }
+        ends.s[i] = rows;
+    }
+    const weight_strides ws = weight_layout(rows, k, true);
+    int ni = to_int(n), ki = to_int(k), ao = to_int(p.w_off), lda = to_int(ws.tap_stride);
+    int ag = to_int(ws.group_stride), bo = to_int(p.b_off), so = to_int(src.off), ldc = ni;
+    kernel_arg args[] = {ARG(ni),      ARG(ki),   ARG(p.buf), ARG(ao),
+                         ARG(lda),     ARG(ag),   ARG(p.buf), ARG(bo),
+                         ARG(src.buf), ARG(so),   ARG(ldc),   ARG(dst[0].buf),
+                         ARG(ends),    ARG(outs), ARG(ldc),   ARG(raw_bits)};
+    const int cols = tile_n * runtime_tunable(rt, "TILE_V");
+    size_t global[2] = {(size_t)(rows + tile_m - 1) / tile_m, (n + cols - 1) / cols};
+    return launch(rt, KERNEL_GEMM_GROUPED, args, 16, 2, global, err);
+}
+
 static cln_status pool(cln_runtime *rt, kernel_id kernel, tensor_view src, int k, int s, int pad,
-                       tensor_view dst, cln_error *err) {
+                       tensor_view dst, const layer_params *epilogue, cln_error *err) {
     int so = to_int(src.off), dof = to_int(dst.off);
-    kernel_arg args[] = {ARG(src.buf), ARG(so),    ARG(src.h), ARG(src.w),   ARG(k),  ARG(s),
-                         ARG(pad),     ARG(dst.h), ARG(dst.w), ARG(dst.buf), ARG(dof)};
+    int bo = epilogue ? to_int(epilogue->b_off) : 0, on = epilogue != NULL;
+    cl_mem bias = epilogue ? epilogue->buf : src.buf; /* read only with the epilogue */
+    kernel_arg args[] = {ARG(src.buf), ARG(so),   ARG(src.h), ARG(src.w), ARG(k),
+                         ARG(s),       ARG(pad),  ARG(dst.h), ARG(dst.w), ARG(dst.buf),
+                         ARG(dof),     ARG(bias), ARG(bo),    ARG(src.n), ARG(on)};
     size_t global[2] = {(size_t)dst.h, (size_t)src.c * src.n};
-    return launch(rt, kernel, args, 11, 2, global, err);
+    return launch(rt, kernel, args, kernel == KERNEL_AVG_POOL2D ? 15 : 11, 2, global, err);
 }
 
 cln_status op_max_pool(cln_runtime *rt, tensor_view src, int k, int s, int pad, tensor_view dst,
                        cln_error *err) {
-    return pool(rt, KERNEL_MAX_POOL2D, src, k, s, pad, dst, err);
+    return pool(rt, KERNEL_MAX_POOL2D, src, k, s, pad, dst, NULL, err);
 }
 
 cln_status op_avg_pool(cln_runtime *rt, tensor_view src, int k, int s, int pad, tensor_view dst,
-                       cln_error *err) {
-    return pool(rt, KERNEL_AVG_POOL2D, src, k, s, pad, dst, err);
+                       const layer_params *epilogue, cln_error *err) {
+    return pool(rt, KERNEL_AVG_POOL2D, src, k, s, pad, dst, epilogue, err);
 }
 
 cln_status op_global_avg_pool(cln_runtime *rt, tensor_view src, tensor_view dst, cln_error *err) {

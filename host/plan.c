@@ -131,6 +131,15 @@ cln_status plan_build(const network *net, int n, int h, int w, plan *pl, cln_err
             if (wino > pl->scratch_floats) pl->scratch_floats = wino;
         }
     }
+    /* a group's members (network.h) write their outputs, and a pooled one
+     * its unpooled output into the pool's value, when the group's first
+     * member runs */
+    for (int i = 0; i < net->layer_count; i++) {
+        const layer *l = &net->layers[i];
+        if (l->group < 0) continue;
+        value_plan *d = &pl->values[l->pool_layer >= 0 ? net->layers[l->pool_layer].dst : l->dst];
+        if (l->group < d->first) d->first = l->group;
+    }
     pl->values[net->output].last = net->layer_count;
     place_values(net, pl);
     pl->arena_floats += GEMM_READ_SLACK_FLOATS;

@@ -48,6 +48,10 @@ static const struct {
     /* the host's alone: floats of im2col in panels written and multiplied at
      * a time (0: a layer's whole batch at once) */
     {PROGRAM_COUNT, "IM2COL_CHUNK_FLOATS", {1 << 20, 1 << 20, 0}, NULL},
+    /* the host's alone: 1 to run a group of 1x1 convolutions on one input
+     * as one GEMM, and the pool of a pooled member after it (host/network.h),
+     * where the weights are in panels */
+    {PROGRAM_COUNT, "GROUP_CONVS", {1, 1, 1}, NULL},
 };
 
 static const char *const program_files[PROGRAM_COUNT] = {
@@ -73,6 +77,7 @@ static const struct {
     [KERNEL_GEMM_TILED] = {PROGRAM_GEMM_TILED, "gemm_tiled", true},
     [KERNEL_GEMM_FEW_COLUMNS] = {PROGRAM_GEMM_TILED, "gemm_few_columns", true},
     [KERNEL_GEMM_BATCHED] = {PROGRAM_GEMM_TILED, "gemm_batched", true},
+    [KERNEL_GEMM_GROUPED] = {PROGRAM_GEMM_TILED, "gemm_grouped", true},
     [KERNEL_WINOGRAD_INPUT] = {PROGRAM_WINOGRAD, "winograd_input", true},
     [KERNEL_WINOGRAD_OUTPUT] = {PROGRAM_WINOGRAD, "winograd_output", true},
     [KERNEL_FMA_PEAK] = {PROGRAM_PEAK, "fma_peak", true},

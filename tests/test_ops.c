@@ -330,6 +330,91 @@ Test(ops, conv_gemm_refuses_small_scratch) {
     clReleaseMemObject(b);
 }
 
+/* A group of 1x1 convolutions on one input as one GEMM (op_conv_group):
+ * members of 16, 32 and 16 channels into slices of one buffer, the last raw
+ * (no bias, no ReLU) and then pooled with its bias and ReLU by the average
+ * pool's epilogue, as the pool branch runs: against the convolutions of the
+ * input, and of its pool, by the reference. */
+Test(ops, conv_group_and_pool_after) {
+    enum { n = 2, cin = 21, h = 7, w = 9, hw = h * w, members = 3, total = 100 };
+    const int couts[members] = {16, 32, 16}, firsts[members] = {2, 20, 60}, pooled_first = 80;
+    const int rows = 16 + 32 + 16;
+    float *in = random_floats((size_t)n * cin * hw), *weights = random_floats((size_t)rows * cin);
+    float *bias = random_floats(rows), *in_cm = malloc((size_t)n * cin * hw * sizeof(float));
+    cr_assert(in_cm);
+    nchw_to_channel_major(in, n, cin, hw, in_cm);
+    cl_mem src_buf = device_buffer((size_t)n * cin * hw, in_cm);
+
+    /* the members' rows stacked: weights in panels, then the biases */
+    const size_t wsize = (size_t)cin * weight_ld(rows);
+    float *packed = calloc(wsize + rows, sizeof *packed), *plain = malloc(wsize * sizeof *plain);
+    cr_assert(packed && plain);
+    for (int o = 0; o < rows; o++) {
+        for (int j = 0; j < cin; j++)
+            packed[weight_index(rows, o, (size_t)j)] = weights[o * cin + j];
+        packed[wsize + o] = bias[o];
+    }
+    weights_block_to_panels(packed, rows, (size_t)cin, plain);
+    layer_params p = {device_buffer(wsize + rows, packed), 0, wsize, 0, true};
+
+    float *out = malloc((size_t)total * n * hw * sizeof *out);
+    cr_assert(out);
+    for (size_t i = 0; i < (size_t)total * n * hw; i++)
+        out[i] = SENTINEL;
+    cl_mem dst_buf = device_buffer((size_t)total * n * hw, out);
+    tensor_view dst[members];
+    bool raw[members] = {false, false, true};
+    for (int i = 0; i < members; i++)
+        dst[i] = (tensor_view){dst_buf, (size_t)firsts[i] * n * hw, couts[i], n, h, w};
+    cln_error err;
+    cr_assert_eq(
+        op_conv_group(rt, (tensor_view){src_buf, 0, cin, n, h, w}, p, dst, raw, members, &err),
+        CLN_OK, "%s", err.message);
+    layer_params last = {p.buf, 0, wsize + 48, 0, true};
+    tensor_view pooled = {dst_buf, (size_t)pooled_first * n * hw, 16, n, h, w};
+    cr_assert_eq(op_avg_pool(rt, dst[2], 3, 1, 1, pooled, &last, &err), CLN_OK, "%s", err.message);
+    read_buffer(dst_buf, (size_t)total * n * hw, out);
+
+    float *expect = malloc((size_t)n * 32 * hw * sizeof *expect);
+    float *got = malloc((size_t)n * 32 * hw * sizeof *got);
+    float *in_pool = malloc((size_t)n * cin * hw * sizeof *in_pool);
+    cr_assert(expect && got && in_pool);
+    for (int i = 0; i < 2; i++) { /* the two plain members */
+        const int start = i ? 16 : 0;
+        ref_conv2d(in, n, cin, h, w, weights + start * cin, bias + start, couts[i], 1, 1, 1, 1, 0,
+                   0, true, expect, h, w);
+        channel_major_to_nchw(out + (size_t)firsts[i] * n * hw, n, couts[i], hw, got);
+        cr_expect_leq(max_rel_diff(got, expect, (size_t)n * couts[i] * hw), TOL, "member %d", i);
+    }
+    /* the raw member: relu(conv(avg_pool(x)) + bias) */
+    ref_avg_pool(in, n, cin, h, w, 3, 1, 1, in_pool, h, w);
+    ref_conv2d(in_pool, n, cin, h, w, weights + 48 * cin, bias + 48, 16, 1, 1, 1, 1, 0, 0, true,
+               expect, h, w);
+    channel_major_to_nchw(out + (size_t)pooled_first * n * hw, n, 16, hw, got);
+    cr_expect_leq(max_rel_diff(got, expect, (size_t)n * 16 * hw), TOL, "pooled member");
+    /* nothing outside the slices written */
+    for (int c = 0; c < total; c++) {
+        bool inside = c >= pooled_first && c < pooled_first + 16;
+        for (int i = 0; i < members; i++)
+            inside = inside || (c >= firsts[i] && c < firsts[i] + couts[i]);
+        for (int q = 0; q < n * hw && !inside; q++)
+            cr_assert_eq(out[(size_t)c * n * hw + q], SENTINEL, "channel %d written", c);
+    }
+    clReleaseMemObject(src_buf);
+    clReleaseMemObject(dst_buf);
+    clReleaseMemObject(p.buf);
+    free(in_pool);
+    free(got);
+    free(expect);
+    free(out);
+    free(plain);
+    free(packed);
+    free(in_cm);
+    free(bias);
+    free(weights);
+    free(in);
+}
+
 typedef enum { POOL_MAX, POOL_AVG } pool_kind;
 
 static void check_pool(pool_kind kind, int n, int c, int h, int w, int k, int s, int pad) {
@@ -349,7 +434,7 @@ static void check_pool(pool_kind kind, int n, int c, int h, int w, int k, int s,
     cln_error err;
     cln_status st = kind == POOL_MAX
                         ? op_max_pool(rt, src, k, s, pad, dst_view(&d, c, n, ho, wo), &err)
-                        : op_avg_pool(rt, src, k, s, pad, dst_view(&d, c, n, ho, wo), &err);
+                        : op_avg_pool(rt, src, k, s, pad, dst_view(&d, c, n, ho, wo), NULL, &err);
     cr_assert_eq(st, CLN_OK, "%s", err.message);
     float *got = read_slice_nchw(&d, c, n, ho, wo);
     double diff = max_rel_diff(got, expect, (size_t)n * c * ho * wo);

@@ -6,6 +6,7 @@
 #include "network.h"
 #include "plan.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static network net;
@@ -116,6 +117,57 @@ Test(plan, live_values_never_share_memory) {
     check_placement(1, 299, 299);
     check_placement(3, 75, 75);
     check_placement(2, 107, 139);
+}
+
+/* The 1x1 convolutions that read one input, grouped (host/network.h): each
+ * Inception block's, the pool branch's behind its average pool, and no
+ * others; and what a member writes is live, placed apart from everything
+ * else live, from its group's first member on. */
+Test(plan, groups_of_1x1_convolutions) {
+    static const struct {
+        const char *block;
+        int members;
+    } blocks[] = {{"Mixed_5b", 4}, {"Mixed_5c", 4}, {"Mixed_5d", 4}, {"Mixed_6b", 4},
+                  {"Mixed_6c", 4}, {"Mixed_6d", 4}, {"Mixed_6e", 4}, {"Mixed_7a", 2},
+                  {"Mixed_7b", 4}, {"Mixed_7c", 4}};
+    int grouped = 0;
+    for (size_t b = 0; b < sizeof blocks / sizeof blocks[0]; b++) {
+        char first[NET_NAME_SIZE], pool[NET_NAME_SIZE], pooled[NET_NAME_SIZE];
+        const bool has_1x1 = blocks[b].members == 4;
+        snprintf(first, sizeof first, "%s.%s", blocks[b].block,
+                 has_1x1 ? "branch1x1" : "branch3x3_1");
+        const int leader = find_layer(first);
+        int count = 0;
+        for (int i = 0; i < net.layer_count; i++)
+            if (net.layers[i].group == leader) {
+                count++;
+                cr_expect_eq(strncmp(net.layers[i].name, blocks[b].block, 8), 0, "%s",
+                             net.layers[i].name);
+            }
+        cr_expect_eq(count, blocks[b].members, "%s", blocks[b].block);
+        grouped += count;
+        if (!has_1x1) continue;
+        snprintf(pool, sizeof pool, "%s.avg_pool", blocks[b].block);
+        snprintf(pooled, sizeof pooled, "%s.branch_pool", blocks[b].block);
+        cr_expect_eq(net.layers[find_layer(pooled)].pool_layer, find_layer(pool), "%s", pooled);
+    }
+    int in_groups = 0;
+    for (int i = 0; i < net.layer_count; i++)
+        in_groups += net.layers[i].group >= 0;
+    cr_expect_eq(in_groups, grouped, "no layer outside those blocks is grouped");
+    cr_expect_eq(net.layers[find_layer("Mixed_6a.branch3x3dbl_1")].group, -1);
+    cr_expect_eq(net.layers[find_layer("Conv2d_3b_1x1")].group, -1);
+
+    plan pl;
+    cln_error err;
+    cr_assert_eq(plan_build(&net, 2, 107, 139, &pl, &err), CLN_OK, "%s", err.message);
+    for (int i = 0; i < net.layer_count; i++) {
+        const layer *l = &net.layers[i];
+        if (l->group < 0) continue;
+        const int v = l->pool_layer >= 0 ? net.layers[l->pool_layer].dst : l->dst;
+        cr_expect(pl.values[v].first <= l->group && l->group <= pl.values[v].last,
+                  "%s writes value %d when layer %d runs", l->name, v, l->group);
+    }
 }
 
 Test(plan, refuses_small_inputs) {

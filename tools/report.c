@@ -122,10 +122,18 @@ void report_profile_table(FILE *out, const cln_model *model, double wall_ms, dou
             "device ms", "GFLOP/s", "share");
     for (size_t r = 0; r < nlayers; r++) {
         const cln_layer_info *l = &layers[rows[r].index];
-        char shape[48];
+        char shape[48], names[sizeof rows[r].kernels];
         snprintf(shape, sizeof shape, "%dx%dx%dx%d", l->n, l->c, l->h, l->w);
-        fprintf(out, "%-30s %-34s %-16s %10.3f %8.1f %6.1f%%\n", l->name, rows[r].kernels, shape,
-                rows[r].ms, gflops(l->flops, rows[r].ms), 100 * rows[r].ms / (sum > 0 ? sum : 1));
+        /* a layer computed by another's kernels: its time and work are that one's */
+        double work = l->flops;
+        for (size_t j = 0; j < nlayers; j++)
+            if (layers[j].ran_with == rows[r].index) work += layers[j].flops;
+        if (l->ran_with >= 0)
+            snprintf(names, sizeof names, "(in %s)", layers[l->ran_with].name);
+        else
+            snprintf(names, sizeof names, "%s", rows[r].kernels);
+        fprintf(out, "%-30s %-34s %-16s %10.3f %8.1f %6.1f%%\n", l->name, names, shape, rows[r].ms,
+                gflops(work, rows[r].ms), 100 * rows[r].ms / (sum > 0 ? sum : 1));
     }
 
     print_totals(out, "per layer kind", "layers", kinds, nk, sum, peak_gflops);

@@ -30,13 +30,31 @@ static size_t align_up(size_t v) {
     return (v + PACK_ALIGN - 1) / PACK_ALIGN * PACK_ALIGN;
 }
 
-/* Sets every layer's offsets and allocates the packed array. */
+/* Sets every layer's offsets and allocates the packed array. The members of
+ * a group (host/network.h) lie together, all their weights and then all
+ * their biases, when its first member comes: in panels their weights are
+ * then one matrix of the members' rows stacked, and their biases one vector. */
 static cln_status layout(const network *net, packed_weights *pw, cln_error *err) {
     memset(pw, 0, sizeof *pw);
     size_t at = 0;
     for (int i = 0; i < net->layer_count; i++) {
         const layer *l = &net->layers[i];
-        if (!has_params(l)) continue;
+        if (!has_params(l) || (l->group >= 0 && l->group != i)) continue;
+        if (l->group == i) {
+            for (int j = i; j < net->layer_count; j++) {
+                if (net->layers[j].group != i) continue;
+                pw->w_off[j] = at;
+                at = align_up(at + weight_ld(net->layers[j].out_channels) *
+                                       layer_fan_in(net, &net->layers[j]));
+            }
+            for (int j = i; j < net->layer_count; j++) {
+                if (net->layers[j].group != i) continue;
+                pw->b_off[j] = at;
+                at += (size_t)net->layers[j].out_channels;
+            }
+            at = align_up(at);
+            continue;
+        }
         pw->w_off[i] = at;
         at = align_up(at + weight_ld(l->out_channels) * layer_fan_in(net, l));
         pw->b_off[i] = at;
