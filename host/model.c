@@ -336,7 +336,7 @@ static bool group_runs(const cln_model *m, int leader, const cln_forward_options
 
 /* A group's members as one GEMM (ops.h's op_conv_group), each into its own
  * slice, a pooled member unpooled into its pool's value. */
-static cln_status run_group(cln_model *m, int leader, cln_error *err) {
+static cln_status run_group(cln_model *m, int leader, scratch_buffer scratch, cln_error *err) {
     const network *net = &m->net;
     tensor_view dst[NET_GROUP_MAX];
     bool raw[NET_GROUP_MAX];
@@ -351,7 +351,8 @@ static cln_status run_group(cln_model *m, int leader, cln_error *err) {
         count++;
     }
     layer_params p = {m->weights, m->w_off[leader], m->b_off[leader], 0, m->weight_panels};
-    return op_conv_group(m->rt, value_view(m, net->layers[leader].src), p, dst, raw, count, err);
+    return op_conv_group(m->rt, value_view(m, net->layers[leader].src), p, dst, raw, count, scratch,
+                         err);
 }
 
 static cln_status run_layer(cln_model *m, int i, const cln_forward_options *o, cln_error *err) {
@@ -360,7 +361,8 @@ static cln_status run_layer(cln_model *m, int i, const cln_forward_options *o, c
     if (l->op == LAYER_CONV && l->group >= 0 && m->group_on[l->group]) {
         m->layers[i].algo = CLN_CONV_TILED;
         if (l->group != i) m->layers[i].ran_with = l->group;
-        return l->group == i ? run_group(m, i, err) : CLN_OK; /* else run with the first */
+        scratch_buffer scratch = {m->scratch, m->plan.scratch_floats};
+        return l->group == i ? run_group(m, i, scratch, err) : CLN_OK; /* else with the first */
     }
     const int pooled = l->op == LAYER_AVG_POOL ? m->pooled_member[i] : -1;
     if (pooled >= 0 && m->group_on[m->net.layers[pooled].group]) {

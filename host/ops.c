@@ -115,7 +115,6 @@ int conv_out_size(int in, int k, int stride, int pad) {
 }
 
 size_t conv_im2col_floats(int cin, conv_geometry g, int ho, int wo) {
-    if (g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0) return 0;
     size_t cols = ((size_t)ho * wo + IM2COL_PANEL_MAX - 1) / IM2COL_PANEL_MAX * IM2COL_PANEL_MAX;
     return (size_t)cin * g.kh * g.kw * cols;
 }
@@ -153,6 +152,41 @@ static size_t im2col_batch(size_t scratch, size_t k, size_t howo, size_t panel, 
     return 0;
 }
 
+static bool pointwise(conv_geometry g) {
+    return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+}
+
+/* Columns that im2col writes and a GEMM multiplies at a time, in panels: as
+ * many whole panels as IM2COL_CHUNK_FLOATS holds (0: all of them), and
+ * scratch; 0 when not even one panel fits. */
+static size_t chunk_columns(cln_runtime *rt, size_t k, int panel, size_t cols,
+                            size_t scratch_floats) {
+    const size_t panel_floats = k * (size_t)panel;
+    const size_t cap = (size_t)runtime_tunable(rt, "IM2COL_CHUNK_FLOATS");
+    size_t panels = (cols + panel - 1) / panel;
+    if (cap && cap / panel_floats < panels) panels = cap / panel_floats ? cap / panel_floats : 1;
+    if (scratch_floats / panel_floats < panels) panels = scratch_floats / panel_floats;
+    return panels * (size_t)panel;
+}
+
+/* im2col of images n0 .. n0+nb-1 into scratch: in panels of `panel`
+ * columns, columns q0 .. q0+cols-1 of theirs; row-major (CLBlast's) when
+ * panel is 0, all of their columns. */
+static cln_status unroll(cln_runtime *rt, tensor_view src, conv_geometry g, int ho, int wo, int n0,
+                         int nb, size_t q0, size_t cols, int panel, size_t k, cl_mem scratch,
+                         cln_error *err) {
+    int so = to_int(src.off), rows = to_int(k), q = to_int(q0);
+    kernel_arg args[] = {ARG(src.buf), ARG(so),   ARG(src.n), ARG(src.h),   ARG(src.w), ARG(n0),
+                         ARG(nb),      ARG(g.kh), ARG(g.kw),  ARG(g.sh),    ARG(g.sw),  ARG(g.ph),
+                         ARG(g.pw),    ARG(ho),   ARG(wo),    ARG(scratch), ARG(q),     ARG(rows)};
+    if (panel) {
+        size_t global[1] = {(cols + panel - 1) / panel};
+        return launch(rt, KERNEL_IM2COL_PANELS, args, 18, 1, global, err);
+    }
+    size_t global[2] = {(size_t)nb * ho, k}; /* the first 16 arguments: no chunks */
+    return launch(rt, KERNEL_IM2COL, args, 16, 2, global, err);
+}
+
 cln_status op_conv_gemm(cln_runtime *rt, tensor_view src, conv_geometry g, layer_params p,
                         tensor_view dst, bool relu, scratch_buffer scratch, gemm_engine engine,
                         cln_error *err) {
@@ -160,10 +194,15 @@ cln_status op_conv_gemm(cln_runtime *rt, tensor_view src, conv_geometry g, layer
     const size_t k = (size_t)src.c * g.kh * g.kw;
     const size_t howo = (size_t)dst.h * dst.w;
     const size_t ld = (size_t)dst.n * howo; /* row stride of the channel-major output */
-    const bool unrolled = conv_im2col_floats(src.c, g, dst.h, dst.w) > 0;
     /* our GEMM reads im2col in panels of its tile width; CLBlast row-major */
     const int panel = engine == GEMM_TILED ? runtime_tunable(rt, "TILE_N") : 0;
-    /* B: the activations themselves (1x1), or im2col of `batch` images at a time */
+    /* B: im2col of `batch` images at a time; for a 1x1, the activations as
+     * they lie, or copied into panels (PACK_1X1), which our GEMM streams
+     * faster, unless they are too few columns for one tile */
+    const bool unrolled =
+        !pointwise(g) || (panel && runtime_tunable(rt, "PACK_1X1") &&
+                          ld >= (size_t)panel * runtime_tunable(rt, "TILE_V") &&
+                          im2col_batch(scratch.floats, k, howo, (size_t)panel, (size_t)dst.n) > 0);
     size_t batch = (size_t)dst.n;
     if (unrolled) {
         batch = im2col_batch(scratch.floats, k, howo, (size_t)panel, (size_t)dst.n);
@@ -172,33 +211,20 @@ cln_status op_conv_gemm(cln_runtime *rt, tensor_view src, conv_geometry g, layer
                             "im2col needs %zu floats of scratch for one image, %zu given",
                             conv_im2col_floats(src.c, g, dst.h, dst.w), scratch.floats);
     }
-    /* in panels, im2col and the GEMM take the columns a chunk at a time (as
-     * many whole panels as IM2COL_CHUNK_FLOATS holds, 0: all at once), so that
-     * what im2col writes is still in cache when the GEMM reads it */
-    const size_t chunk_floats = panel ? (size_t)runtime_tunable(rt, "IM2COL_CHUNK_FLOATS") : 0;
-    size_t chunk_panels = chunk_floats / (k * (panel ? (size_t)panel : 1));
-    if (chunk_panels == 0) chunk_panels = 1;
     for (size_t n0 = 0; n0 < (size_t)dst.n && status == CLN_OK; n0 += batch) {
         const int nb = (int)(dst.n - n0 < batch ? dst.n - n0 : batch);
         const size_t cols = unrolled ? nb * howo : ld;
-        const size_t chunk = unrolled && chunk_floats ? chunk_panels * panel : cols;
+        /* in panels, im2col and the GEMM take the columns a chunk at a time,
+         * so that what im2col writes is still in cache when the GEMM reads it */
+        size_t chunk = unrolled && panel ? chunk_columns(rt, k, panel, cols, scratch.floats) : cols;
+        if (chunk == 0) chunk = cols; /* (the batch fits scratch: not reached) */
         for (size_t q0 = 0; q0 < cols && status == CLN_OK; q0 += chunk) {
             const size_t chunk_cols = cols - q0 < chunk ? cols - q0 : chunk;
             cl_mem b = src.buf;
             size_t b_off = src.off, ldb = (size_t)src.n * src.h * src.w;
             if (unrolled) {
-                int so = to_int(src.off), first = (int)n0, rows = to_int(k), q = to_int(q0);
-                kernel_arg args[] = {
-                    ARG(src.buf), ARG(so),    ARG(src.n), ARG(src.h),       ARG(src.w), ARG(first),
-                    ARG(nb),      ARG(g.kh),  ARG(g.kw),  ARG(g.sh),        ARG(g.sw),  ARG(g.ph),
-                    ARG(g.pw),    ARG(dst.h), ARG(dst.w), ARG(scratch.buf), ARG(q),     ARG(rows)};
-                if (panel) {
-                    size_t global[1] = {(chunk_cols + panel - 1) / panel};
-                    status = launch(rt, KERNEL_IM2COL_PANELS, args, 18, 1, global, err);
-                } else { /* the first 16 arguments: no chunks */
-                    size_t global[2] = {(size_t)nb * dst.h, k};
-                    status = launch(rt, KERNEL_IM2COL, args, 16, 2, global, err);
-                }
+                status = unroll(rt, src, g, dst.h, dst.w, (int)n0, nb, q0, chunk_cols, panel, k,
+                                scratch.buf, err);
                 b = scratch.buf;
                 b_off = 0;
                 ldb = panel ? 0 : cols; /* 0: panels */
@@ -293,12 +319,13 @@ cln_status op_conv_winograd(cln_runtime *rt, tensor_view src, conv_geometry g, l
 }
 
 cln_status op_conv_group(cln_runtime *rt, tensor_view src, layer_params p, const tensor_view *dst,
-                         const bool *raw, int members, cln_error *err) {
+                         const bool *raw, int members, scratch_buffer scratch, cln_error *err) {
+    cln_status status = CLN_OK;
     if (members < 1 || members > NET_GROUP_MAX || !p.panels)
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
                         "a group of convolutions needs 1 to %d members and its weights in panels",
                         NET_GROUP_MAX);
-    const int tile_m = runtime_tunable(rt, "TILE_M"), tile_n = runtime_tunable(rt, "TILE_N");
+    const int tile_m = runtime_tunable(rt, "TILE_M"), panel = runtime_tunable(rt, "TILE_N");
     const size_t n = (size_t)src.n * src.h * src.w, k = (size_t)src.c;
     cl_int4 ends = {{0}}, outs = {{0}};
     int rows = 0, raw_bits = 0;
@@ -311,21 +338,43 @@ cln_status op_conv_group(cln_runtime *rt, tensor_view src, layer_params p, const
                                 "pixels and the others' buffer (it has %d x %d)",
                                 WEIGHT_CHANNEL_ALIGN, dst[i].c, dst[i].h * dst[i].w);
             rows += dst[i].c;
-            outs.s[i] = to_int(dst[i].off);
             raw_bits |= raw[i] ? 1 << i : 0;
         }
         ends.s[i] = rows;
     }
+    /* B: the input copied into panels (PACK_1X1) a chunk of columns at a
+     * time, or as it lies */
+    size_t chunk =
+        runtime_tunable(rt, "PACK_1X1") ? chunk_columns(rt, k, panel, n, scratch.floats) : 0;
+    const bool pack = chunk > 0; /* else scratch holds not even one panel */
+    if (!pack) chunk = n;
     const weight_strides ws = weight_layout(rows, k, true);
-    int ni = to_int(n), ki = to_int(k), ao = to_int(p.w_off), lda = to_int(ws.tap_stride);
-    int ag = to_int(ws.group_stride), bo = to_int(p.b_off), so = to_int(src.off), ldc = ni;
-    kernel_arg args[] = {ARG(ni),      ARG(ki),   ARG(p.buf), ARG(ao),
-                         ARG(lda),     ARG(ag),   ARG(p.buf), ARG(bo),
-                         ARG(src.buf), ARG(so),   ARG(ldc),   ARG(dst[0].buf),
-                         ARG(ends),    ARG(outs), ARG(ldc),   ARG(raw_bits)};
-    const int cols = tile_n * runtime_tunable(rt, "TILE_V");
-    size_t global[2] = {(size_t)(rows + tile_m - 1) / tile_m, (n + cols - 1) / cols};
-    return launch(rt, KERNEL_GEMM_GROUPED, args, 16, 2, global, err);
+    const conv_geometry one = {1, 1, 1, 1, 0, 0};
+    for (size_t q0 = 0; q0 < n && status == CLN_OK; q0 += chunk) {
+        const size_t cols = n - q0 < chunk ? n - q0 : chunk;
+        cl_mem b = src.buf;
+        int bo = to_int(src.off), ldb = to_int(n);
+        if (pack) {
+            status =
+                unroll(rt, src, one, src.h, src.w, 0, src.n, q0, cols, panel, k, scratch.buf, err);
+            if (status != CLN_OK) break;
+            b = scratch.buf;
+            bo = ldb = 0;
+        }
+        for (int i = 0; i < members; i++)
+            outs.s[i] = to_int(dst[i].off + q0);
+        int ni = to_int(cols), ki = to_int(k), ao = to_int(p.w_off), lda = to_int(ws.tap_stride);
+        int ag = to_int(ws.group_stride), pb = to_int(p.b_off), ldc = to_int(n);
+        kernel_arg args[] = {ARG(ni),   ARG(ki),   ARG(p.buf), ARG(ao),
+                             ARG(lda),  ARG(ag),   ARG(p.buf), ARG(pb),
+                             ARG(b),    ARG(bo),   ARG(ldb),   ARG(dst[0].buf),
+                             ARG(ends), ARG(outs), ARG(ldc),   ARG(raw_bits)};
+        const int tile_cols = panel * runtime_tunable(rt, "TILE_V");
+        size_t global[2] = {(size_t)(rows + tile_m - 1) / tile_m,
+                            (cols + tile_cols - 1) / tile_cols};
+        status = launch(rt, KERNEL_GEMM_GROUPED, args, 16, 2, global, err);
+    }
+    return status;
 }
 
 static cln_status pool(cln_runtime *rt, kernel_id kernel, tensor_view src, int k, int s, int pad,

@@ -76,7 +76,7 @@ cln_status op_conv_winograd(cln_runtime *rt, tensor_view src, conv_geometry g, l
  * of WEIGHT_CHANNEL_ALIGN, at most NET_GROUP_MAX members. Member i writes
  * dst[i] (its channels are dst[i].c), with bias and ReLU unless raw[i]. */
 cln_status op_conv_group(cln_runtime *rt, tensor_view src, layer_params p, const tensor_view *dst,
-                         const bool *raw, int members, cln_error *err);
+                         const bool *raw, int members, scratch_buffer scratch, cln_error *err);
 
 /* k x k pools with stride s and padding pad; dst has the same channels. The
  * average pool adds bias p.b_off (one per channel) and applies ReLU after
@@ -103,7 +103,7 @@ cln_status op_linear(cln_runtime *rt, tensor_view src, layer_params p, tensor_vi
 #define IM2COL_PANEL_MAX 16
 
 /* Floats one image's im2col needs for this convolution, its columns padded to
- * whole panels (0 for a 1x1). */
+ * whole panels (for a 1x1, its input copied into panels). */
 size_t conv_im2col_floats(int cin, conv_geometry g, int ho, int wo);
 
 /* Floats one image's Winograd scratch needs (0 where it does not apply):

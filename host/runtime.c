@@ -52,6 +52,9 @@ static const struct {
      * as one GEMM, and the pool of a pooled member after it (host/network.h),
      * where the weights are in panels */
     {PROGRAM_COUNT, "GROUP_CONVS", {1, 1, 1}, NULL},
+    /* the host's alone: 1 to copy a 1x1 convolution's input into panels for
+     * our GEMM, which streams them faster than rows far apart */
+    {PROGRAM_COUNT, "PACK_1X1", {1, 1, 0}, NULL},
 };
 
 static const char *const program_files[PROGRAM_COUNT] = {

@@ -335,7 +335,7 @@ Test(ops, conv_gemm_refuses_small_scratch) {
  * (no bias, no ReLU) and then pooled with its bias and ReLU by the average
  * pool's epilogue, as the pool branch runs: against the convolutions of the
  * input, and of its pool, by the reference. */
-Test(ops, conv_group_and_pool_after) {
+static void check_group(size_t scratch_floats) {
     enum { n = 2, cin = 21, h = 7, w = 9, hw = h * w, members = 3, total = 100 };
     const int couts[members] = {16, 32, 16}, firsts[members] = {2, 20, 60}, pooled_first = 80;
     const int rows = 16 + 32 + 16;
@@ -367,9 +367,10 @@ Test(ops, conv_group_and_pool_after) {
     for (int i = 0; i < members; i++)
         dst[i] = (tensor_view){dst_buf, (size_t)firsts[i] * n * hw, couts[i], n, h, w};
     cln_error err;
-    cr_assert_eq(
-        op_conv_group(rt, (tensor_view){src_buf, 0, cin, n, h, w}, p, dst, raw, members, &err),
-        CLN_OK, "%s", err.message);
+    scratch_buffer scratch = {device_buffer(scratch_floats, NULL), scratch_floats};
+    cr_assert_eq(op_conv_group(rt, (tensor_view){src_buf, 0, cin, n, h, w}, p, dst, raw, members,
+                               scratch, &err),
+                 CLN_OK, "%s", err.message);
     layer_params last = {p.buf, 0, wsize + 48, 0, true};
     tensor_view pooled = {dst_buf, (size_t)pooled_first * n * hw, 16, n, h, w};
     cr_assert_eq(op_avg_pool(rt, dst[2], 3, 1, 1, pooled, &last, &err), CLN_OK, "%s", err.message);
@@ -400,6 +401,7 @@ Test(ops, conv_group_and_pool_after) {
         for (int q = 0; q < n * hw && !inside; q++)
             cr_assert_eq(out[(size_t)c * n * hw + q], SENTINEL, "channel %d written", c);
     }
+    clReleaseMemObject(scratch.buf);
     clReleaseMemObject(src_buf);
     clReleaseMemObject(dst_buf);
     clReleaseMemObject(p.buf);
@@ -413,6 +415,13 @@ Test(ops, conv_group_and_pool_after) {
     free(bias);
     free(weights);
     free(in);
+}
+
+/* Its input copied into panels a few at a time (scratch for 3 panels of
+ * 21 rows), and as it lies (no scratch). */
+Test(ops, conv_group_and_pool_after) {
+    check_group(600);
+    check_group(0);
 }
 
 typedef enum { POOL_MAX, POOL_AVG } pool_kind;
