@@ -289,7 +289,7 @@ static tensor_view slice(tensor_view t, int first, int count) {
 
 /* Input channels from which a 3x3 stride-1 convolution runs Winograd by
  * default on a CPU: with fewer, its transforms cost more than it saves. */
-#define WINOGRAD_DEFAULT_MIN_CHANNELS 80
+#define WINOGRAD_DEFAULT_MIN_CHANNELS 64
 
 /* How layer i runs: as asked; under AUTO as tuned for this device and shape
  * (cln_model_tune), else on CPUs Winograd for the 3x3 stride-1 convolutions

@@ -62,10 +62,12 @@ Test(tuning, no_file_means_the_defaults) {
     const bool cpu = cln_runtime_device(rt)->is_cpu;
     for (size_t i = 0; i < count; i++) {
         if (strncmp(layers[i].kind, "conv", 4) != 0) continue;
-        /* on a CPU, the 3x3 stride-1 convolutions of 80 input channels or
+        /* on a CPU, the 3x3 stride-1 convolutions of 64 input channels or
          * more run Winograd, the rest tiled */
-        static const char *const wide[] = {"Conv2d_4a_3x3",           "Mixed_5b.branch3x3dbl_3",
-                                           "Mixed_5c.branch3x3dbl_3", "Mixed_5d.branch3x3dbl_3",
+        static const char *const wide[] = {"Conv2d_4a_3x3",           "Mixed_5b.branch3x3dbl_2",
+                                           "Mixed_5b.branch3x3dbl_3", "Mixed_5c.branch3x3dbl_2",
+                                           "Mixed_5c.branch3x3dbl_3", "Mixed_5d.branch3x3dbl_2",
+                                           "Mixed_5d.branch3x3dbl_3", "Mixed_6a.branch3x3dbl_2",
                                            "Mixed_7b.branch3x3dbl_2", "Mixed_7c.branch3x3dbl_2"};
         bool wide_3x3 = false;
         for (size_t w = 0; w < sizeof wide / sizeof wide[0]; w++)

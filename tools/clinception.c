@@ -51,7 +51,7 @@ static const char *const main_usage =
     "                     larger than 1x1) or winograd (Winograd F(2x2, 3x3) for the\n"            \
     "                     3x3 stride-1 ones, the rest tiled); auto follows the\n"                  \
     "                     device's tuning file (clinception tune) where there is one,\n"           \
-    "                     else on CPUs winograd for 3x3 stride-1 ones of >= 80 input\n"            \
+    "                     else on CPUs winograd for 3x3 stride-1 ones of >= 64 input\n"            \
     "                     channels and tiled for the rest, gemm on other devices\n"                \
     "  --profile          print a per-layer table of device times from OpenCL events,\n"           \
     "                     with each layer kind's share of the device's measured peak\n"            \
