@@ -12,13 +12,16 @@
 #define vstorep CONCAT(vstore, IM2COL_PANEL)
 
 // Row-major (for CLBlast). Each work-item writes one output row oy of one
-// image for one r, with the divisions done once per row.
-// global: (nb*Ho, C*KH*KW)
+// image for one r, with the divisions done once per row: the rows t0 ..
+// t0 + rows - 1 of the images' (a chunk of whole output rows at a time), the
+// matrix then K x (rows*Wo).
+// global: (rows, C*KH*KW)
 __kernel void im2col(__global const real *src, int src_off, int N, int H, int W, int n0, int nb,
                      int KH, int KW, int SH, int SW, int PH, int PW, int Ho, int Wo,
-                     __global real *col) {
-    const int t = get_global_id(0); // n_local*Ho + oy
+                     __global real *col, int t0) {
+    const int t = t0 + (int)get_global_id(0); // n_local*Ho + oy
     const int r = get_global_id(1);
+    const int rows = get_global_size(0);
     if (t >= nb * Ho) return;
     const int n = n0 + t / Ho;
     const int oy = t % Ho;
@@ -26,7 +29,7 @@ __kernel void im2col(__global const real *src, int src_off, int N, int H, int W,
     const int ky = (r / KW) % KH;
     const int c = r / (KW * KH);
     const int y = oy * SH - PH + ky;
-    __global real *out = col + (size_t)r * nb * Ho * Wo + (size_t)t * Wo;
+    __global real *out = col + (size_t)r * rows * Wo + (size_t)(t - t0) * Wo;
     if (y < 0 || y >= H) {
         for (int ox = 0; ox < Wo; ox++) out[ox] = ZERO;
         return;

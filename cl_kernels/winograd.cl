@@ -45,20 +45,22 @@ inline void store_input_transform(realp d[4][4], __global real *v, size_t plane)
 }
 
 // Input transform: V (16 x C x Tp, panels) from images n0 .. n0+nb-1 of
-// src. Each work-item transforms one panel of tiles of one channel: from
+// src, tiles tc0 .. tc0+Tp-1 of theirs (a multiple of WINOGRAD_PANEL: a
+// chunk of the tiles at a time when their V and M exceed scratch). Each
+// work-item transforms one panel of tiles of one channel: from
 // whole vectors where the panel's tiles lie in one row of tiles away from the
 // borders (columns x0, x0+2, ... are the even lanes of two loads), else tile
 // by tile; tiles past the last are zeros.
 // global: (Tp / WINOGRAD_PANEL, C)
 __kernel void winograd_input(__global const real *src, int src_off, int C, int N, int H, int W,
                              int PH, int PW, int n0, int nb, int TH, int TW, __global real *V,
-                             int Tp) {
+                             int Tp, int tc0) {
     const int p = get_global_id(0);
     const int c = get_global_id(1);
     if (p * WINOGRAD_PANEL >= Tp || c >= C) return;
     const size_t plane = (size_t)C * Tp; // from one position xi to the next
     __global real *v = V + ((size_t)p * C + c) * WINOGRAD_PANEL;
-    const int t0 = p * WINOGRAD_PANEL, T = nb * TH * TW;
+    const int t0 = tc0 + p * WINOGRAD_PANEL, T = nb * TH * TW;
     const int nl = t0 / (TH * TW), ty = t0 / TW % TH, tx0 = t0 % TW;
     const int y0 = 2 * ty - PH, x0 = 2 * tx0 - PW;
     realp d[4][4];
@@ -97,7 +99,7 @@ __kernel void winograd_input(__global const real *src, int src_off, int C, int N
 }
 
 // Output transform: Y = A^T M A per tile from M (16 x Cout x T, at m_off),
-// plus the bias, ReLU when asked, into images n0 .. of dst (a channel slice:
+// T tiles from tile tc0 of the images', plus the bias, ReLU when asked, into images n0 .. of dst (a channel slice:
 // Cout channels at dst_off of a tensor of N images, Ho x Wo). Each work-item
 // does one panel's worth of consecutive tiles of one channel, as vectors (a
 // last partial panel reads past its row into lanes never stored: M is
@@ -106,10 +108,10 @@ __kernel void winograd_input(__global const real *src, int src_off, int C, int N
 __kernel void winograd_output(__global const real *Mt, int m_off, int T, int Cout,
                               __global const real *bias, int bias_off, int n0, int nb, int TH,
                               int TW, int N, int Ho, int Wo, __global real *dst, int dst_off,
-                              int relu) {
+                              int relu, int tc0) {
     const int p = get_global_id(0);
     const int o = get_global_id(1);
-    const int t0 = p * WINOGRAD_PANEL;
+    const int t0 = p * WINOGRAD_PANEL; // in the chunk, whose first tile is tc0
     if (t0 >= T || o >= Cout) return;
     __global const real *m = Mt + m_off + (size_t)o * T + t0;
     const size_t plane = (size_t)Cout * T;
@@ -135,7 +137,7 @@ __kernel void winograd_output(__global const real *Mt, int m_off, int T, int Cou
         vstorep(r1, 0, y[i][1]);
     }
     for (int j = 0; j < WINOGRAD_PANEL && t0 + j < T; j++) {
-        const int t = t0 + j;
+        const int t = tc0 + t0 + j;
         const int n = t / (TH * TW), oy = 2 * (t / TW % TH), ox = 2 * (t % TW);
         __global real *out = dst + dst_off + ((size_t)(o * N + n0 + n) * Ho + oy) * Wo + ox;
         for (int i = 0; i < 2 && oy + i < Ho; i++) {

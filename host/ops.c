@@ -115,8 +115,12 @@ int conv_out_size(int in, int k, int stride, int pad) {
 }
 
 size_t conv_im2col_floats(int cin, conv_geometry g, int ho, int wo) {
-    size_t cols = ((size_t)ho * wo + IM2COL_PANEL_MAX - 1) / IM2COL_PANEL_MAX * IM2COL_PANEL_MAX;
-    return (size_t)cin * g.kh * g.kw * cols;
+    const size_t k = (size_t)cin * g.kh * g.kw;
+    const size_t cols =
+        ((size_t)ho * wo + IM2COL_PANEL_MAX - 1) / IM2COL_PANEL_MAX * IM2COL_PANEL_MAX;
+    const size_t least = k * ((size_t)wo > IM2COL_PANEL_MAX ? (size_t)wo : IM2COL_PANEL_MAX);
+    const size_t want = k * cols < CONV_SCRATCH_FLOATS ? k * cols : CONV_SCRATCH_FLOATS;
+    return want > least ? want : least;
 }
 
 /* Winograd's scratch for `tiles` tiles: V in whole panels, then M. */
@@ -127,7 +131,12 @@ static size_t winograd_floats(int cin, int cout, size_t tiles, size_t panel) {
 
 size_t conv_winograd_floats(int cin, int cout, conv_geometry g, int ho, int wo) {
     if (!winograd_applies(g.kh, g.kw, g.sh, g.sw)) return 0;
-    return winograd_floats(cin, cout, (size_t)((ho + 1) / 2) * ((wo + 1) / 2), IM2COL_PANEL_MAX);
+    const size_t tiles = (size_t)((ho + 1) / 2) * ((wo + 1) / 2);
+    const size_t want = winograd_floats(cin, cout, tiles, IM2COL_PANEL_MAX);
+    const size_t least = winograd_floats(cin, cout, IM2COL_PANEL_MAX, IM2COL_PANEL_MAX);
+    return want < CONV_SCRATCH_FLOATS    ? want
+           : least > CONV_SCRATCH_FLOATS ? least
+                                         : CONV_SCRATCH_FLOATS;
 }
 
 cln_status op_input(cln_runtime *rt, cl_mem src, const float scale[3], const float shift[3],
@@ -169,9 +178,9 @@ static size_t chunk_columns(cln_runtime *rt, size_t k, int panel, size_t cols,
     return panels * (size_t)panel;
 }
 
-/* im2col of images n0 .. n0+nb-1 into scratch: in panels of `panel`
- * columns, columns q0 .. q0+cols-1 of theirs; row-major (CLBlast's) when
- * panel is 0, all of their columns. */
+/* im2col of images n0 .. n0+nb-1 into scratch, their columns q0 ..
+ * q0+cols-1: in panels of `panel` columns, or row-major (CLBlast's) when
+ * panel is 0, q0 and cols then whole output rows. */
 static cln_status unroll(cln_runtime *rt, tensor_view src, conv_geometry g, int ho, int wo, int n0,
                          int nb, size_t q0, size_t cols, int panel, size_t k, cl_mem scratch,
                          cln_error *err) {
@@ -183,8 +192,10 @@ static cln_status unroll(cln_runtime *rt, tensor_view src, conv_geometry g, int 
         size_t global[1] = {(cols + panel - 1) / panel};
         return launch(rt, KERNEL_IM2COL_PANELS, args, 18, 1, global, err);
     }
-    size_t global[2] = {(size_t)nb * ho, k}; /* the first 16 arguments: no chunks */
-    return launch(rt, KERNEL_IM2COL, args, 16, 2, global, err);
+    int t0 = to_int(q0 / (size_t)wo);
+    args[16] = ARG(t0); /* after the first 16, the first output row */
+    size_t global[2] = {cols / (size_t)wo, k};
+    return launch(rt, KERNEL_IM2COL, args, 17, 2, global, err);
 }
 
 cln_status op_conv_gemm(cln_runtime *rt, tensor_view src, conv_geometry g, layer_params p,
@@ -203,21 +214,28 @@ cln_status op_conv_gemm(cln_runtime *rt, tensor_view src, conv_geometry g, layer
         !pointwise(g) || (panel && runtime_tunable(rt, "PACK_1X1") &&
                           ld >= (size_t)panel * runtime_tunable(rt, "TILE_V") &&
                           im2col_batch(scratch.floats, k, howo, (size_t)panel, (size_t)dst.n) > 0);
+    /* as many images at a time as scratch holds, else one in chunks */
     size_t batch = (size_t)dst.n;
     if (unrolled) {
         batch = im2col_batch(scratch.floats, k, howo, (size_t)panel, (size_t)dst.n);
-        if (batch == 0)
+        if (batch == 0) batch = 1;
+        const size_t least = k * (panel ? (size_t)panel : (size_t)dst.w);
+        if (scratch.floats < least)
             return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
-                            "im2col needs %zu floats of scratch for one image, %zu given",
-                            conv_im2col_floats(src.c, g, dst.h, dst.w), scratch.floats);
+                            "im2col needs %zu floats of scratch for one %s, %zu given", least,
+                            panel ? "panel" : "output row", scratch.floats);
     }
     for (size_t n0 = 0; n0 < (size_t)dst.n && status == CLN_OK; n0 += batch) {
         const int nb = (int)(dst.n - n0 < batch ? dst.n - n0 : batch);
         const size_t cols = unrolled ? nb * howo : ld;
-        /* in panels, im2col and the GEMM take the columns a chunk at a time,
-         * so that what im2col writes is still in cache when the GEMM reads it */
-        size_t chunk = unrolled && panel ? chunk_columns(rt, k, panel, cols, scratch.floats) : cols;
-        if (chunk == 0) chunk = cols; /* (the batch fits scratch: not reached) */
+        /* im2col and the GEMM take the columns a chunk at a time: in panels,
+         * so that what im2col writes is still in cache when the GEMM reads
+         * it; row-major, whole output rows, when the batch's are more than
+         * scratch holds */
+        size_t chunk = cols;
+        if (unrolled && panel) chunk = chunk_columns(rt, k, panel, cols, scratch.floats);
+        if (unrolled && !panel && cols * k > scratch.floats)
+            chunk = scratch.floats / (k * (size_t)dst.w) * (size_t)dst.w;
         for (size_t q0 = 0; q0 < cols && status == CLN_OK; q0 += chunk) {
             const size_t chunk_cols = cols - q0 < chunk ? cols - q0 : chunk;
             cl_mem b = src.buf;
@@ -227,7 +245,7 @@ cln_status op_conv_gemm(cln_runtime *rt, tensor_view src, conv_geometry g, layer
                                 scratch.buf, err);
                 b = scratch.buf;
                 b_off = 0;
-                ldb = panel ? 0 : cols; /* 0: panels */
+                ldb = panel ? 0 : chunk_cols; /* 0: panels */
             }
             if (status != CLN_OK) break;
             const size_t c_off = dst.off + n0 * howo + q0;
@@ -268,52 +286,63 @@ cln_status op_conv_winograd(cln_runtime *rt, tensor_view src, conv_geometry g, l
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
                         "Winograd runs only 3x3 stride-1 convolutions, not %dx%d stride %dx%d",
                         g.kh, g.kw, g.sh, g.sw);
-    const size_t per_image = winograd_floats(src.c, dst.c, (size_t)th * tw, (size_t)panel);
-    if (per_image > scratch.floats)
+    const size_t least = winograd_floats(src.c, dst.c, (size_t)panel, (size_t)panel);
+    if (least > scratch.floats)
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
-                        "Winograd needs %zu floats of scratch for one image, %zu given", per_image,
-                        scratch.floats);
+                        "Winograd needs %zu floats of scratch for one panel of tiles, %zu given",
+                        least, scratch.floats);
     const int cols = panel * runtime_tunable(rt, "TILE_V");
     int batch = dst.n; /* the most images at a time that scratch holds */
     while (batch > 1 &&
            winograd_floats(src.c, dst.c, (size_t)batch * th * tw, (size_t)panel) > scratch.floats)
         batch--;
+    /* else the most tiles at a time, whole panels, whose V and M fit */
+    const size_t per_tile = (size_t)WINOGRAD_POSITIONS * (src.c + dst.c);
+    const int chunk_tiles = to_int(scratch.floats / per_tile / (size_t)panel * (size_t)panel);
     for (int n0 = 0; n0 < dst.n && status == CLN_OK; n0 += batch) {
-        const int nb = dst.n - n0 < batch ? dst.n - n0 : batch;
-        /* V (16 x cin x tp, in panels) then M (16 x cout x t) in scratch, t
-         * tiles, tp rounded up to whole panels */
-        int t = nb * th * tw, tp = (t + panel - 1) / panel * panel, so = to_int(src.off);
-        int m_off = to_int((size_t)WINOGRAD_POSITIONS * src.c * tp);
-        kernel_arg in_args[] = {ARG(src.buf), ARG(so),   ARG(src.c),       ARG(src.n), ARG(src.h),
-                                ARG(src.w),   ARG(g.ph), ARG(g.pw),        ARG(n0),    ARG(nb),
-                                ARG(th),      ARG(tw),   ARG(scratch.buf), ARG(tp)};
-        size_t in_global[2] = {(size_t)(tp / panel), (size_t)src.c};
-        status = launch(rt, KERNEL_WINOGRAD_INPUT, in_args, 14, 2, in_global, err);
-        if (status != CLN_OK) break;
-        /* B in panels (ldb 0), as gemm_tiled reads im2col's */
-        const weight_strides ws = weight_layout(dst.c, (size_t)src.c, p.panels);
-        int m = dst.c, k = src.c, wo = to_int(p.winograd_off), lda = to_int(ws.tap_stride);
-        int ag = to_int(ws.group_stride), a_stride = to_int((size_t)src.c * weight_ld(dst.c));
-        int zero = 0, b_stride = k * tp;
-        int c_stride = m * t;
-        const size_t m_tiles = (size_t)(m + tile_m - 1) / tile_m;
-        const size_t n_tiles = (size_t)(t + cols - 1) / cols;
-        int per_item = gemm_m_tiles(rt, m_tiles, n_tiles * WINOGRAD_POSITIONS);
-        kernel_arg gemm_args[] = {ARG(m),           ARG(t),        ARG(k),        ARG(p.buf),
-                                  ARG(wo),          ARG(a_stride), ARG(lda),      ARG(ag),
-                                  ARG(scratch.buf), ARG(zero),     ARG(b_stride), ARG(zero),
-                                  ARG(scratch.buf), ARG(m_off),    ARG(c_stride), ARG(t),
-                                  ARG(per_item)};
-        size_t gemm_global[3] = {(m_tiles + per_item - 1) / per_item, n_tiles, WINOGRAD_POSITIONS};
-        status = launch(rt, KERNEL_GEMM_BATCHED, gemm_args, 17, 3, gemm_global, err);
-        if (status != CLN_OK) break;
-        int bo = to_int(p.b_off), dof = to_int(dst.off), r = relu;
-        kernel_arg out_args[] = {ARG(scratch.buf), ARG(m_off),   ARG(t),     ARG(dst.c),
-                                 ARG(p.buf),       ARG(bo),      ARG(n0),    ARG(nb),
-                                 ARG(th),          ARG(tw),      ARG(dst.n), ARG(dst.h),
-                                 ARG(dst.w),       ARG(dst.buf), ARG(dof),   ARG(r)};
-        size_t out_global[2] = {(size_t)((t + panel - 1) / panel), (size_t)dst.c};
-        status = launch(rt, KERNEL_WINOGRAD_OUTPUT, out_args, 16, 2, out_global, err);
+        const int nb = dst.n - n0 < batch ? dst.n - n0 : batch, tiles = nb * th * tw;
+        const int chunk =
+            winograd_floats(src.c, dst.c, (size_t)tiles, (size_t)panel) <= scratch.floats
+                ? tiles
+                : chunk_tiles;
+        for (int tc0 = 0; tc0 < tiles && status == CLN_OK; tc0 += chunk) {
+            /* V (16 x cin x tp, in panels) then M (16 x cout x t) in scratch,
+             * t tiles from tile tc0, tp rounded up to whole panels */
+            int t = tiles - tc0 < chunk ? tiles - tc0 : chunk, tp = (t + panel - 1) / panel * panel;
+            int so = to_int(src.off), m_off = to_int((size_t)WINOGRAD_POSITIONS * src.c * tp);
+            kernel_arg in_args[] = {ARG(src.buf),     ARG(so),    ARG(src.c), ARG(src.n),
+                                    ARG(src.h),       ARG(src.w), ARG(g.ph),  ARG(g.pw),
+                                    ARG(n0),          ARG(nb),    ARG(th),    ARG(tw),
+                                    ARG(scratch.buf), ARG(tp),    ARG(tc0)};
+            size_t in_global[2] = {(size_t)(tp / panel), (size_t)src.c};
+            status = launch(rt, KERNEL_WINOGRAD_INPUT, in_args, 15, 2, in_global, err);
+            if (status != CLN_OK) break;
+            /* B in panels (ldb 0), as gemm_tiled reads im2col's */
+            const weight_strides ws = weight_layout(dst.c, (size_t)src.c, p.panels);
+            int m = dst.c, k = src.c, wo = to_int(p.winograd_off), lda = to_int(ws.tap_stride);
+            int ag = to_int(ws.group_stride), a_stride = to_int((size_t)src.c * weight_ld(dst.c));
+            int zero = 0, b_stride = k * tp;
+            int c_stride = m * t;
+            const size_t m_tiles = (size_t)(m + tile_m - 1) / tile_m;
+            const size_t n_tiles = (size_t)(t + cols - 1) / cols;
+            int per_item = gemm_m_tiles(rt, m_tiles, n_tiles * WINOGRAD_POSITIONS);
+            kernel_arg gemm_args[] = {ARG(m),           ARG(t),        ARG(k),        ARG(p.buf),
+                                      ARG(wo),          ARG(a_stride), ARG(lda),      ARG(ag),
+                                      ARG(scratch.buf), ARG(zero),     ARG(b_stride), ARG(zero),
+                                      ARG(scratch.buf), ARG(m_off),    ARG(c_stride), ARG(t),
+                                      ARG(per_item)};
+            size_t gemm_global[3] = {(m_tiles + per_item - 1) / per_item, n_tiles,
+                                     WINOGRAD_POSITIONS};
+            status = launch(rt, KERNEL_GEMM_BATCHED, gemm_args, 17, 3, gemm_global, err);
+            if (status != CLN_OK) break;
+            int bo = to_int(p.b_off), dof = to_int(dst.off), r = relu;
+            kernel_arg out_args[] = {
+                ARG(scratch.buf), ARG(m_off),   ARG(t),   ARG(dst.c), ARG(p.buf), ARG(bo),
+                ARG(n0),          ARG(nb),      ARG(th),  ARG(tw),    ARG(dst.n), ARG(dst.h),
+                ARG(dst.w),       ARG(dst.buf), ARG(dof), ARG(r),     ARG(tc0)};
+            size_t out_global[2] = {(size_t)((t + panel - 1) / panel), (size_t)dst.c};
+            status = launch(rt, KERNEL_WINOGRAD_OUTPUT, out_args, 17, 2, out_global, err);
+        }
     }
     return status;
 }

@@ -65,8 +65,8 @@ cln_status op_conv_direct(cln_runtime *rt, tensor_view src, conv_geometry g, lay
 
 /* The same 3x3 stride-1 convolution by Winograd F(2x2, 3x3) (winograd.cl):
  * the input transform into scratch, 16 GEMMs, then the output transform with
- * bias and ReLU, as many images at a time as scratch holds (at least
- * conv_winograd_floats of one image). */
+ * bias and ReLU, as many images at a time as scratch holds, or one image a
+ * chunk of its tiles at a time (at least one panel of tiles must fit). */
 cln_status op_conv_winograd(cln_runtime *rt, tensor_view src, conv_geometry g, layer_params p,
                             tensor_view dst, bool relu, scratch_buffer scratch, cln_error *err);
 
@@ -102,8 +102,17 @@ cln_status op_linear(cln_runtime *rt, tensor_view src, layer_params p, tensor_vi
 /* The widest column panel im2col writes (the largest TILE_N). */
 #define IM2COL_PANEL_MAX 16
 
-/* Floats one image's im2col needs for this convolution, its columns padded to
- * whole panels (for a 1x1, its input copied into panels). */
+/* The most floats of scratch a convolution asks for, unless one panel or
+ * output row needs more: one whose image needs more takes its columns (im2col:
+ * whole panels, or whole output rows for CLBlast) or its tiles (Winograd) a
+ * chunk at a time, so that the largest layer does not set the scratch
+ * buffer's size (8 MiB here instead of the stem's 32 MiB for Winograd). */
+#define CONV_SCRATCH_FLOATS ((size_t)2 << 20)
+
+/* Floats of scratch this convolution's im2col needs: one image's, its columns
+ * padded to whole panels (for a 1x1, its input copied into panels), or
+ * CONV_SCRATCH_FLOATS if that is less, and at least one panel or output
+ * row's. */
 size_t conv_im2col_floats(int cin, conv_geometry g, int ho, int wo);
 
 /* Floats one image's Winograd scratch needs (0 where it does not apply):

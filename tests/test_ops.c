@@ -112,6 +112,8 @@ static void free_dst(slice_dst *d) {
 /* Whether upload_params lays the weights out in panels (host/layout.h), as
  * the model does on CPUs, or plainly, as elsewhere. */
 static bool weight_panels;
+/* check_conv's scratch when not 0, instead of scratch_images images' */
+static size_t scratch_floats;
 
 /* A layer's parameters on the device: weights (cout x k, as torchvision lays
  * them out) in the layout of layout.h, then the bias, then for a 3x3
@@ -177,7 +179,16 @@ static void check_conv(conv_path path, int n, int cin, int h, int w, int cout, c
     cln_error err;
     cln_status st;
     scratch_buffer scratch = {NULL, 0};
-    if (path == BY_WINOGRAD) {
+    if (scratch_floats) { /* less than one image's: in chunks of one */
+        scratch.floats = scratch_floats;
+        scratch.buf = device_buffer(scratch.floats, NULL);
+        if (path == BY_WINOGRAD)
+            st =
+                op_conv_winograd(rt, src, g, p, dst_view(&d, cout, n, ho, wo), true, scratch, &err);
+        else
+            st = op_conv_gemm(rt, src, g, p, dst_view(&d, cout, n, ho, wo), true, scratch,
+                              path == BY_GEMM ? GEMM_CLBLAST : GEMM_TILED, &err);
+    } else if (path == BY_WINOGRAD) {
         scratch.floats = conv_winograd_floats(cin, cout, g, ho, wo) * scratch_images;
         scratch.buf = device_buffer(scratch.floats, NULL);
         st = op_conv_winograd(rt, src, g, p, dst_view(&d, cout, n, ho, wo), true, scratch, &err);
@@ -253,6 +264,25 @@ Test(ops, conv_tiled_im2col_in_chunks) {
                    conv_cases[i].cout, conv_cases[i].g, 8);
     check_conv(BY_TILED, 5, 6, 9, 7, 5, (conv_geometry){3, 3, 1, 1, 1, 1}, 2);
     unsetenv("CLINCEPTION_TUNABLES");
+}
+
+/* Scratch for less than one image: CLBlast's row-major im2col two output
+ * rows at a time (14 of an image's 63 columns, a partial last chunk), ours
+ * two panels at a time, and a stride-2 and a 1x7 case; Winograd 16 of an
+ * image's 42 tiles at a time. */
+Test(ops, conv_less_than_an_image_at_a_time) {
+    const conv_geometry padded = {3, 3, 1, 1, 1, 1}, strided = {3, 3, 2, 2, 0, 0},
+                        wide = {1, 7, 1, 1, 0, 3};
+    scratch_floats = 1000;
+    check_conv(BY_GEMM, 2, 6, 9, 7, 5, padded, 0);
+    check_conv(BY_TILED, 2, 6, 9, 7, 5, padded, 0);
+    check_conv(BY_GEMM, 1, 13, 17, 13, 11, strided, 0);
+    check_conv(BY_TILED, 1, 13, 17, 13, 11, strided, 0);
+    check_conv(BY_GEMM, 2, 5, 6, 11, 6, wide, 0);
+    check_conv(BY_TILED, 2, 5, 6, 11, 6, wide, 0);
+    scratch_floats = 15000;
+    check_conv(BY_WINOGRAD, 3, 33, 13, 11, 20, padded, 0);
+    check_conv(BY_WINOGRAD, 1, 6, 9, 9, 9, (conv_geometry){3, 3, 1, 1, 0, 0}, 0);
 }
 
 Test(ops, conv_gemm_im2col_one_image_at_a_time) {
