@@ -42,6 +42,16 @@
 extern "C" {
 #endif
 
+/* This header's version (the library's is cln_version()); meson.build's
+ * project version is the same. */
+#define CLN_VERSION_MAJOR 0
+#define CLN_VERSION_MINOR 1
+#define CLN_VERSION_PATCH 0
+#define CLN_VERSION_STRING "0.1.0"
+
+/* The version of the library linked, "MAJOR.MINOR.PATCH". */
+const char *cln_version(void);
+
 #define CLN_NUM_CLASSES 1000
 #define CLN_MIN_INPUT_SIZE 75
 

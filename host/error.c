@@ -1,10 +1,15 @@
-/* Formatting of cln_error messages and the names of the status codes. */
+/* Formatting of cln_error messages, the names of the status codes, and the
+ * library's version. */
 #define _POSIX_C_SOURCE 200809L
 #include "error.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+const char *cln_version(void) {
+    return CLN_VERSION_STRING;
+}
 
 cln_status cln_fail(cln_error *err, cln_status status, const char *fmt, ...) {
     if (err) {
