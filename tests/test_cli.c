@@ -488,6 +488,8 @@ Test(cli, profile_table_and_trace_from_infer) {
     run_result r = RUN("infer", "--random-weights", "--input", input, "--output", tmp_path("y.npy"),
                        "--profile", "--trace", trace);
     expect_status(&r, 0);
+    /* of a warm forward, not the driver's compilation */
+    expect_contains(r.err, "profile of the second forward", "stderr");
     expect_contains(r.err, "Mixed_6b.branch7x7_2", "stderr");
     expect_contains(r.err, "per layer kind", "stderr");
     expect_contains(r.err, "concat", "stderr");
