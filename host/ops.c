@@ -299,6 +299,12 @@ cln_status op_conv_winograd(cln_runtime *rt, tensor_view src, conv_geometry g, l
     /* else the most tiles at a time, whole panels, whose V and M fit */
     const size_t per_tile = (size_t)WINOGRAD_POSITIONS * (src.c + dst.c);
     const int chunk_tiles = to_int(scratch.floats / per_tile / (size_t)panel * (size_t)panel);
+    /* the GEMMs' A: the filters, in the weights' layout; and the epilogue's */
+    const weight_strides ws = weight_layout(dst.c, (size_t)src.c, p.panels);
+    int m = dst.c, k = src.c, wo = to_int(p.winograd_off), lda = to_int(ws.tap_stride);
+    int ag = to_int(ws.group_stride), a_stride = to_int((size_t)src.c * weight_ld(dst.c));
+    int zero = 0, so = to_int(src.off), bo = to_int(p.b_off), dof = to_int(dst.off), r = relu;
+    const size_t m_tiles = (size_t)(m + tile_m - 1) / tile_m;
     for (int n0 = 0; n0 < dst.n && status == CLN_OK; n0 += batch) {
         const int nb = dst.n - n0 < batch ? dst.n - n0 : batch, tiles = nb * th * tw;
         const int chunk =
@@ -309,7 +315,7 @@ cln_status op_conv_winograd(cln_runtime *rt, tensor_view src, conv_geometry g, l
             /* V (16 x cin x tp, in panels) then M (16 x cout x t) in scratch,
              * t tiles from tile tc0, tp rounded up to whole panels */
             int t = tiles - tc0 < chunk ? tiles - tc0 : chunk, tp = (t + panel - 1) / panel * panel;
-            int so = to_int(src.off), m_off = to_int((size_t)WINOGRAD_POSITIONS * src.c * tp);
+            int m_off = to_int((size_t)WINOGRAD_POSITIONS * src.c * tp);
             kernel_arg in_args[] = {ARG(src.buf),     ARG(so),    ARG(src.c), ARG(src.n),
                                     ARG(src.h),       ARG(src.w), ARG(g.ph),  ARG(g.pw),
                                     ARG(n0),          ARG(nb),    ARG(th),    ARG(tw),
@@ -318,12 +324,7 @@ cln_status op_conv_winograd(cln_runtime *rt, tensor_view src, conv_geometry g, l
             status = launch(rt, KERNEL_WINOGRAD_INPUT, in_args, 15, 2, in_global, err);
             if (status != CLN_OK) break;
             /* B in panels (ldb 0), as gemm_tiled reads im2col's */
-            const weight_strides ws = weight_layout(dst.c, (size_t)src.c, p.panels);
-            int m = dst.c, k = src.c, wo = to_int(p.winograd_off), lda = to_int(ws.tap_stride);
-            int ag = to_int(ws.group_stride), a_stride = to_int((size_t)src.c * weight_ld(dst.c));
-            int zero = 0, b_stride = k * tp;
-            int c_stride = m * t;
-            const size_t m_tiles = (size_t)(m + tile_m - 1) / tile_m;
+            int b_stride = k * tp, c_stride = m * t;
             const size_t n_tiles = (size_t)(t + cols - 1) / cols;
             int per_item = gemm_m_tiles(rt, m_tiles, n_tiles * WINOGRAD_POSITIONS);
             kernel_arg gemm_args[] = {ARG(m),           ARG(t),        ARG(k),        ARG(p.buf),
@@ -335,7 +336,6 @@ cln_status op_conv_winograd(cln_runtime *rt, tensor_view src, conv_geometry g, l
                                      WINOGRAD_POSITIONS};
             status = launch(rt, KERNEL_GEMM_BATCHED, gemm_args, 17, 3, gemm_global, err);
             if (status != CLN_OK) break;
-            int bo = to_int(p.b_off), dof = to_int(dst.off), r = relu;
             kernel_arg out_args[] = {
                 ARG(scratch.buf), ARG(m_off),   ARG(t),   ARG(dst.c), ARG(p.buf), ARG(bo),
                 ARG(n0),          ARG(nb),      ARG(th),  ARG(tw),    ARG(dst.n), ARG(dst.h),

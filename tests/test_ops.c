@@ -179,22 +179,16 @@ static void check_conv(conv_path path, int n, int cin, int h, int w, int cout, c
     cln_error err;
     cln_status st;
     scratch_buffer scratch = {NULL, 0};
-    if (scratch_floats) { /* less than one image's: in chunks of one */
-        scratch.floats = scratch_floats;
-        scratch.buf = device_buffer(scratch.floats, NULL);
-        if (path == BY_WINOGRAD)
-            st =
-                op_conv_winograd(rt, src, g, p, dst_view(&d, cout, n, ho, wo), true, scratch, &err);
-        else
-            st = op_conv_gemm(rt, src, g, p, dst_view(&d, cout, n, ho, wo), true, scratch,
-                              path == BY_GEMM ? GEMM_CLBLAST : GEMM_TILED, &err);
-    } else if (path == BY_WINOGRAD) {
+    if (path == BY_WINOGRAD)
         scratch.floats = conv_winograd_floats(cin, cout, g, ho, wo) * scratch_images;
-        scratch.buf = device_buffer(scratch.floats, NULL);
+    else if (path != BY_DIRECT)
+        scratch.floats = conv_im2col_floats(cin, g, ho, wo) * scratch_images;
+    if (scratch_floats && path != BY_DIRECT)
+        scratch.floats = scratch_floats; /* less than one image's: in chunks of one */
+    if (scratch.floats) scratch.buf = device_buffer(scratch.floats, NULL);
+    if (path == BY_WINOGRAD) {
         st = op_conv_winograd(rt, src, g, p, dst_view(&d, cout, n, ho, wo), true, scratch, &err);
     } else if (path != BY_DIRECT) {
-        scratch.floats = conv_im2col_floats(cin, g, ho, wo) * scratch_images;
-        if (scratch.floats) scratch.buf = device_buffer(scratch.floats, NULL);
         st = op_conv_gemm(rt, src, g, p, dst_view(&d, cout, n, ho, wo), true, scratch,
                           path == BY_GEMM ? GEMM_CLBLAST : GEMM_TILED, &err);
     } else {
