@@ -6,7 +6,10 @@
  *   device (read from a .safetensors file, BatchNorm folded at load) and a
  *   memory plan for the last input shape it ran. cln_model_forward takes a
  *   float32 batch in NCHW order (N >= 1, H and W >= 75) and returns the
- *   logits, N x 1000.
+ *   logits, N x cln_model_num_classes (1000 for ImageNet's weights; a
+ *   fine-tuned head's own count otherwise). cln_model_features returns any
+ *   layer's output instead, the 2048 pooled features of "avgpool" say, and
+ *   runs no layer past it.
  *
  *   Every function that can fail returns a cln_status and, when given a
  *   cln_error, fills it with a sentence naming what failed and where: the
@@ -22,7 +25,7 @@
  *       fprintf(stderr, "%s\n", err.message);
  *       ...
  *   }
- *   float *logits = malloc(n * CLN_NUM_CLASSES * sizeof(float));
+ *   float *logits = malloc(n * cln_model_num_classes(model) * sizeof(float));
  *   cln_forward_options opts = {.transform_input = true};
  *   if (cln_model_forward(model, input, n, 299, 299, &opts, logits, &err) != CLN_OK) ...
  *   cln_model_free(model);
@@ -52,6 +55,8 @@ extern "C" {
 /* The version of the library linked, "MAJOR.MINOR.PATCH". */
 const char *cln_version(void);
 
+/* The classes of torchvision's ImageNet weights (a model's own count is
+ * cln_model_num_classes). */
 #define CLN_NUM_CLASSES 1000
 #define CLN_MIN_INPUT_SIZE 75
 
@@ -148,11 +153,13 @@ typedef enum {
 
 /* Reads torchvision's Inception v3 state dict from a .safetensors file
  * (with or without AuxLogits.* and num_batches_tracked; F32, F16 or BF16),
- * folds BatchNorm into the convolutions and uploads the weights. */
+ * folds BatchNorm into the convolutions and uploads the weights. The class
+ * count is the file's: the rows of fc.weight, [classes, 2048] (a model
+ * fine-tuned with fc = nn.Linear(2048, K) has K). */
 cln_status cln_model_load(cln_runtime *rt, const char *path, cln_model **out, cln_error *err);
 
-/* The same network with seeded random weights (for trying the engine without
- * a weight file: its classes mean nothing). */
+/* The same network with seeded random weights and 1000 classes (for trying
+ * the engine without a weight file: its classes mean nothing). */
 cln_status cln_model_load_random(cln_runtime *rt, uint64_t seed, cln_model **out, cln_error *err);
 void cln_model_free(cln_model *model);
 
@@ -162,10 +169,36 @@ typedef struct {
     bool profile;            /* record every kernel launch (see cln_model_profile) */
 } cln_forward_options;
 
-/* input: n x 3 x h x w floats (NCHW); logits: n x CLN_NUM_CLASSES floats.
- * options may be NULL (all defaults, transform_input off). */
+/* input: n x 3 x h x w floats (NCHW); logits: n x cln_model_num_classes
+ * floats. options may be NULL (all defaults, transform_input off). */
 cln_status cln_model_forward(cln_model *model, const float *input, int n, int h, int w,
                              const cln_forward_options *options, float *logits, cln_error *err);
+
+/* The classes the model's fc layer has: its logits per image. */
+int cln_model_num_classes(const cln_model *model);
+
+/* ---- Features --------------------------------------------------------- */
+
+/* The layers whose outputs cln_model_features returns, by torchvision module
+ * name, in the order the network completes them: "Conv2d_1a_3x3" ...
+ * "Conv2d_4a_3x3", "maxpool1", "maxpool2", each block "Mixed_5b" ...
+ * "Mixed_7c" (its whole concatenated output) after the convolutions inside
+ * it ("Mixed_5b.branch1x1", ...), then "avgpool" (the 2048 pooled features)
+ * and "fc" (the logits). The array is the model's, valid while it lives. */
+const char *const *cln_model_feature_layers(const cln_model *model, size_t *count);
+
+/* The output shape per image of the named layer for an h x w input: c x oh x
+ * ow (1 x 1 for avgpool and fc). An unknown name is CLN_ERR_INVALID_ARGUMENT,
+ * with a message that lists the names. */
+cln_status cln_model_feature_shape(const cln_model *model, const char *layer, int h, int w, int *c,
+                                   int *oh, int *ow, cln_error *err);
+
+/* Runs the network on input (as cln_model_forward) up to the named layer and
+ * no further, and writes that layer's output to out: n x c x oh x ow floats
+ * (NCHW), the shape cln_model_feature_shape gives. */
+cln_status cln_model_features(cln_model *model, const char *layer, const float *input, int n, int h,
+                              int w, const cln_forward_options *options, float *out,
+                              cln_error *err);
 
 /* ---- Introspection and profiling ------------------------------------- */
 
@@ -175,6 +208,12 @@ typedef struct {
 } cln_model_timings;
 
 cln_model_timings cln_model_get_timings(const cln_model *model);
+
+/* The largest batch of h x w images, at most limit, whose buffers fit the
+ * device with the model's weights (a larger one is refused by
+ * cln_model_forward); 0 if not even one image fits, -1 if out of host
+ * memory. */
+int cln_model_largest_batch(const cln_model *model, int limit, int h, int w);
 
 /* Device memory the model holds now and at most so far: weights, input,
  * activation arena and im2col scratch (CLBlast's own temporary buffers are

@@ -35,6 +35,7 @@ static void conv(network *net, const char *prefix, const char *name, int src, in
     l->ph = ph;
     l->pw = pw;
     l->relu = true;
+    network_tap_layer(net, net->layer_count - 1); /* every BasicConv2d is a module */
 }
 
 /* A BasicConv2d into a fresh value, returned. */
@@ -125,7 +126,14 @@ static int inception_e(network *net, const char *p, int x) {
     return out;
 }
 
-void network_inception_v3(network *net) {
+/* A block's output value v, tapped by the block's name once its last layer
+ * has run; returns v. */
+static int block(network *net, int v, const char *name) {
+    network_tap_value(net, name, v, net->layer_count - 1);
+    return v;
+}
+
+void network_inception_v3(network *net, int classes) {
     memset(net, 0, sizeof *net);
     int x = new_value(net);
     net->input = x;
@@ -135,25 +143,30 @@ void network_inception_v3(network *net) {
     x = conv_new(net, "", "Conv2d_2b_3x3", x, 64, 3, 3, 1, 1, 1);
     int v = new_value(net);
     pool(net, LAYER_MAX_POOL, "", "maxpool1", x, v, 3, 2, 0);
+    network_tap_layer(net, net->layer_count - 1);
     x = conv_new(net, "", "Conv2d_3b_1x1", v, 80, 1, 1, 1, 0, 0);
     x = conv_new(net, "", "Conv2d_4a_3x3", x, 192, 3, 3, 1, 0, 0);
     v = new_value(net);
     pool(net, LAYER_MAX_POOL, "", "maxpool2", x, v, 3, 2, 0);
-    x = inception_a(net, "Mixed_5b", v, 32);
-    x = inception_a(net, "Mixed_5c", x, 64);
-    x = inception_a(net, "Mixed_5d", x, 64);
-    x = inception_b(net, "Mixed_6a", x);
-    x = inception_c(net, "Mixed_6b", x, 128);
-    x = inception_c(net, "Mixed_6c", x, 160);
-    x = inception_c(net, "Mixed_6d", x, 160);
-    x = inception_c(net, "Mixed_6e", x, 192);
-    x = inception_d(net, "Mixed_7a", x);
-    x = inception_e(net, "Mixed_7b", x);
-    x = inception_e(net, "Mixed_7c", x);
+    network_tap_layer(net, net->layer_count - 1);
+    x = block(net, inception_a(net, "Mixed_5b", v, 32), "Mixed_5b");
+    x = block(net, inception_a(net, "Mixed_5c", x, 64), "Mixed_5c");
+    x = block(net, inception_a(net, "Mixed_5d", x, 64), "Mixed_5d");
+    x = block(net, inception_b(net, "Mixed_6a", x), "Mixed_6a");
+    x = block(net, inception_c(net, "Mixed_6b", x, 128), "Mixed_6b");
+    x = block(net, inception_c(net, "Mixed_6c", x, 160), "Mixed_6c");
+    x = block(net, inception_c(net, "Mixed_6d", x, 160), "Mixed_6d");
+    x = block(net, inception_c(net, "Mixed_6e", x, 192), "Mixed_6e");
+    x = block(net, inception_d(net, "Mixed_7a", x), "Mixed_7a");
+    x = block(net, inception_e(net, "Mixed_7b", x), "Mixed_7b");
+    x = block(net, inception_e(net, "Mixed_7c", x), "Mixed_7c");
     v = new_value(net);
     add_layer(net, LAYER_GLOBAL_AVG_POOL, "", "avgpool", x, v, net->value_channels[x]);
+    network_tap_layer(net, net->layer_count - 1);
     int out = new_value(net);
-    add_layer(net, LAYER_LINEAR, "", "fc", v, out, 1000);
+    add_layer(net, LAYER_LINEAR, "", "fc", v, out, classes);
     net->output = out;
+    net->output_tap = net->tap_count;
+    network_tap_layer(net, net->layer_count - 1);
     network_group_convs(net);
 }

@@ -43,6 +43,7 @@ struct cln_model {
     char layer_kinds[NET_MAX_LAYERS][24];
     cln_kernel_event *events; /* last profiled forward */
     size_t event_count, event_cap;
+    const char *tap_names[NET_MAX_TAPS];
 };
 
 static void release_plan(cln_model *m) {
@@ -63,8 +64,8 @@ void cln_model_free(cln_model *m) {
     free(m);
 }
 
-static cln_status upload_weights(cln_runtime *rt, packed_weights *pw, cln_model **out,
-                                 cln_error *err) {
+static cln_status upload_weights(cln_runtime *rt, const network *net, packed_weights *pw,
+                                 cln_model **out, cln_error *err) {
     cln_status status = CLN_OK;
     cl_int rc;
     cln_model *m = calloc(1, sizeof *m);
@@ -73,7 +74,7 @@ static cln_status upload_weights(cln_runtime *rt, packed_weights *pw, cln_model 
         return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory creating the model");
     }
     m->rt = rt;
-    network_inception_v3(&m->net);
+    m->net = *net;
     tuning_path(&rt->info, m->tuning.path, sizeof m->tuning.path);
     status = tuning_load(&m->tuning, err);
     if (status != CLN_OK) goto cleanup;
@@ -107,6 +108,8 @@ static cln_status upload_weights(cln_runtime *rt, packed_weights *pw, cln_model 
     }
     for (int i = 0; i < m->net.layer_count; i++)
         if (m->net.layers[i].pool_layer >= 0) m->pooled_member[m->net.layers[i].pool_layer] = i;
+    for (int t = 0; t < m->net.tap_count; t++)
+        m->tap_names[t] = m->net.taps[t].name;
 cleanup:
     packed_weights_free(pw);
     if (status != CLN_OK) {
@@ -123,12 +126,12 @@ cln_status cln_model_load(cln_runtime *rt, const char *path, cln_model **out, cl
     *out = NULL;
     if (!rt || !path)
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "cln_model_load needs a runtime and a path");
-    network_inception_v3(&net);
+    network_inception_v3(&net, NET_IMAGENET_CLASSES);
     double t0 = runtime_now_ms();
     cln_status status = weights_load_safetensors(&net, path, &pw, err);
     if (status != CLN_OK) return status;
     double read_ms = runtime_now_ms() - t0;
-    status = upload_weights(rt, &pw, out, err);
+    status = upload_weights(rt, &net, &pw, out, err);
     if (status == CLN_OK) (*out)->timings.read_ms = read_ms;
     return status;
 }
@@ -139,10 +142,10 @@ cln_status cln_model_load_random(cln_runtime *rt, uint64_t seed, cln_model **out
     *out = NULL;
     if (!rt)
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "cln_model_load_random needs a runtime");
-    network_inception_v3(&net);
+    network_inception_v3(&net, NET_IMAGENET_CLASSES);
     cln_status status = weights_random(&net, seed, &pw, err);
     if (status != CLN_OK) return status;
-    return upload_weights(rt, &pw, out, err);
+    return upload_weights(rt, &net, &pw, out, err);
 }
 
 static cln_status create_buffer(cln_runtime *rt, size_t floats, const char *what, cl_mem *out,
@@ -222,20 +225,34 @@ static bool plan_fits(const cln_model *m, const plan *pl) {
 
 /* Refuses, before anything is allocated or enqueued, an input whose buffers
  * the device cannot hold, naming the largest batch that fits. */
-static cln_status check_fits(const cln_model *m, int n, int h, int w, cln_error *err) {
-    if (plan_fits(m, &m->plan)) return CLN_OK;
+/* The largest batch of h x w images up to `limit` whose buffers fit the
+ * device (0 if none does), or -1 when out of memory. */
+static int largest_fitting(const cln_model *m, int limit, int h, int w) {
     plan *trial = malloc(sizeof *trial);
-    if (!trial) return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory planning");
-    int lo = 0, hi = n; /* lo fits (0 trivially), hi does not */
+    if (!trial) return -1;
+    cln_error ignored;
+    int lo = 0, hi = limit + 1; /* lo fits (0 trivially), hi does not */
+    if (plan_build(&m->net, limit, h, w, trial, &ignored) == CLN_OK && plan_fits(m, trial))
+        lo = limit;
     while (hi - lo > 1) {
         int mid = lo + (hi - lo) / 2;
-        cln_error ignored;
         if (plan_build(&m->net, mid, h, w, trial, &ignored) == CLN_OK && plan_fits(m, trial))
             lo = mid;
         else
             hi = mid;
     }
     free(trial);
+    return lo;
+}
+
+int cln_model_largest_batch(const cln_model *m, int limit, int h, int w) {
+    return m && limit >= 1 ? largest_fitting(m, limit, h, w) : 0;
+}
+
+static cln_status check_fits(const cln_model *m, int n, int h, int w, cln_error *err) {
+    if (plan_fits(m, &m->plan)) return CLN_OK;
+    const int lo = largest_fitting(m, n - 1, h, w);
+    if (lo < 0) return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory planning");
     const cln_device_info *d = &m->rt->info;
     char advice[96] = "no batch of this image size fits";
     if (lo > 0)
@@ -314,9 +331,9 @@ static cln_conv_algo layer_algo(const cln_model *m, int i, const cln_forward_opt
 
 /* Whether the group that layer `leader` leads runs as one GEMM in this
  * forward: where groups are on for the device, the weights are in panels,
- * every member runs tiled, with whole panels of channels lying together
- * (weights/model_weights.c), on a vector of pixels at least. */
-static bool group_runs(const cln_model *m, int leader, const cln_forward_options *o) {
+ * every member runs by layer `last` (where the forward stops) and tiled, with whole panels of
+ * channels lying together (weights/model_weights.c), on a vector of pixels at least. */
+static bool group_runs(const cln_model *m, int leader, int last, const cln_forward_options *o) {
     const network *net = &m->net;
     if (!runtime_tunable(m->rt, "GROUP_CONVS") || !m->weight_panels || m->no_groups) return false;
     const value_plan *x = &m->plan.values[net->layers[leader].src];
@@ -326,7 +343,8 @@ static bool group_runs(const cln_model *m, int leader, const cln_forward_options
     for (int j = leader; j < net->layer_count; j++) {
         const layer *l = &net->layers[j];
         if (l->group != leader) continue;
-        if (layer_algo(m, j, o) != CLN_CONV_TILED || l->out_channels % WEIGHT_CHANNEL_ALIGN != 0 ||
+        if (j > last || layer_algo(m, j, o) != CLN_CONV_TILED ||
+            l->out_channels % WEIGHT_CHANNEL_ALIGN != 0 ||
             m->w_off[j] != m->w_off[leader] + rows * k || m->b_off[j] != m->b_off[leader] + rows)
             return false;
         rows += (size_t)l->out_channels;
@@ -447,15 +465,16 @@ cleanup:
     return status;
 }
 
-cln_status cln_model_forward(cln_model *m, const float *input, int n, int h, int w,
-                             const cln_forward_options *options, float *logits, cln_error *err) {
+/* Runs the network on the input up to layer `last` of tap t, no further, and
+ * reads the tap's channels into out, n x channels x h x w (NCHW: the arena
+ * holds them channel-major, transposed on the host). */
+static cln_status run_to(cln_model *m, int t, const float *input, int n, int h, int w,
+                         const cln_forward_options *options, float *out, cln_error *err) {
     cln_status status = CLN_OK;
     cln_forward_options defaults = {0};
-    float *out_t = NULL;
-    if (!m || !input || !logits)
-        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
-                        "cln_model_forward needs a model, an input and room for the logits");
+    float *raw = NULL;
     const cln_forward_options *o = options ? options : &defaults;
+    const net_tap *tap = &m->net.taps[t];
     status = prepare_plan(m, n, h, w, err);
     if (status != CLN_OK) return status;
     cl_command_queue q = m->rt->queue;
@@ -465,9 +484,11 @@ cln_status cln_model_forward(cln_model *m, const float *input, int n, int h, int
     CL_TRY(clEnqueueWriteBuffer(q, m->input, CL_TRUE, 0, (size_t)n * 3 * h * w * sizeof(float),
                                 input, 0, NULL, NULL),
            "clEnqueueWriteBuffer of the input (%d x 3 x %d x %d)", n, h, w);
-    for (int i = 0; i < m->net.layer_count; i++)
-        m->group_on[i] = m->net.layers[i].group == i && group_runs(m, i, o);
     for (int i = 0; i < m->net.layer_count; i++) {
+        m->group_on[i] = m->net.layers[i].group == i && group_runs(m, i, tap->last_layer, o);
+        m->layers[i].ran_with = -1; /* also for the layers past the tap, which do not run */
+    }
+    for (int i = 0; i <= tap->last_layer; i++) {
         m->rt->recorder.layer = i;
         status = run_layer(m, i, o, err);
         if (status != CLN_OK) {
@@ -475,29 +496,95 @@ cln_status cln_model_forward(cln_model *m, const float *input, int n, int h, int
             goto cleanup;
         }
     }
-    /* the output value is classes x n, channel-major: transpose on the host */
-    const value_plan *out = &m->plan.values[m->net.output];
-    size_t classes = (size_t)m->net.value_channels[m->net.output];
-    out_t = malloc(classes * n * sizeof *out_t);
-    if (!out_t) {
-        status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory reading the logits");
+    const value_plan *v = &m->plan.values[tap->value];
+    const size_t pixels = (size_t)v->h * v->w, count = (size_t)tap->channels * n * pixels;
+    raw = malloc(count * sizeof *raw);
+    if (!raw) {
+        status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory reading the output of %s",
+                          tap->name);
         goto cleanup;
     }
-    CL_TRY(clEnqueueReadBuffer(q, m->arena, CL_TRUE, out->offset * sizeof(float),
-                               classes * n * sizeof(float), out_t, 0, NULL, NULL),
-           "clEnqueueReadBuffer of the logits");
-    for (int b = 0; b < n; b++)
-        for (size_t c = 0; c < classes; c++)
-            logits[b * classes + c] = out_t[c * n + b];
+    CL_TRY(
+        clEnqueueReadBuffer(q, m->arena, CL_TRUE,
+                            (v->offset + (size_t)tap->first_channel * n * pixels) * sizeof(float),
+                            count * sizeof(float), raw, 0, NULL, NULL),
+        "clEnqueueReadBuffer of the output of %s", tap->name);
+    for (size_t c = 0; c < (size_t)tap->channels; c++)
+        for (size_t b = 0; b < (size_t)n; b++)
+            memcpy(out + (b * tap->channels + c) * pixels, raw + (c * n + b) * pixels,
+                   pixels * sizeof *out);
     if (o->profile) status = collect_profile(m, err);
 cleanup:
-    free(out_t);
+    free(raw);
     m->rt->recorder.on = false;
     if (status != CLN_OK) {
         (void)clFinish(q); /* drain; the first error is the one reported */
         runtime_recorder_clear(m->rt);
     }
     return status;
+}
+
+cln_status cln_model_forward(cln_model *m, const float *input, int n, int h, int w,
+                             const cln_forward_options *options, float *logits, cln_error *err) {
+    if (!m || !input || !logits)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "cln_model_forward needs a model, an input and room for the logits");
+    return run_to(m, m->net.output_tap, input, n, h, w, options, logits, err);
+}
+
+int cln_model_num_classes(const cln_model *m) {
+    return m->net.value_channels[m->net.output];
+}
+
+const char *const *cln_model_feature_layers(const cln_model *m, size_t *count) {
+    *count = (size_t)m->net.tap_count;
+    return m->tap_names;
+}
+
+/* The tap named name, or an error listing the names. */
+static cln_status find_tap(const cln_model *m, const char *name, int *t, cln_error *err) {
+    *t = name ? network_find_tap(&m->net, name) : -1;
+    if (*t >= 0) return CLN_OK;
+    char names[2048] = "";
+    size_t used = 0;
+    for (int i = 0; i < m->net.tap_count && used < sizeof names; i++)
+        if (!strchr(m->net.taps[i].name, '.'))
+            used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", used ? ", " : "",
+                                     m->net.taps[i].name);
+    return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                    "there is no layer \"%s\"; the layers are %s, and the convolutions inside "
+                    "the Mixed blocks by their full names, e.g. Mixed_5b.branch1x1",
+                    name ? name : "(null)", names);
+}
+
+cln_status cln_model_feature_shape(const cln_model *m, const char *layer, int h, int w, int *c,
+                                   int *oh, int *ow, cln_error *err) {
+    int t;
+    cln_status status = find_tap(m, layer, &t, err);
+    if (status != CLN_OK) return status;
+    plan *pl = malloc(sizeof *pl);
+    if (!pl) return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory planning");
+    status = plan_build(&m->net, 1, h, w, pl, err);
+    if (status == CLN_OK) {
+        const value_plan *v = &pl->values[m->net.taps[t].value];
+        *c = m->net.taps[t].channels;
+        *oh = v->h;
+        *ow = v->w;
+    }
+    free(pl);
+    return status;
+}
+
+cln_status cln_model_features(cln_model *m, const char *layer, const float *input, int n, int h,
+                              int w, const cln_forward_options *options, float *out,
+                              cln_error *err) {
+    if (!m || !input || !out)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "cln_model_features needs a model, an input and room for the output");
+    int t;
+    cln_status status = find_tap(m, layer, &t, err);
+    if (status != CLN_OK) return status;
+    return run_to(m, t, input, n, h, w, options, out, err);
 }
 
 cln_model_timings cln_model_get_timings(const cln_model *m) {
@@ -593,7 +680,7 @@ cln_status cln_model_tune(cln_model *m, int n, int h, int w, int repeats, cln_tu
     const size_t count = (size_t)n * 3 * h * w;
     cln_tune_layer *t = calloc(NET_MAX_LAYERS, sizeof *t);
     float *input = malloc(count * sizeof *input);
-    float *logits = malloc((size_t)n * CLN_NUM_CLASSES * sizeof *logits);
+    float *logits = malloc((size_t)n * cln_model_num_classes(m) * sizeof *logits);
     if (!t || !input || !logits) {
         status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory for tuning");
         goto cleanup;

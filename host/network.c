@@ -1,6 +1,47 @@
 /* What a network's table says beyond its layers: which 1x1 convolutions may
- * run together (network.h). */
+ * run together, and the outputs a caller may ask for by name (network.h). */
 #include "network.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void network_tap_layer(network *net, int i) {
+    const layer *l = &net->layers[i];
+    net_tap *t = &net->taps[net->tap_count++];
+    memcpy(t->name, l->name, sizeof t->name); /* both NUL-terminated, NET_NAME_SIZE */
+    t->value = l->dst;
+    t->first_channel = l->dst_channel;
+    t->channels = l->out_channels;
+    t->last_layer = i;
+}
+
+void network_tap_value(network *net, const char *name, int v, int last_layer) {
+    net_tap *t = &net->taps[net->tap_count++];
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->value = v;
+    t->first_channel = 0;
+    t->channels = net->value_channels[v];
+    t->last_layer = last_layer;
+}
+
+int network_classifier(const network *net) {
+    for (int i = net->layer_count - 1; i >= 0; i--)
+        if (net->layers[i].dst == net->output) return i;
+    return -1;
+}
+
+void network_set_classes(network *net, int classes) {
+    layer *l = &net->layers[network_classifier(net)];
+    net->value_channels[net->output] += classes - l->out_channels;
+    l->out_channels = classes;
+    net->taps[net->output_tap].channels = classes;
+}
+
+int network_find_tap(const network *net, const char *name) {
+    for (int t = 0; t < net->tap_count; t++)
+        if (strcmp(net->taps[t].name, name) == 0) return t;
+    return -1;
+}
 
 static bool pointwise(const layer *l) {
     return l->op == LAYER_CONV && l->kh == 1 && l->kw == 1 && l->sh == 1 && l->sw == 1 &&

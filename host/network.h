@@ -39,12 +39,26 @@ typedef struct {
     int group, pool_layer;
 } layer;
 
+/* An output a caller may ask for by its torchvision module name (a layer's,
+ * or a block's whole concatenation): channels [first_channel, first_channel
+ * + channels) of a value, complete once layer last_layer has run. */
+typedef struct {
+    char name[NET_NAME_SIZE];
+    int value, first_channel, channels;
+    int last_layer;
+} net_tap;
+
+#define NET_MAX_TAPS 128
+
 typedef struct {
     layer layers[NET_MAX_LAYERS];
     int layer_count;
     int value_channels[NET_MAX_VALUES]; /* total channels of each value */
     int value_count;
-    int input, output; /* value ids */
+    int input, output;          /* value ids */
+    net_tap taps[NET_MAX_TAPS]; /* in the order they are complete */
+    int tap_count;
+    int output_tap; /* the tap of the output (the logits) */
 } network;
 
 /* The most members of a group (network_group_convs). */
@@ -53,7 +67,25 @@ typedef struct {
 /* Sets every layer's group and pool_layer from the table's structure. */
 void network_group_convs(network *net);
 
-/* torchvision's Inception3 in eval mode (without the auxiliary classifier). */
-void network_inception_v3(network *net);
+/* A tap for layer i's output, or for the whole of value v once layer
+ * last_layer has run (a block's name), named name. */
+void network_tap_layer(network *net, int i);
+void network_tap_value(network *net, const char *name, int v, int last_layer);
+/* The tap named name, -1 if there is none. */
+int network_find_tap(const network *net, const char *name);
+
+/* The layer that writes the output (the classifier), and the number of
+ * outputs it has: setting it changes the layer, the output value and its
+ * tap. */
+int network_classifier(const network *net);
+void network_set_classes(network *net, int classes);
+
+/* The classes of torchvision's ImageNet weights. */
+#define NET_IMAGENET_CLASSES 1000
+
+/* torchvision's Inception3 in eval mode (without the auxiliary classifier)
+ * with `classes` outputs (1 <= classes <= NET_MAX_CLASSES). */
+#define NET_MAX_CLASSES (1 << 20)
+void network_inception_v3(network *net, int classes);
 
 #endif

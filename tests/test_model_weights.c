@@ -95,7 +95,8 @@ typedef struct {
     const char *nan_in;              /* tensor whose element 17 is NaN */
     const char *retype;              /* tensor written as dtype retype_as ("F16" or "I64") */
     const char *retype_as;
-    size_t cut; /* bytes cut off the end of the file */
+    size_t cut;  /* bytes cut off the end of the file */
+    int classes; /* rows of fc.weight and fc.bias (0: ImageNet's 1000) */
 } file_options;
 
 static char tmp_path[64]; /* the file being written, removed by the suite's fini */
@@ -234,7 +235,7 @@ static void expect_one(const tensor_spec *specs, size_t count, const char *name)
 /* Writes Inception v3's state dict, altered by opt, to a new file in /tmp (tmp_path). */
 static void write_state_dict(const file_options *opt) {
     network net;
-    network_inception_v3(&net);
+    network_inception_v3(&net, opt->classes ? opt->classes : NET_IMAGENET_CLASSES);
     static tensor_spec specs[MAX_TENSORS];
     size_t count = state_dict_specs(&net, specs);
     expect_one(specs, count, opt->omit);
@@ -299,8 +300,7 @@ static void write_state_dict(const file_options *opt) {
 
 /* ---- Loading ------------------------------------------------------------------ */
 
-static cln_status load(const network *net, const file_options *opt, packed_weights *pw,
-                       cln_error *err) {
+static cln_status load(network *net, const file_options *opt, packed_weights *pw, cln_error *err) {
     write_state_dict(opt);
     memset(err, 0, sizeof *err);
     cln_status status = weights_load_safetensors(net, tmp_path, pw, err);
@@ -312,7 +312,7 @@ static cln_status load(const network *net, const file_options *opt, packed_weigh
  * file and holding each phrase (NULL-terminated), and nothing left allocated. */
 static void expect_refused(const file_options *opt, cln_status status, ...) {
     network net;
-    network_inception_v3(&net);
+    network_inception_v3(&net, NET_IMAGENET_CLASSES);
     cln_error err;
     cln_status got = load(&net, opt, &loaded, &err);
     cr_assert_eq(got, status, "status %s, not %s; message: %s", cln_status_name(got),
@@ -369,7 +369,7 @@ static void expect_folded(const network *net, const packed_weights *pw, int i, s
 
 Test(model_weights, valid_file_loads_with_batchnorm_folded) {
     network net;
-    network_inception_v3(&net);
+    network_inception_v3(&net, NET_IMAGENET_CLASSES);
     cln_error err;
     file_options opt = {0};
     cln_status status = load(&net, &opt, &loaded, &err);
@@ -417,7 +417,7 @@ Test(model_weights, valid_file_loads_with_batchnorm_folded) {
 
 Test(model_weights, aux_logits_and_num_batches_tracked_are_ignored) {
     network net;
-    network_inception_v3(&net);
+    network_inception_v3(&net, NET_IMAGENET_CLASSES);
     cln_error err;
     file_options opt = {
         .extras = {{"AuxLogits.fc.weight", "F32", 2, {1000, 768}},
@@ -448,7 +448,40 @@ Test(model_weights, missing_batchnorm_tensor_is_named) {
 Test(model_weights, wrong_shape_names_both_shapes) {
     file_options opt = {.reshape = "fc.weight", .reshape_ndim = 2, .reshape_dims = {1000, 2047}};
     expect_refused(&opt, CLN_ERR_MODEL, "\"fc.weight\"", "has shape [1000, 2047]",
-                   "needs [1000, 2048]", NULL);
+                   "needs [classes, 2048]", NULL);
+}
+
+/* A fine-tuned head, fc = nn.Linear(2048, 7), without the aux head: the
+ * network takes the file's 7 classes, and its fc is the file's. */
+Test(model_weights, class_count_comes_from_fc_weight) {
+    network net;
+    network_inception_v3(&net, NET_IMAGENET_CLASSES);
+    cln_error err;
+    file_options opt = {.classes = 7};
+    cln_status status = load(&net, &opt, &loaded, &err);
+    cr_assert_eq(status, CLN_OK, "%s: %s", cln_status_name(status), err.message);
+    const int fc = find_layer(&net, "fc");
+    cr_assert_eq(net.layers[fc].out_channels, 7);
+    cr_assert_eq(net.value_channels[net.output], 7);
+    cr_assert_eq(net.taps[net.output_tap].channels, 7);
+    for (size_t j = 0; j < (size_t)7 * 2048; j++)
+        cr_assert_eq(packed_at(&loaded, fc, 7, 2048, j), tensor_value("fc.weight", j, false),
+                     "fc.weight [%zu]", j);
+    for (size_t o = 0; o < 7; o++)
+        cr_assert_eq(loaded.data[loaded.b_off[fc] + o], tensor_value("fc.bias", o, false));
+    packed_weights_free(&loaded);
+}
+
+Test(model_weights, bias_of_another_class_count_is_refused) {
+    file_options opt = {
+        .classes = 7, .reshape = "fc.bias", .reshape_ndim = 1, .reshape_dims = {1000}};
+    expect_refused(&opt, CLN_ERR_MODEL, "\"fc.bias\"", "has shape [1000]", "needs [7]", NULL);
+}
+
+Test(model_weights, classifier_of_no_classes_is_refused) {
+    file_options opt = {.reshape = "fc.weight", .reshape_ndim = 2, .reshape_dims = {0, 2048}};
+    expect_refused(&opt, CLN_ERR_MODEL, "\"fc.weight\"", "has shape [0, 2048]",
+                   "1 to 1048576 classes", NULL);
 }
 
 Test(model_weights, wrong_rank_names_both_shapes) {
@@ -477,7 +510,7 @@ Test(model_weights, nan_weight_is_refused) {
 
 Test(model_weights, i64_weight_is_refused) {
     network net;
-    network_inception_v3(&net);
+    network_inception_v3(&net, NET_IMAGENET_CLASSES);
     cln_error err;
     file_options opt = {.retype = "Conv2d_2a_3x3.conv.weight", .retype_as = "I64"};
     cln_status status = load(&net, &opt, &loaded, &err);
@@ -492,7 +525,7 @@ Test(model_weights, i64_weight_is_refused) {
 
 Test(model_weights, f16_weight_is_converted) {
     network net;
-    network_inception_v3(&net);
+    network_inception_v3(&net, NET_IMAGENET_CLASSES);
     cln_error err;
     file_options opt = {.retype = "fc.weight", .retype_as = "F16"};
     cln_status status = load(&net, &opt, &loaded, &err);

@@ -12,7 +12,7 @@
 static network net;
 
 static void build(void) {
-    network_inception_v3(&net);
+    network_inception_v3(&net, NET_IMAGENET_CLASSES);
 }
 
 TestSuite(plan, .init = build);

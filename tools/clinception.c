@@ -3,10 +3,12 @@
  * forwards; --profile, --csv and --trace report every kernel. */
 #define _POSIX_C_SOURCE 200809L
 #include "clinception.h"
+#include "error.h"
 #include "image.h"
 #include "labels.h"
 #include "npy.h"
 #include "report.h"
+#include "stream.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -30,7 +32,8 @@ static const char *const main_usage =
     "commands:\n"
     "  devices   list every OpenCL platform and device, with its index\n"
     "  infer     run the network on a .npy batch and write the logits as .npy\n"
-    "  classify  label JPEG and PNG images with ImageNet classes\n"
+    "  classify  label images and folders of them with the model's classes\n"
+    "  features  write any layer's output (the 2048 pooled features by default)\n"
     "  bench     time whole forwards and the start-up phases\n"
     "  tune      measure the fastest way to run each convolution on a device\n"
     "  help      show this text\n"
@@ -66,35 +69,17 @@ static const char *const infer_usage =
     "                         --output Y.npy [--transform-input] [--repeat K] [OPTIONS]\n"
     "\n"
     "Reads X, a float32 C-order .npy of shape (N, 3, H, W) with N >= 1 and H, W >= 75,\n"
-    "runs Inception v3 in eval mode and writes the logits to Y, float32 (N, 1000).\n"
+    "runs Inception v3 in eval mode and writes the logits to Y, float32 (N, K) for\n"
+    "the model's K classes (the rows of its fc.weight: 1000 for ImageNet's weights).\n"
     "Prints each image's five highest logits (class index:logit) on standard output,\n"
     "and the device, load and forward times on standard error.\n"
     "\n"
     "  --input FILE       the input batch, .npy float32 (N, 3, H, W)\n"
-    "  --output FILE      where the logits go, .npy float32 (N, 1000)\n"
+    "  --output FILE      where the logits go, .npy float32 (N, K)\n"
     "  --transform-input  apply torchvision's transform_input (on for its pretrained\n"
     "                     weights: the input is then normalized with ImageNet's mean/std)\n"
     "  --repeat K         run the forward K times (default 1) and print each "
     "time\n" COMMON_OPTIONS_HELP;
-
-static const char *const classify_usage =
-    "usage: clinception classify (--weights W.safetensors | --random-weights) [--top K]\n"
-    "                            [--json] [--resize S] [--crop C] [--batch B] [OPTIONS]\n"
-    "                            IMAGE...\n"
-    "\n"
-    "Labels JPEG and PNG images with ImageNet classes, preprocessed as torchvision does\n"
-    "for its pretrained Inception v3: RGB, shorter side resized to S (bilinear with\n"
-    "antialiasing, as PIL), center crop C x C, scaled to [0, 1], normalized with the\n"
-    "ImageNet mean/std and transform_input (together: each channel to [-1, 1]).\n"
-    "An image that cannot be read gets an error naming it; the others are still\n"
-    "classified (the exit status is then 1).\n"
-    "\n"
-    "  --top K            classes per image (default 5)\n"
-    "  --json             one JSON object per image and line: {\"image\": PATH, \"top\":\n"
-    "                     [{\"class\": INDEX, \"label\": NAME, \"prob\": P}, ...]}\n"
-    "  --resize S         shorter side before cropping (default 342)\n"
-    "  --crop C           center crop (default 299; at least 75)\n"
-    "  --batch B          images per forward (default: all in one batch)\n" COMMON_OPTIONS_HELP;
 
 static const char *const bench_usage =
     "usage: clinception bench (--weights W.safetensors | --random-weights) [--batch N]\n"
@@ -330,6 +315,7 @@ typedef struct {
     size_t phase_count;
     double peak_gflops; /* the device's measured FMA rate, once measured (0: not yet) */
     bool warm;          /* a forward has run: the driver has compiled what it needed */
+    const char *layer;  /* the layer whose output forward returns (NULL: the logits) */
 } session;
 
 static void add_phase(session *s, const char *name, double start, double end) {
@@ -371,6 +357,13 @@ static void close_session(session *s) {
     cln_runtime_free(s->rt);
 }
 
+/* The session's forward: to its layer, or the whole network. */
+static cln_status run_model(session *s, const float *input, int n, int h, int w,
+                            const cln_forward_options *fwd, float *out, cln_error *err) {
+    return s->layer ? cln_model_features(s->model, s->layer, input, n, h, w, fwd, out, err)
+                    : cln_model_forward(s->model, input, n, h, w, fwd, out, err);
+}
+
 /* Runs one forward and, when asked, reports its profile: of a warm forward,
  * the session's first one run unprofiled before it (on a CPU the driver
  * compiles each kernel for its launch shape the first time, which would be
@@ -381,7 +374,7 @@ static cln_status forward(const common_args *a, session *s, const float *input, 
     if (fwd.profile && !s->warm) {
         cln_forward_options first = fwd;
         first.profile = false;
-        cln_status st = cln_model_forward(s->model, input, n, h, w, &first, logits, err);
+        cln_status st = run_model(s, input, n, h, w, &first, logits, err);
         if (st != CLN_OK) return st;
         if (a->profile)
             fprintf(stderr, "profile of the second forward: the first, unprofiled, ran the "
@@ -389,7 +382,7 @@ static cln_status forward(const common_args *a, session *s, const float *input, 
     }
     s->warm = true;
     double start = now_ms();
-    cln_status st = cln_model_forward(s->model, input, n, h, w, &fwd, logits, err);
+    cln_status st = run_model(s, input, n, h, w, &fwd, logits, err);
     double end = now_ms();
     if (wall_ms) *wall_ms = end - start;
     if (st != CLN_OK || !fwd.profile) return st;
@@ -460,12 +453,13 @@ static void top_k(const float *v, int count, int k, int *out) {
     }
 }
 
-static void print_top5(int image, const float *logits) {
+static void print_top5(int image, const float *logits, int classes) {
     int top[5];
-    top_k(logits, CLN_NUM_CLASSES, 5, top);
-    printf("image %d: top-5 classes", image);
-    for (int k = 0; k < 5; k++)
-        printf(" %d:%.3f", top[k], (double)logits[top[k]]);
+    const int k = classes < 5 ? classes : 5;
+    top_k(logits, classes, k, top);
+    printf("image %d: top-%d classes", image, k);
+    for (int j = 0; j < k; j++)
+        printf(" %d:%.3f", top[j], (double)logits[top[j]]);
     printf("\n");
 }
 
@@ -514,7 +508,8 @@ static int cmd_infer(int argc, char **argv) {
     }
     const int n = (int)x.shape[0], h = (int)x.shape[2], w = (int)x.shape[3];
     if (open_session(&a, &s, &err) != CLN_OK) goto done;
-    logits = malloc((size_t)n * CLN_NUM_CLASSES * sizeof *logits);
+    const int classes = cln_model_num_classes(s.model);
+    logits = malloc((size_t)n * classes * sizeof *logits);
     if (!logits) {
         snprintf(err.message, sizeof err.message, "out of memory for the logits");
         goto done;
@@ -525,11 +520,11 @@ static int cmd_infer(int argc, char **argv) {
         fprintf(stderr, "forward %ld: %d x 3 x %d x %d in %.1f ms (%.1f ms per image)\n", k + 1, n,
                 h, w, ms, ms / n);
     }
-    int64_t shape[2] = {n, CLN_NUM_CLASSES};
+    int64_t shape[2] = {n, classes};
     if (npy_write_f32(output, logits, 2, shape, &err) != CLN_OK) goto done;
-    fprintf(stderr, "wrote %s (%d x %d)\n", output, n, CLN_NUM_CLASSES);
+    fprintf(stderr, "wrote %s (%d x %d)\n", output, n, classes);
     for (int b = 0; b < n; b++)
-        print_top5(b, logits + (size_t)b * CLN_NUM_CLASSES);
+        print_top5(b, logits + (size_t)b * classes, classes);
     rc = 0;
 done:
     if (rc != 0) fail(&err);
@@ -539,7 +534,190 @@ done:
     return rc;
 }
 
+/* ---- Many images: classify and features ------------------------------ */
+
+#define DEFAULT_BATCH 8       /* images per forward, unless fewer fit the device */
+#define MAX_DEFAULT_WORKERS 4 /* decoding threads by default, at most one per CPU */
+#define PROGRESS_EVERY_MS 1000.0
+#define MAX_TOP (1 << 20) /* --top's bound before the model's classes are known */
+
+/* What classify and features share: where the images come from, how they
+ * are read, how they are batched. */
+typedef struct {
+    long resize, crop, batch, workers;
+    const char *files_from;
+    bool progress;
+} image_args;
+
+#define IMAGE_OPTION_SPECS(ia)                                                                     \
+    {"resize", OPT_COUNT, &(ia).resize, 1, 4096}, {"crop", OPT_COUNT, &(ia).crop, 75, 4096},       \
+        {"batch", OPT_COUNT, &(ia).batch, 1, 4096}, {"workers", OPT_COUNT, &(ia).workers, 1, 64},  \
+        {"files-from", OPT_TEXT, &(ia).files_from, 0, 0}, {                                        \
+        "progress", OPT_FLAG, &(ia).progress, 0, 0                                                 \
+    }
+
+#define IMAGE_OPTIONS_HELP                                                                         \
+    "  --files-from LIST  also read the paths (files or folders) from LIST, one per\n"             \
+    "                     line; - for standard input\n"                                            \
+    "  --resize S         shorter side before cropping (default 342)\n"                            \
+    "  --crop C           center crop (default 299; at least 75)\n"                                \
+    "  --batch B          images per forward (default 8, or the most that fit the\n"               \
+    "                     device if fewer)\n"                                                      \
+    "  --workers N        threads decoding and preprocessing ahead of the device\n"                \
+    "                     (default: one per CPU, at most 4)\n"                                     \
+    "  --progress         print progress on standard error (images done, images/s,\n"              \
+    "                     time left) also when it is not a terminal\n"
+
+#define IMAGE_INPUT_HELP                                                                           \
+    "Images are JPEG and PNG files (and BMP, GIF, TGA, PPM, PGM and PNM) and folders,\n"           \
+    "read recursively for files with those extensions (any case), in sorted path\n"                \
+    "order. They are preprocessed as torchvision does for its pretrained Inception v3:\n"          \
+    "RGB, shorter side resized to S (bilinear with antialiasing, as PIL), center crop\n"           \
+    "C x C, scaled to [0, 1], normalized with the ImageNet mean/std and\n"                         \
+    "transform_input (together: each channel to [-1, 1]). They are decoded on worker\n"            \
+    "threads while the device runs, in batches, with memory bounded whatever their\n"              \
+    "number. An image that cannot be read gets an error naming it and is skipped;\n"               \
+    "the others go on (the exit status is then 1). A summary (images, failures,\n"                 \
+    "seconds, images/s) ends the run on standard error, with progress on the way\n"                \
+    "when standard error is a terminal.\n"
+
+/* The images of the arguments and --files-from; false (message printed) when
+ * out of memory or the list cannot be read. */
+static bool list_images(const char *command, const image_args *ia, int argc, char **argv,
+                        path_list *paths, size_t *unreadable) {
+    cln_error err;
+    cln_status st = CLN_OK;
+    for (int i = optind; i < argc && st == CLN_OK; i++)
+        st = paths_add_argument(paths, argv[i], unreadable, &err);
+    if (st == CLN_OK && ia->files_from)
+        st = paths_add_list_file(paths, ia->files_from, unreadable, &err);
+    if (st != CLN_OK) fprintf(stderr, "clinception %s: %s\n", command, err.message);
+    return st == CLN_OK;
+}
+
+/* Where each batch's outputs go, in input order. */
+typedef struct {
+    cln_status (*emit)(void *ctx, const char *const *names, int n, const float *out,
+                       cln_error *err);
+    void *ctx;
+    size_t out_floats; /* per image */
+    size_t failures;   /* images it could not take (reported by it) */
+    bool completed;    /* every image went through or was reported */
+} batch_sink;
+
+static void print_progress(size_t done, size_t total, double elapsed_ms, bool terminal) {
+    const double rate = elapsed_ms > 0 ? 1000.0 * (double)done / elapsed_ms : 0;
+    char eta[32] = "?";
+    if (rate > 0) snprintf(eta, sizeof eta, "%.0f s", (double)(total - done) / rate);
+    fprintf(stderr, "%s%zu/%zu images, %.1f images/s, %s left%s", terminal ? "\r" : "", done, total,
+            rate, eta, terminal ? "   " : "\n");
+    fflush(stderr);
+}
+
+/* Streams paths through the model in batches of ia->batch, decoded on
+ * ia->workers threads: each batch's outputs to sink, failures reported by
+ * name, progress and a summary on stderr. Returns the exit status: 0 when
+ * every image went through, 1 otherwise or on an error that stops the run
+ * (its message printed). */
+static int run_images(const char *command, const common_args *a, session *s, const image_args *ia,
+                      const path_list *paths, size_t failures, batch_sink *sink) {
+    const int crop = (int)ia->crop;
+    const size_t per_image = 3 * (size_t)crop * crop;
+    const bool terminal = isatty(STDERR_FILENO);
+    const bool progress = ia->progress || terminal;
+    cln_error err;
+    image_stream stream = {0};
+    int rc = 1;
+    const char **names = malloc((size_t)ia->batch * sizeof *names);
+    float *input = malloc((size_t)ia->batch * per_image * sizeof *input);
+    float *out = malloc((size_t)ia->batch * sink->out_floats * sizeof *out);
+    if (!names || !input || !out) {
+        snprintf(err.message, sizeof err.message, "out of memory for a batch of %ld", ia->batch);
+        goto done;
+    }
+    if (image_stream_start(&stream, paths, (int)ia->resize, crop, (int)ia->workers,
+                           2 * (size_t)ia->batch, &err) != CLN_OK)
+        goto done;
+    cln_forward_options fwd = a->fwd; /* preprocessing did transform_input already */
+    fwd.transform_input = false;
+    const double start = now_ms();
+    double shown = start;
+    size_t done = 0, index;
+    const float *pixels;
+    for (bool more = true; more;) {
+        int n = 0;
+        while (n < ia->batch && (more = image_stream_next(&stream, &index, &pixels, &err))) {
+            if (pixels) {
+                memcpy(input + n * per_image, pixels, per_image * sizeof *input);
+                names[n++] = paths->paths[index];
+            } else {
+                if (progress && terminal) fputc('\n', stderr);
+                fprintf(stderr, "clinception: %s\n", err.message);
+                failures++;
+                done++;
+            }
+            image_stream_release(&stream);
+        }
+        if (n > 0) {
+            if (forward(a, s, input, n, crop, crop, fwd, out, NULL, &err) != CLN_OK ||
+                sink->emit(sink->ctx, names, n, out, &err) != CLN_OK)
+                goto done;
+            fflush(stdout);
+            done += (size_t)n;
+        }
+        const double now = now_ms();
+        if (progress && (now - shown >= PROGRESS_EVERY_MS || (terminal && !more))) {
+            print_progress(done, paths->count, now - start, terminal);
+            shown = now;
+        }
+    }
+    if (progress && terminal) fputc('\n', stderr);
+    sink->completed = true;
+    const double seconds = (now_ms() - start) / 1000.0;
+    failures += sink->failures;
+    fprintf(stderr, "%s: %zu images, %zu failed, %.1f s, %.2f images/s\n", command, paths->count,
+            failures, seconds, seconds > 0 ? (double)(paths->count - failures) / seconds : 0.0);
+    rc = failures ? 1 : 0;
+    err.message[0] = '\0';
+done:
+    if (rc == 1 && err.message[0]) fprintf(stderr, "clinception: %s\n", err.message);
+    image_stream_stop(&stream);
+    free(out);
+    free(input);
+    free(names);
+    return rc;
+}
+
+/* The batch: as asked, else DEFAULT_BATCH or the most that fit if fewer. */
+static long choose_batch(const session *s, const image_args *ia) {
+    if (ia->batch) return ia->batch;
+    int fits = cln_model_largest_batch(s->model, DEFAULT_BATCH, (int)ia->crop, (int)ia->crop);
+    return fits >= 1 ? fits : 1; /* none fits: the forward says so */
+}
+
+static long default_workers(void) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return cpus < 1 ? 1 : cpus > MAX_DEFAULT_WORKERS ? MAX_DEFAULT_WORKERS : cpus;
+}
+
 /* ---- classify --------------------------------------------------------- */
+
+static const char *const classify_usage =
+    "usage: clinception classify (--weights W.safetensors | --random-weights) [--top K]\n"
+    "                            [--labels FILE] [--json] [--files-from LIST]\n"
+    "                            [--resize S] [--crop C] [--batch B] [--workers N]\n"
+    "                            [--progress] [OPTIONS] [IMAGE|FOLDER ...]\n"
+    "\n"
+    "Prints each image's most likely classes, in input order as the batches finish.\n"
+    "A model with 1000 classes is labelled with ImageNet's names, unless --labels\n"
+    "gives others; a model with another number of classes (a fine-tuned head) shows\n"
+    "each class by its index, unless --labels names them.\n" IMAGE_INPUT_HELP "\n"
+    "  --top K            classes per image (default 5; at most the model's classes)\n"
+    "  --labels FILE      class names, one per line of UTF-8 text, as many as the\n"
+    "                     model has classes\n"
+    "  --json             one JSON object per image and line: {\"image\": PATH, \"top\":\n"
+    "                     [{\"class\": INDEX, \"label\": NAME or null, \"prob\": P}, "
+    "...]}\n" IMAGE_OPTIONS_HELP COMMON_OPTIONS_HELP;
 
 static void softmax(const float *logits, int count, double *probs) {
     double max = logits[0], sum = 0;
@@ -551,101 +729,355 @@ static void softmax(const float *logits, int count, double *probs) {
         probs[c] /= sum;
 }
 
-static void print_classes(const char *path, const float *logits, int k, bool json) {
-    double probs[CLN_NUM_CLASSES];
-    int top[CLN_NUM_CLASSES];
-    softmax(logits, CLN_NUM_CLASSES, probs);
-    top_k(logits, CLN_NUM_CLASSES, k, top);
-    if (!json) {
-        printf("%s\n", path);
-        for (int j = 0; j < k; j++)
-            printf("  %d. %4d  %-30s %.4f\n", j + 1, top[j], imagenet_label(top[j]), probs[top[j]]);
-        return;
-    }
-    json_t *list = json_array();
-    for (int j = 0; j < k && list; j++)
-        json_array_append_new(list, json_pack("{s:i, s:s, s:f}", "class", top[j], "label",
-                                              imagenet_label(top[j]), "prob", probs[top[j]]));
-    json_t *obj = list ? json_pack("{s:s, s:o}", "image", path, "top", list) : NULL;
-    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
-    if (text)
+typedef struct {
+    int classes, top;
+    bool json;
+    const label_list *labels; /* NULL: ImageNet's for 1000 classes, else none */
+    double *probs;            /* classes */
+    int *best;                /* top */
+} classify_sink;
+
+static const char *class_label(const classify_sink *c, int index) {
+    if (c->labels) return c->labels->names[index];
+    return c->classes == CLN_NUM_CLASSES ? imagenet_label(index) : NULL;
+}
+
+static cln_status print_classes(void *ctx, const char *const *names, int n, const float *logits,
+                                cln_error *err) {
+    classify_sink *c = ctx;
+    for (int i = 0; i < n; i++) {
+        const float *l = logits + (size_t)i * c->classes;
+        softmax(l, c->classes, c->probs);
+        top_k(l, c->classes, c->top, c->best);
+        if (!c->json) {
+            printf("%s\n", names[i]);
+            for (int j = 0; j < c->top; j++) {
+                const char *label = class_label(c, c->best[j]);
+                printf("  %d. %4d  %-30s %.4f\n", j + 1, c->best[j], label ? label : "",
+                       c->probs[c->best[j]]);
+            }
+            continue;
+        }
+        json_t *list = json_array();
+        for (int j = 0; j < c->top && list; j++) {
+            const char *label = class_label(c, c->best[j]);
+            json_array_append_new(list, json_pack("{s:i, s:o, s:f}", "class", c->best[j], "label",
+                                                  label ? json_string(label) : json_null(), "prob",
+                                                  c->probs[c->best[j]]));
+        }
+        json_t *obj = list ? json_pack("{s:s, s:o}", "image", names[i], "top", list) : NULL;
+        char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+        json_decref(obj);
+        if (!text)
+            return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory printing the results of %s",
+                            names[i]);
         printf("%s\n", text);
-    else
-        fprintf(stderr, "clinception: out of memory printing the results of %s\n", path);
-    free(text);
-    json_decref(obj);
+        free(text);
+    }
+    return CLN_OK;
 }
 
 static int cmd_classify(int argc, char **argv) {
     common_args a = {.command = "classify"};
-    long top = 5, resize = 342, crop = 299, batch = 0;
+    image_args ia = {.resize = 342, .crop = 299};
+    long top = 5;
     bool json = false;
+    const char *labels_path = NULL;
     const opt_spec specs[] = {
-        {"top", OPT_COUNT, &top, 1, CLN_NUM_CLASSES},
+        {"top", OPT_COUNT, &top, 1, MAX_TOP},
         {"json", OPT_FLAG, &json, 0, 0},
-        {"resize", OPT_COUNT, &resize, 1, 4096},
-        {"crop", OPT_COUNT, &crop, CLN_MIN_INPUT_SIZE, 4096},
-        {"batch", OPT_COUNT, &batch, 1, 4096},
+        {"labels", OPT_TEXT, &labels_path, 0, 0},
+        IMAGE_OPTION_SPECS(ia),
     };
     int parsed = parse_options(&a, "classify", classify_usage, specs,
                                (int)(sizeof specs / sizeof specs[0]), argc, argv);
     if (parsed >= 0) return parsed;
-    if (optind == argc) {
-        fprintf(stderr, "clinception classify: give at least one image\n\n%s", classify_usage);
+    if (optind == argc && !ia.files_from) {
+        fprintf(stderr, "clinception classify: give at least one image or folder\n\n%s",
+                classify_usage);
         return 2;
     }
     if (!weights_given(&a, classify_usage)) return 2;
     if (!writable_path("classify", a.csv) || !writable_path("classify", a.trace)) return 1;
+    if (!ia.workers) ia.workers = default_workers();
 
-    const int count = argc - optind;
-    const size_t per_image = 3 * (size_t)crop * crop;
-    if (batch == 0 || batch > count) batch = count;
     cln_error err;
     session s = {0};
-    int rc = 0;
-    float *input = malloc(batch * per_image * sizeof *input);
-    float *logits = malloc(batch * CLN_NUM_CLASSES * sizeof *logits);
-    const char **names = malloc(batch * sizeof *names);
-    if (!input || !logits || !names) {
-        snprintf(err.message, sizeof err.message, "out of memory for a batch of %ld", batch);
-        rc = fail(&err);
+    path_list paths = {0};
+    label_list labels = {0};
+    classify_sink c = {.top = (int)top, .json = json};
+    size_t unreadable = 0;
+    int rc = 1;
+    if (labels_path && labels_read(labels_path, &labels, &err) != CLN_OK) {
+        fail(&err);
+        goto done;
+    }
+    if (!list_images("classify", &ia, argc, argv, &paths, &unreadable)) goto done;
+    if (open_session(&a, &s, &err) != CLN_OK) {
+        fail(&err);
+        goto done;
+    }
+    c.classes = cln_model_num_classes(s.model);
+    if (labels_path && labels.count != c.classes) {
+        fprintf(stderr, "clinception classify: %s holds %d labels but the model has %d classes\n",
+                labels_path, labels.count, c.classes);
+        goto done;
+    }
+    if (c.top > c.classes) {
+        fprintf(stderr, "clinception classify: --top %d is more than the model's %d classes\n",
+                c.top, c.classes);
+        rc = 2;
+        goto done;
+    }
+    c.labels = labels_path ? &labels : NULL;
+    c.probs = malloc((size_t)c.classes * sizeof *c.probs);
+    c.best = malloc((size_t)c.top * sizeof *c.best);
+    if (!c.probs || !c.best) {
+        fprintf(stderr, "clinception classify: out of memory for %d classes\n", c.classes);
+        goto done;
+    }
+    ia.batch = choose_batch(&s, &ia);
+    batch_sink sink = {print_classes, &c, (size_t)c.classes, 0, false};
+    rc = run_images("classify", &a, &s, &ia, &paths, unreadable, &sink);
+done:
+    free(c.probs);
+    free(c.best);
+    close_session(&s);
+    labels_free(&labels);
+    paths_free(&paths);
+    return rc;
+}
+
+/* ---- features --------------------------------------------------------- */
+
+static const char *const features_usage =
+    "usage: clinception features (--weights W.safetensors | --random-weights)\n"
+    "                            (--input X.npy | IMAGE|FOLDER ... | --files-from LIST)\n"
+    "                            --output F.npy [--layer NAME] [OPTIONS]\n"
+    "       clinception features (--weights W.safetensors | --random-weights)\n"
+    "                            --list-layers [--crop C | --input X.npy]\n"
+    "\n"
+    "Writes the output of one layer for every image to F, float32, one row per image\n"
+    "in input order: (N, 2048) for avgpool (the default: the pooled features), (N, K)\n"
+    "for fc (the logits), (N, C, H, W) for any other layer. The network runs up to\n"
+    "that layer and no further. For images, F's rows are those that could be read,\n"
+    "and their paths, one per line in the same order, go to F's name with .npy\n"
+    "replaced by .paths.txt. F (and the paths) are written under a temporary name\n"
+    "and appear whole at the end.\n" IMAGE_INPUT_HELP "\n"
+    "  --output FILE      the .npy to write\n"
+    "  --layer NAME       the layer, by its torchvision module name: Conv2d_1a_3x3,\n"
+    "                     Conv2d_2a_3x3, Conv2d_2b_3x3, maxpool1, Conv2d_3b_1x1,\n"
+    "                     Conv2d_4a_3x3, maxpool2, Mixed_5b ... Mixed_7c (a block's\n"
+    "                     concatenated output), a convolution inside a block (e.g.\n"
+    "                     Mixed_6b.branch7x7_2), avgpool or fc (default avgpool)\n"
+    "  --list-layers      print every layer's name and output shape (C x H x W) at\n"
+    "                     the crop size (or --input's height and width), and stop\n"
+    "  --input FILE       a float32 (N, 3, H, W) .npy instead of images, run as by\n"
+    "                     `clinception infer`\n"
+    "  --transform-input  with --input: apply torchvision's transform_input\n" IMAGE_OPTIONS_HELP
+        COMMON_OPTIONS_HELP;
+
+/* The paths list beside F: F's name with .npy replaced by (or, without it,
+ * followed by) .paths.txt; malloc'd. */
+static char *paths_list_name(const char *output) {
+    size_t len = strlen(output);
+    if (len >= 4 && strcmp(output + len - 4, ".npy") == 0) len -= 4;
+    char *name = malloc(len + sizeof ".paths.txt");
+    if (name) {
+        memcpy(name, output, len);
+        memcpy(name + len, ".paths.txt", sizeof ".paths.txt");
+    }
+    return name;
+}
+
+typedef struct {
+    npy_writer npy;
+    temp_file paths; /* f NULL for an --input batch */
+    size_t failures;
+} features_sink;
+
+static cln_status write_rows(void *ctx, const char *const *names, int n, const float *out,
+                             cln_error *err) {
+    features_sink *f = ctx;
+    for (int i = 0; i < n; i++) {
+        if (f->paths.f && strchr(names[i], '\n')) {
+            fprintf(stderr,
+                    "clinception: %s: skipped: its name holds a newline, which the paths "
+                    "list cannot\n",
+                    names[i]);
+            f->failures++;
+            continue;
+        }
+        cln_status st = npy_writer_append(&f->npy, out + i * f->npy.row_floats, 1, err);
+        if (st != CLN_OK) return st;
+        if (f->paths.f && fprintf(f->paths.f, "%s\n", names[i]) < 0)
+            return cln_fail(err, CLN_ERR_IO, "%s: cannot write: %s", f->paths.path,
+                            strerror(errno));
+    }
+    return CLN_OK;
+}
+
+/* The output's dimensions after the first: (2048) for avgpool, (K) for fc,
+ * (C, H, W) for the rest. */
+static int row_shape(const char *layer, int c, int h, int w, int64_t *shape) {
+    shape[0] = c;
+    if (strcmp(layer, "avgpool") == 0 || strcmp(layer, "fc") == 0) return 1;
+    shape[1] = h;
+    shape[2] = w;
+    return 3;
+}
+
+static int list_layers(const session *s, int h, int w) {
+    size_t count;
+    const char *const *names = cln_model_feature_layers(s->model, &count);
+    cln_error err;
+    printf("layers at a %d x %d input (output channels x height x width):\n", h, w);
+    for (size_t i = 0; i < count; i++) {
+        int c, oh, ow;
+        if (cln_model_feature_shape(s->model, names[i], h, w, &c, &oh, &ow, &err) != CLN_OK)
+            return fail(&err);
+        printf("  %-32s %5d x %3d x %3d\n", names[i], c, oh, ow);
+    }
+    return 0;
+}
+
+/* An --input batch, run ia->batch images at a time. */
+static int features_of_batch(const common_args *a, session *s, const npy_array *x, long batch,
+                             features_sink *f) {
+    const int n = (int)x->shape[0], h = (int)x->shape[2], w = (int)x->shape[3];
+    const size_t per_image = 3 * (size_t)h * w;
+    cln_error err;
+    float *out = malloc((size_t)batch * f->npy.row_floats * sizeof *out);
+    if (!out) {
+        fprintf(stderr, "clinception: out of memory for a batch of %ld\n", batch);
+        return 1;
+    }
+    for (int first = 0; first < n; first += (int)batch) {
+        const int count = n - first < batch ? n - first : (int)batch;
+        if (forward(a, s, x->data + first * per_image, count, h, w, a->fwd, out, NULL, &err) !=
+                CLN_OK ||
+            npy_writer_append(&f->npy, out, (size_t)count, &err) != CLN_OK) {
+            free(out);
+            return fail(&err);
+        }
+    }
+    free(out);
+    return 0;
+}
+
+static int cmd_features(int argc, char **argv) {
+    common_args a = {.command = "features"};
+    image_args ia = {.resize = 342, .crop = 299};
+    const char *output = NULL, *input = NULL, *layer = "avgpool";
+    bool list = false;
+    const opt_spec specs[] = {
+        {"output", OPT_TEXT, &output, 0, 0},
+        {"layer", OPT_TEXT, &layer, 0, 0},
+        {"list-layers", OPT_FLAG, &list, 0, 0},
+        {"input", OPT_TEXT, &input, 0, 0},
+        {"transform-input", OPT_FLAG, &a.fwd.transform_input, 0, 0},
+        IMAGE_OPTION_SPECS(ia),
+    };
+    int parsed = parse_options(&a, "features", features_usage, specs,
+                               (int)(sizeof specs / sizeof specs[0]), argc, argv);
+    if (parsed >= 0) return parsed;
+    const bool images = optind < argc || ia.files_from;
+    if (!list && (!output || images == !!input)) {
+        fprintf(stderr,
+                "clinception features: give --output and either --input or images (not both)\n\n%s",
+                features_usage);
+        return 2;
+    }
+    if (list && (output || images)) {
+        fprintf(stderr, "clinception features: --list-layers takes no --output or images\n\n%s",
+                features_usage);
+        return 2;
+    }
+    if (!weights_given(&a, features_usage)) return 2;
+    if (!writable_path("features", output) || !writable_path("features", a.csv) ||
+        !writable_path("features", a.trace))
+        return 1;
+    if (!ia.workers) ia.workers = default_workers();
+
+    cln_error err;
+    session s = {0};
+    path_list paths = {0};
+    npy_array x = {0};
+    features_sink f = {0};
+    char *paths_name = NULL;
+    size_t unreadable = 0;
+    int rc = 1, h = (int)ia.crop, w = (int)ia.crop;
+    if (input) {
+        if (npy_read_f32(input, &x, &err) != CLN_OK) {
+            fail(&err);
+            goto done;
+        }
+        if (x.ndim != 4 || x.shape[1] != 3 || x.shape[0] < 1 || x.shape[0] > 65536 ||
+            x.shape[2] < CLN_MIN_INPUT_SIZE || x.shape[3] < CLN_MIN_INPUT_SIZE ||
+            x.shape[2] > 65536 || x.shape[3] > 65536) {
+            fprintf(stderr,
+                    "clinception features: %s is not a float32 (N, 3, H, W) batch with 1 <= N "
+                    "<= 65536 and %d <= H, W <= 65536\n",
+                    input, CLN_MIN_INPUT_SIZE);
+            goto done;
+        }
+        h = (int)x.shape[2];
+        w = (int)x.shape[3];
+    } else if (images && !list_images("features", &ia, argc, argv, &paths, &unreadable)) {
         goto done;
     }
     if (open_session(&a, &s, &err) != CLN_OK) {
-        rc = fail(&err);
+        fail(&err);
         goto done;
     }
-    /* decode into batches; a bad image is reported and skipped */
-    for (int next = optind; next < argc;) {
-        int n = 0;
-        for (; next < argc && n < batch; next++) {
-            rgb_image img = {0};
-            cln_status st = image_load(argv[next], &img, &err);
-            if (st == CLN_OK)
-                st = image_preprocess(&img, (int)resize, (int)crop, input + n * per_image, &err);
-            image_free(&img);
-            if (st != CLN_OK) {
-                rc = fail(&err);
-                continue;
-            }
-            names[n++] = argv[next];
+    if (list) {
+        rc = list_layers(&s, h, w);
+        goto done;
+    }
+    int c, oh, ow;
+    int64_t shape[3];
+    if (cln_model_feature_shape(s.model, layer, h, w, &c, &oh, &ow, &err) != CLN_OK) {
+        fail(&err);
+        goto done;
+    }
+    s.layer = layer;
+    if (npy_writer_open(&f.npy, output, 1 + row_shape(layer, c, oh, ow, shape), shape, &err) !=
+        CLN_OK) {
+        fail(&err);
+        goto done;
+    }
+    if (input) {
+        long batch = ia.batch ? ia.batch : cln_model_largest_batch(s.model, DEFAULT_BATCH, h, w);
+        rc = features_of_batch(&a, &s, &x, batch >= 1 ? batch : 1, &f);
+    } else {
+        paths_name = paths_list_name(output);
+        if (!paths_name || temp_file_open(&f.paths, paths_name, &err) != CLN_OK) {
+            if (!paths_name) snprintf(err.message, sizeof err.message, "out of memory");
+            fail(&err);
+            goto done;
         }
-        if (n == 0) continue;
-        cln_forward_options fwd = a.fwd; /* preprocessing did transform_input already */
-        fwd.transform_input = false;
-        if (forward(&a, &s, input, n, (int)crop, (int)crop, fwd, logits, NULL, &err) != CLN_OK) {
+        ia.batch = choose_batch(&s, &ia);
+        batch_sink sink = {write_rows, &f, f.npy.row_floats, 0, false};
+        rc = run_images("features", &a, &s, &ia, &paths, unreadable, &sink);
+        if (!sink.completed) goto done;
+    }
+    if (rc == 0 || !input) { /* images: the rows of those that could be read */
+        const int64_t rows = f.npy.shape[0];
+        if (npy_writer_close(&f.npy, &err) != CLN_OK ||
+            (f.paths.f && temp_file_commit(&f.paths, &err) != CLN_OK)) {
             rc = fail(&err);
             goto done;
         }
-        for (int i = 0; i < n; i++)
-            print_classes(names[i], logits + (size_t)i * CLN_NUM_CLASSES, (int)top, json);
-        fflush(stdout);
+        fprintf(stderr, "wrote %s (%lld rows of layer %s)%s%s\n", output, (long long)rows, layer,
+                paths_name ? " and " : "", paths_name ? paths_name : "");
     }
 done:
+    npy_writer_abort(&f.npy);
+    temp_file_abort(&f.paths);
+    free(paths_name);
+    npy_free(&x);
     close_session(&s);
-    free(names);
-    free(logits);
-    free(input);
+    paths_free(&paths);
     return rc;
 }
 
@@ -685,9 +1117,9 @@ static int cmd_bench(int argc, char **argv) {
     int rc = 1;
     const size_t count = (size_t)batch * 3 * size * size;
     float *input = malloc(count * sizeof *input);
-    float *logits = malloc((size_t)batch * CLN_NUM_CLASSES * sizeof *logits);
+    float *logits = NULL;
     double *times = malloc((size_t)iters * sizeof *times);
-    if (!input || !logits || !times) {
+    if (!input || !times) {
         snprintf(err.message, sizeof err.message, "out of memory for a batch of %ld", batch);
         goto done;
     }
@@ -697,6 +1129,11 @@ static int cmd_bench(int argc, char **argv) {
         input[i] = (float)((state >> 40) / 8388608.0 - 1.0);
     }
     if (open_session(&a, &s, &err) != CLN_OK) goto done;
+    logits = malloc((size_t)batch * cln_model_num_classes(s.model) * sizeof *logits);
+    if (!logits) {
+        snprintf(err.message, sizeof err.message, "out of memory for a batch of %ld", batch);
+        goto done;
+    }
     double cold_build_ms;
     if (cln_runtime_time_cold_build(s.rt, &cold_build_ms, &err) != CLN_OK) goto done;
     common_args timed = a; /* profiling adds work: only the extra last forward records */
@@ -855,6 +1292,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "devices") == 0) return cmd_devices(argc - 1, argv + 1);
     if (strcmp(cmd, "infer") == 0) return cmd_infer(argc - 1, argv + 1);
     if (strcmp(cmd, "classify") == 0) return cmd_classify(argc - 1, argv + 1);
+    if (strcmp(cmd, "features") == 0) return cmd_features(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
     if (strcmp(cmd, "tune") == 0) return cmd_tune(argc - 1, argv + 1);
     fprintf(stderr, "clinception: unknown command '%s'\n\n%s", cmd, main_usage);

@@ -1,9 +1,13 @@
-/* ImageNet class names, split once from the embedded labels file. */
+/* ImageNet class names, split once from the embedded labels file; a
+ * user's labels, read from theirs. */
 #include "labels.h"
 
-#include "clinception.h"
 #include "embedded.h"
+#include "error.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 extern const embedded_file cln_labels[];
@@ -35,4 +39,126 @@ const char *imagenet_label(int index) {
     if (!loaded) load();
     if (loaded < 0 || index < 0 || index >= CLN_NUM_CLASSES) return "?";
     return names[index];
+}
+
+/* The length of the UTF-8 sequence at s (of at most n bytes), 0 if it is
+ * not one: no overlong forms, surrogates or code points past U+10FFFF. */
+static size_t utf8_sequence(const unsigned char *s, size_t n) {
+    unsigned cp;
+    size_t len;
+    if (s[0] < 0x80) return 1;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF) {
+        len = 2;
+        cp = s[0] & 0x1Fu;
+    } else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+        len = 3;
+        cp = s[0] & 0x0Fu;
+    } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+        len = 4;
+        cp = s[0] & 0x07u;
+    } else {
+        return 0;
+    }
+    if (n < len) return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        cp = cp << 6 | (s[i] & 0x3Fu);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+void labels_free(label_list *labels) {
+    free(labels->names);
+    free(labels->text);
+    labels->names = NULL;
+    labels->text = NULL;
+    labels->count = 0;
+}
+
+cln_status labels_read(const char *path, label_list *out, cln_error *err) {
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return cln_fail(err, CLN_ERR_IO, "cannot open labels file %s: %s", path, strerror(errno));
+    size_t size = 0, cap = 0;
+    cln_status status = CLN_OK;
+    for (;;) { /* read to the end, in steps (a pipe has no size), one byte past the limit */
+        if (size == cap) {
+            if (cap == LABELS_MAX_FILE_BYTES + 1) break;
+            cap = cap ? 2 * cap : 65536;
+            if (cap > LABELS_MAX_FILE_BYTES + 1) cap = LABELS_MAX_FILE_BYTES + 1;
+            char *grown = realloc(out->text, cap + 1);
+            if (!grown) {
+                status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory reading %s", path);
+                goto done;
+            }
+            out->text = grown;
+        }
+        size_t got = fread(out->text + size, 1, cap - size, f);
+        size += got;
+        if (got == 0) break;
+    }
+    if (ferror(f)) {
+        status = cln_fail(err, CLN_ERR_IO, "cannot read labels file %s", path);
+        goto done;
+    }
+    if (size > LABELS_MAX_FILE_BYTES) {
+        status = cln_fail(err, CLN_ERR_FORMAT, "labels file %s is larger than %d MiB", path,
+                          LABELS_MAX_FILE_BYTES >> 20);
+        goto done;
+    }
+    if (!out->text) { /* empty: nothing was allocated */
+        status = cln_fail(err, CLN_ERR_FORMAT, "labels file %s holds no labels", path);
+        goto done;
+    }
+    out->text[size] = '\0';
+    /* one label per line: check each, then point at them */
+    int lines = 0;
+    for (size_t at = 0; at < size; lines++) {
+        char *eol = memchr(out->text + at, '\n', size - at);
+        size_t end = eol ? (size_t)(eol - out->text) : size, stop = end;
+        if (stop > at && out->text[stop - 1] == '\r') stop--;
+        if (stop == at) {
+            status =
+                cln_fail(err, CLN_ERR_FORMAT, "labels file %s: line %d is blank", path, lines + 1);
+            goto done;
+        }
+        for (size_t i = at; i < stop;) {
+            size_t len = out->text[i] ? utf8_sequence((unsigned char *)out->text + i, stop - i) : 0;
+            if (len == 0) {
+                status = cln_fail(err, CLN_ERR_FORMAT,
+                                  "labels file %s: line %d is not UTF-8 text (byte %zu)", path,
+                                  lines + 1, i - at + 1);
+                goto done;
+            }
+            i += len;
+        }
+        at = end + 1;
+    }
+    if (lines == 0) {
+        status = cln_fail(err, CLN_ERR_FORMAT, "labels file %s holds no labels", path);
+        goto done;
+    }
+    out->names = malloc((size_t)lines * sizeof *out->names);
+    if (!out->names) {
+        status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory reading %s", path);
+        goto done;
+    }
+    char *line = out->text;
+    for (int i = 0; i < lines; i++) {
+        char *eol = strchr(line, '\n');
+        if (eol) *eol = '\0';
+        size_t len = strlen(line);
+        if (len && line[len - 1] == '\r') line[len - 1] = '\0';
+        out->names[i] = line;
+        line = eol ? eol + 1 : line + len;
+    }
+    out->count = lines;
+done:
+    fclose(f);
+    if (status != CLN_OK) labels_free(out);
+    return status;
 }

@@ -37,7 +37,7 @@ def parse_args():
     p = argparse.ArgumentParser(
         description="Write DIR/model.safetensors (seeded random Inception v3 with data-dependent, "
         "perturbed BatchNorm statistics), DIR/input.npy (float32, N x 3 x H x W) and DIR/logits.npy "
-        "(float64, N x 1000: torchvision's eval forward in float64). Same arguments give "
+        "(float64, N x classes: torchvision's eval forward in float64). Same arguments give "
         "byte-identical files."
     )
     p.add_argument("--out", required=True, help="output folder (created if missing)")
@@ -49,6 +49,21 @@ def parse_args():
         "--no-aux",
         action="store_true",
         help="leave out AuxLogits.* and *.num_batches_tracked (like timm's inception_v3.tv_in1k file)",
+    )
+    p.add_argument(
+        "--classes",
+        type=positive_int,
+        default=1000,
+        help="classes of the fc head (default 1000; another count is a fine-tuned head, "
+        "fc = nn.Linear(2048, K)); needs at least 6",
+    )
+    p.add_argument(
+        "--features",
+        action="append",
+        default=[],
+        metavar="LAYER",
+        help="also write DIR/features_LAYER.npy (float64): the output of the module of that "
+        "name (e.g. avgpool, Mixed_6b, Mixed_5d.branch3x3dbl_2), avgpool's as (N, 2048); repeatable",
     )
     p.add_argument(
         "--transform-input",
@@ -77,6 +92,8 @@ def parse_args():
         p.error(f"input {args.height}x{args.width} is too small: Inception v3 needs at least 75x75")
     if args.seed < 0:
         p.error("--seed must be >= 0")
+    if args.classes < 6:
+        p.error("--classes must be at least 6 (the check compares the top 6)")
     return args
 
 
@@ -145,7 +162,7 @@ def build_model(args):
     torch.manual_seed(args.seed)
     gen_weights, gen_calibration, gen_stats, gen_input = sub_generators(args.seed, 4)
     model = torchvision.models.Inception3(
-        num_classes=1000, aux_logits=True, transform_input=args.transform_input, init_weights=False
+        num_classes=args.classes, aux_logits=True, transform_input=args.transform_input, init_weights=False
     )
     init_weights(model, gen_weights)
     images = min(MAX_CALIBRATION_IMAGES, max(2, -(-CALIBRATION_PIXELS // (args.height * args.width))))
@@ -172,17 +189,33 @@ def state_dict_to_save(model, args):
 
 
 @torch.no_grad()
-def reference_logits(model, tensors, image):
-    """Float64 eval forward with exactly the saved (possibly rounded) weights."""
+def reference_logits(model, tensors, image, feature_layers=()):
+    """Float64 eval forward with exactly the saved (possibly rounded) weights:
+    the logits and the outputs of the named modules, caught by forward hooks."""
     model = model.double()
     state = model.state_dict()
     for name, t in tensors.items():
         state[name].copy_(t.to(state[name].dtype))
     model.eval()
-    logits = model(image.double())
+    features = {}
+    hooks = [
+        model.get_submodule(name).register_forward_hook(
+            lambda mod, inp, out, name=name: features.update({name: out.detach().clone()})
+        )
+        for name in feature_layers
+    ]
+    try:
+        logits = model(image.double())
+    finally:
+        for hook in hooks:
+            hook.remove()
     if not isinstance(logits, torch.Tensor):
         raise RuntimeError("Inception3 in eval mode did not return a plain logits tensor")
-    return logits.numpy().astype(np.float64)
+    for name, out in features.items():
+        if name == "avgpool":
+            out = torch.flatten(out, 1)
+        features[name] = out.numpy().astype(np.float64)
+    return logits.numpy().astype(np.float64), features
 
 
 def check_logits(logits):
@@ -206,7 +239,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     model, image = build_model(args)
     tensors = state_dict_to_save(model, args)
-    logits = reference_logits(model, tensors, image)
+    logits, features = reference_logits(model, tensors, image, args.features)
     stds, gap_5_6, gap_order = check_logits(logits)
 
     model_path = os.path.join(args.out, "model.safetensors")
@@ -215,6 +248,10 @@ def main():
     save_safetensors(model_path, tensors)
     np.save(input_path, image.numpy().astype(np.float32))
     np.save(logits_path, logits)
+    for name, out in features.items():
+        path = os.path.join(args.out, f"features_{name}.npy")
+        np.save(path, out)
+        print(f"wrote {path} {out.shape}")
 
     norms = np.linalg.norm(logits, axis=1)
     for i in range(logits.shape[0]):

@@ -1,5 +1,6 @@
 /* Reading and writing NumPy .npy files of float32 in C order: a strict parser of the header
  * dict for untrusted input, and a writer that lays a file out as np.save does. */
+#define _POSIX_C_SOURCE 200809L
 #include "npy.h"
 
 #include "../host/error.h"
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "npy.c copies '<f4' data as it is, so it needs a little-endian host"
@@ -385,6 +387,31 @@ cln_status npy_read_f32(const char *path, npy_array *out, cln_error *err) {
 
 /* ---- Writing ------------------------------------------------------------------------------ */
 
+/* Writes the v1.0 header of a '<f4' C-order array of the given shape (dims
+ * checked, >= 0) into header: preamble, dict, spaces, '\n', padded to
+ * NPY_DATA_ALIGN, or to `total` bytes when that is larger. Returns its
+ * length. The dict is the shape's text plus 53 characters, so it fits in
+ * NPY_HEADER_MAX bytes. */
+#define NPY_HEADER_MAX 384
+static size_t format_header(char *header, int ndim, const int64_t *shape, size_t total) {
+    char shape_text[NPY_SHAPE_TEXT_SIZE];
+    format_shape(shape_text, sizeof shape_text, ndim, shape);
+    int dict_len = snprintf(header + NPY_V1_PREAMBLE, NPY_HEADER_MAX - NPY_V1_PREAMBLE,
+                            "{'descr': '<f4', 'fortran_order': False, 'shape': %s, }", shape_text);
+    size_t unpadded = NPY_V1_PREAMBLE + (size_t)dict_len + 1;
+    size_t natural = (unpadded + NPY_DATA_ALIGN - 1) / NPY_DATA_ALIGN * NPY_DATA_ALIGN;
+    if (total < natural) total = natural;
+    size_t header_len = total - NPY_V1_PREAMBLE;
+    memcpy(header, npy_magic, sizeof npy_magic);
+    header[6] = 1;
+    header[7] = 0;
+    header[8] = (char)(header_len & 0xff);
+    header[9] = (char)(header_len >> 8);
+    memset(header + NPY_V1_PREAMBLE + dict_len, ' ', total - unpadded);
+    header[total - 1] = '\n';
+    return total;
+}
+
 cln_status npy_write_f32(const char *path, const float *data, int ndim, const int64_t *shape,
                          cln_error *err) {
     if (!path || ndim < 0 || ndim > NPY_MAX_DIMS || (ndim > 0 && !shape))
@@ -405,22 +432,8 @@ cln_status npy_write_f32(const char *path, const float *data, int ndim, const in
     if (!data && numel > 0)
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "%s: no data to write", path);
 
-    /* Preamble, dict, spaces, '\n', padded to NPY_DATA_ALIGN; the dict is shape_text plus
-     * 53 characters, so the whole header fits in 384 bytes. */
-    char header[384];
-    int dict_len = snprintf(header + NPY_V1_PREAMBLE, sizeof header - NPY_V1_PREAMBLE,
-                            "{'descr': '<f4', 'fortran_order': False, 'shape': %s, }", shape_text);
-    size_t unpadded = NPY_V1_PREAMBLE + (size_t)dict_len + 1;
-    size_t total = (unpadded + NPY_DATA_ALIGN - 1) / NPY_DATA_ALIGN * NPY_DATA_ALIGN;
-    size_t header_len = total - NPY_V1_PREAMBLE;
-    memcpy(header, npy_magic, sizeof npy_magic);
-    header[6] = 1;
-    header[7] = 0;
-    header[8] = (char)(header_len & 0xff);
-    header[9] = (char)(header_len >> 8);
-    memset(header + NPY_V1_PREAMBLE + dict_len, ' ', total - unpadded);
-    header[total - 1] = '\n';
-
+    char header[NPY_HEADER_MAX];
+    size_t total = format_header(header, ndim, shape, 0);
     FILE *f = fopen(path, "wb");
     if (!f) return cln_fail(err, CLN_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
     bool failed = fwrite(header, 1, total, f) != total ||
@@ -441,4 +454,122 @@ void npy_free(npy_array *a) {
     if (!a) return;
     free(a->data);
     memset(a, 0, sizeof *a);
+}
+
+/* ---- Row by row -------------------------------------------------------- */
+
+/* The header's room: that of the largest first dimension. */
+static size_t writer_header_size(const npy_writer *w) {
+    char header[NPY_HEADER_MAX];
+    int64_t shape[NPY_MAX_DIMS];
+    memcpy(shape, w->shape, sizeof shape);
+    shape[0] = INT64_MAX;
+    return format_header(header, w->ndim, shape, 0);
+}
+
+cln_status npy_writer_open(npy_writer *w, const char *path, int ndim, const int64_t *row_shape,
+                           cln_error *err) {
+    memset(w, 0, sizeof *w);
+    if (ndim < 1 || ndim > NPY_MAX_DIMS)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "npy_writer_open: %d dimensions", ndim);
+    w->ndim = ndim;
+    w->row_floats = 1;
+    for (int d = 1; d < ndim; d++) {
+        w->shape[d] = row_shape[d - 1];
+        w->row_floats *= (size_t)row_shape[d - 1];
+    }
+    cln_status status = temp_file_open(&w->file, path, err);
+    if (status != CLN_OK) return status;
+    char zeros[NPY_HEADER_MAX] = {0};
+    w->header_bytes = writer_header_size(w);
+    if (fwrite(zeros, 1, w->header_bytes, w->file.f) != w->header_bytes) {
+        status = cln_fail(err, CLN_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+        npy_writer_abort(w);
+    }
+    return status;
+}
+
+cln_status npy_writer_append(npy_writer *w, const float *rows, size_t count, cln_error *err) {
+    if (count && fwrite(rows, sizeof *rows * w->row_floats, count, w->file.f) != count)
+        return cln_fail(err, CLN_ERR_IO, "%s: cannot write: %s", w->file.path, strerror(errno));
+    w->shape[0] += (int64_t)count;
+    return CLN_OK;
+}
+
+cln_status npy_writer_close(npy_writer *w, cln_error *err) {
+    char header[NPY_HEADER_MAX];
+    format_header(header, w->ndim, w->shape, w->header_bytes);
+    if (fseek(w->file.f, 0, SEEK_SET) != 0 ||
+        fwrite(header, 1, w->header_bytes, w->file.f) != w->header_bytes) {
+        cln_status status =
+            cln_fail(err, CLN_ERR_IO, "%s: cannot write: %s", w->file.path, strerror(errno));
+        npy_writer_abort(w);
+        return status;
+    }
+    return temp_file_commit(&w->file, err);
+}
+
+void npy_writer_abort(npy_writer *w) {
+    temp_file_abort(&w->file);
+}
+
+/* ---- Files that appear whole ------------------------------------------- */
+
+cln_status temp_file_open(temp_file *t, const char *path, cln_error *err) {
+    memset(t, 0, sizeof *t);
+    size_t len = strlen(path);
+    t->path = malloc(len + 1);
+    t->temp = malloc(len + 8);
+    if (!t->path || !t->temp) {
+        temp_file_abort(t);
+        return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory opening %s", path);
+    }
+    memcpy(t->path, path, len + 1);
+    snprintf(t->temp, len + 8, "%s.XXXXXX", path);
+    int fd = mkstemp(t->temp);
+    if (fd < 0 || !(t->f = fdopen(fd, "w+b"))) {
+        cln_status status =
+            cln_fail(err, CLN_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(t->temp);
+        }
+        free(t->temp);
+        t->temp = NULL;
+        temp_file_abort(t);
+        return status;
+    }
+    return CLN_OK;
+}
+
+cln_status temp_file_commit(temp_file *t, cln_error *err) {
+    bool ok = fflush(t->f) == 0 && fsync(fileno(t->f)) == 0;
+    int saved = errno;
+    if (fclose(t->f) != 0 && ok) {
+        ok = false;
+        saved = errno;
+    }
+    t->f = NULL;
+    if (ok && rename(t->temp, t->path) != 0) {
+        ok = false;
+        saved = errno;
+    }
+    if (!ok) {
+        cln_status status =
+            cln_fail(err, CLN_ERR_IO, "%s: cannot write: %s", t->path, strerror(saved));
+        temp_file_abort(t);
+        return status;
+    }
+    free(t->temp); /* renamed: nothing to remove */
+    t->temp = NULL;
+    temp_file_abort(t);
+    return CLN_OK;
+}
+
+void temp_file_abort(temp_file *t) {
+    if (t->f) fclose(t->f);
+    if (t->temp) unlink(t->temp);
+    free(t->temp);
+    free(t->path);
+    memset(t, 0, sizeof *t);
 }

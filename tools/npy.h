@@ -6,6 +6,7 @@
 #include "../host/clinception.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #define NPY_MAX_DIMS 8
@@ -28,5 +29,36 @@ cln_status npy_parse_f32(const char *name, const uint8_t *bytes, size_t size, np
 cln_status npy_write_f32(const char *path, const float *data, int ndim, const int64_t *shape,
                          cln_error *err);
 void npy_free(npy_array *a);
+
+/* A file written under a temporary name beside path (path.XXXXXX) and renamed
+ * to path when committed: an existing file at path is replaced whole or not
+ * at all, and an aborted one leaves nothing behind. */
+typedef struct {
+    FILE *f;
+    char *path, *temp;
+} temp_file;
+
+cln_status temp_file_open(temp_file *t, const char *path, cln_error *err);
+/* Flushes, closes and renames; on failure the temporary file is removed. */
+cln_status temp_file_commit(temp_file *t, cln_error *err);
+/* Closes and removes the temporary file; safe on a zeroed or committed one. */
+void temp_file_abort(temp_file *t);
+
+/* A '<f4' .npy written row by row, whose first dimension is the rows
+ * appended, fixed in the header at the end (a temp_file). */
+typedef struct {
+    temp_file file;
+    int ndim;
+    int64_t shape[NPY_MAX_DIMS]; /* shape[0]: the rows so far */
+    size_t row_floats, header_bytes;
+} npy_writer;
+
+/* row_shape: the ndim - 1 dimensions after the first. */
+cln_status npy_writer_open(npy_writer *w, const char *path, int ndim, const int64_t *row_shape,
+                           cln_error *err);
+cln_status npy_writer_append(npy_writer *w, const float *rows, size_t count, cln_error *err);
+/* Writes the header with the row count and commits the file. */
+cln_status npy_writer_close(npy_writer *w, cln_error *err);
+void npy_writer_abort(npy_writer *w);
 
 #endif

@@ -251,13 +251,38 @@ static bool ignorable(const char *name) {
     return strncmp(name, "AuxLogits.", 10) == 0 || (n >= s && strcmp(name + n - s, suffix) == 0);
 }
 
-cln_status weights_load_safetensors(const network *net, const char *path, packed_weights *out,
+/* The class count of the file's classifier: the rows of its weight, which
+ * must be a matrix over the classifier's input features. */
+static cln_status read_class_count(const st_file *file, const network *net, int *classes,
+                                   cln_error *err) {
+    const layer *l = &net->layers[network_classifier(net)];
+    const int64_t features = net->value_channels[l->src];
+    char name[NET_NAME_SIZE + 32], have[128];
+    snprintf(name, sizeof name, "%s.weight", l->name);
+    const st_tensor *t = st_find(file, name);
+    *classes = l->out_channels;
+    if (!t) return CLN_OK; /* read_tensor names it */
+    format_shape(have, sizeof have, t->ndim, t->shape);
+    if (t->ndim != 2 || t->shape[1] != features || t->shape[0] < 1 || t->shape[0] > NET_MAX_CLASSES)
+        return cln_fail(err, CLN_ERR_MODEL,
+                        "%s: tensor \"%s\" has shape %s but the model needs [classes, %lld] "
+                        "with 1 to %d classes",
+                        file->path, name, have, (long long)features, NET_MAX_CLASSES);
+    *classes = (int)t->shape[0];
+    return CLN_OK;
+}
+
+cln_status weights_load_safetensors(network *net, const char *path, packed_weights *out,
                                     cln_error *err) {
     st_file file = {0};
     state_dict sd = {.file = &file};
-    cln_status status = layout(net, out, err);
-    if (status != CLN_OK) return status;
-    status = st_open(path, &file, err);
+    memset(out, 0, sizeof *out);
+    int classes;
+    cln_status status = st_open(path, &file, err);
+    if (status == CLN_OK) status = read_class_count(&file, net, &classes, err);
+    if (status != CLN_OK) goto cleanup;
+    network_set_classes(net, classes);
+    status = layout(net, out, err);
     if (status != CLN_OK) goto cleanup;
     size_t max_channels = 0, max_weights = 0;
     for (int i = 0; i < net->layer_count; i++) {

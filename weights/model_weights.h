@@ -25,8 +25,10 @@ typedef struct {
 } packed_weights;
 
 /* Reads path, checks every tensor the network needs (names, shapes, dtypes,
- * finite values), folds BatchNorm into the convolutions and packs them. */
-cln_status weights_load_safetensors(const network *net, const char *path, packed_weights *out,
+ * finite values), folds BatchNorm into the convolutions and packs them. The
+ * network's class count becomes that of the file's classifier (the rows of
+ * fc.weight). */
+cln_status weights_load_safetensors(network *net, const char *path, packed_weights *out,
                                     cln_error *err);
 /* He-initialised weights with identity BatchNorm, from seed. */
 cln_status weights_random(const network *net, uint64_t seed, packed_weights *out, cln_error *err);

@@ -1,0 +1,67 @@
+/* Many images: the paths of arguments, folders and lists, and a stream that
+ * decodes and preprocesses them on worker threads, ahead of the device, into
+ * a bounded ring of slots taken in input order. */
+#ifndef CLN_STREAM_H
+#define CLN_STREAM_H
+
+#include "../host/clinception.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct {
+    char **paths; /* malloc'd copies */
+    size_t count, cap;
+} path_list;
+
+/* Whether a file name ends in an image extension (.jpg, .jpeg, .png, .bmp,
+ * .gif, .tga, .ppm, .pgm, .pnm; case-insensitive). */
+bool path_is_image(const char *name);
+
+/* Adds arg: a folder's image files (path_is_image), walked recursively
+ * (symbolic links followed, a loop back to a folder being walked skipped),
+ * in sorted path order; anything else as it is (a file that is not there is
+ * the decoder's to report). A folder that cannot be read is reported on
+ * stderr and counted in *unreadable. Fails only when out of memory. */
+cln_status paths_add_argument(path_list *list, const char *arg, size_t *unreadable, cln_error *err);
+/* Adds each line of file list ("-": standard input) as paths_add_argument
+ * does; blank lines are skipped, a line may end in CRLF. */
+cln_status paths_add_list_file(path_list *list, const char *file, size_t *unreadable,
+                               cln_error *err);
+void paths_free(path_list *list);
+
+typedef enum { SLOT_FREE, SLOT_BUSY, SLOT_READY } slot_state;
+
+typedef struct {
+    const path_list *paths;
+    int resize, crop;
+    size_t per_image; /* floats: 3 x crop x crop */
+    size_t slot_count;
+    float *pixels; /* slot_count x per_image */
+    struct image_slot *slots;
+    size_t claimed; /* images handed to workers so far */
+    size_t taken;   /* images taken by the consumer so far */
+    bool stopping;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    pthread_t *workers;
+    int worker_count;
+} image_stream;
+
+/* Starts `workers` threads decoding paths into slot_count slots (at least
+ * workers + 1): each image is resized to `resize` and cropped to `crop` as
+ * image_preprocess does. */
+cln_status image_stream_start(image_stream *s, const path_list *paths, int resize, int crop,
+                              int workers, size_t slot_count, cln_error *err);
+/* Waits for the next image in input order. Returns false at the end;
+ * otherwise *index is its index in paths, and either *pixels its
+ * preprocessed floats (valid until image_stream_release) or, for an image
+ * that could not be read, *pixels NULL and err its message. */
+bool image_stream_next(image_stream *s, size_t *index, const float **pixels, cln_error *err);
+/* Gives the slot of the image last taken back to the workers. */
+void image_stream_release(image_stream *s);
+/* Stops and joins the workers and frees the slots; safe on a zeroed stream. */
+void image_stream_stop(image_stream *s);
+
+#endif
