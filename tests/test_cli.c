@@ -1,7 +1,7 @@
 /* Tests of the clinception program ($CLINCEPTION) as a user runs it: exit codes and messages of
  * its help, its usage errors and its refusals of bad files, and infer, classify and bench with
  * random weights. */
-#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* wait4 */
 
 #include "../tools/npy.h"
 
@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,9 +55,10 @@ static char *read_text(const char *path) {
 }
 
 typedef struct {
-    int status; /* the exit code, or 128 + the signal that ended it */
-    char *out;  /* what it wrote on standard output */
-    char *err;  /* and on standard error */
+    int status;       /* the exit code, or 128 + the signal that ended it */
+    char *out;        /* what it wrote on standard output */
+    char *err;        /* and on standard error */
+    long peak_rss_kb; /* its largest resident set */
 } run_result;
 
 static void free_result(run_result *r) {
@@ -64,8 +67,9 @@ static void free_result(run_result *r) {
 }
 
 /* Runs $CLINCEPTION with args (NULL-terminated, the program name not included), its standard
- * output and error captured in files of tmp_dir. */
-static run_result run_cli(const char *const *args) {
+ * output and error captured in files of tmp_dir, its standard input from stdin_path (NULL:
+ * /dev/null). */
+static run_result run_cli_input(const char *const *args, const char *stdin_path) {
     const char *program = getenv("CLINCEPTION");
     cr_assert(program && *program, "CLINCEPTION is not set (run through meson test)");
     char *argv[MAX_ARGS + 2];
@@ -88,18 +92,23 @@ static run_result run_cli(const char *const *args) {
     pid_t pid = fork();
     cr_assert_neq(pid, -1, "fork failed");
     if (pid == 0) {
+        int in = open(stdin_path ? stdin_path : "/dev/null", O_RDONLY);
         int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (out < 0 || err < 0 || dup2(out, STDOUT_FILENO) < 0 || dup2(err, STDERR_FILENO) < 0)
+        if (in < 0 || out < 0 || err < 0 || dup2(in, STDIN_FILENO) < 0 ||
+            dup2(out, STDOUT_FILENO) < 0 || dup2(err, STDERR_FILENO) < 0)
             _exit(126);
+        close(in);
         close(out);
         close(err);
         execv(program, argv);
         _exit(127);
     }
     int wstatus;
-    cr_assert_eq(waitpid(pid, &wstatus, 0), pid, "waitpid failed");
+    struct rusage usage;
+    cr_assert_eq(wait4(pid, &wstatus, 0, &usage), pid, "wait4 failed");
     run_result r;
+    r.peak_rss_kb = usage.ru_maxrss;
     r.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
     r.out = read_text(out_path);
     r.err = read_text(err_path);
@@ -111,7 +120,8 @@ static run_result run_cli(const char *const *args) {
     return r;
 }
 
-#define RUN(...) run_cli((const char *const[]){__VA_ARGS__, NULL})
+#define RUN(...) run_cli_input((const char *const[]){__VA_ARGS__, NULL}, NULL)
+#define RUN_WITH_INPUT(path, ...) run_cli_input((const char *const[]){__VA_ARGS__, NULL}, path)
 
 static void expect_status(const run_result *r, int status) {
     cr_expect_eq(r->status, status, "exit status %d, not %d\nstdout:\n%s\nstderr:\n%s", r->status,
@@ -197,7 +207,7 @@ Test(cli, devices_help) {
 /* ---- Usage errors (exit 2) -------------------------------------------- */
 
 Test(cli, no_command_is_a_usage_error) {
-    run_result r = run_cli((const char *const[]){NULL});
+    run_result r = run_cli_input((const char *const[]){NULL}, NULL);
     expect_status(&r, 2);
     expect_contains(r.err, "usage", "stderr");
     free_result(&r);
@@ -459,6 +469,220 @@ Test(cli, classify_refuses_bad_options) {
     r = RUN("classify", "--random-weights", "--top", "1001", cat);
     expect_status(&r, 2);
     free_result(&r);
+}
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "cannot create %s", path);
+    cr_assert_eq(fputs(text, f) >= 0, true);
+    cr_assert_eq(fclose(f), 0);
+}
+
+/* --labels files that do not fit: each refused with a message naming the
+ * file and what is wrong, before any image is read. */
+Test(cli, classify_refuses_bad_labels_files) {
+    const char *cat = sample("chelsea.png");
+    static const struct {
+        const char *name, *text, *phrase;
+    } cases[] = {
+        {"three.txt", "a\nb\nc\n", "holds 3 labels but the model has 1000 classes"},
+        {"blank.txt", "a\n\nc\n", "line 2 is blank"},
+        {"latin1.txt", "a\ncaf\351\n", "line 2 is not UTF-8"},
+        {"empty.txt", "", "holds no labels"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *path = tmp_path(cases[i].name);
+        write_text(path, cases[i].text);
+        run_result r = RUN("classify", "--random-weights", "--labels", path, cat);
+        expect_status(&r, 1);
+        expect_contains(r.err, path, "stderr");
+        expect_contains(r.err, cases[i].phrase, "stderr");
+        cr_expect_str_eq(r.out, "", "results despite a bad labels file");
+        free_result(&r);
+    }
+    run_result r = RUN("classify", "--random-weights", "--labels", tmp_path("none.txt"), cat);
+    expect_status(&r, 1);
+    expect_contains(r.err, "cannot open labels file", "stderr");
+    free_result(&r);
+}
+
+/* 1000 labels of our own replace ImageNet's names; CRLF line ends are
+ * taken off. */
+Test(cli, classify_uses_the_labels_file) {
+    char *text = malloc(1000 * 16);
+    cr_assert_not_null(text);
+    size_t used = 0;
+    for (int i = 0; i < 1000; i++)
+        used += (size_t)sprintf(text + used, "label-%d\r\n", i);
+    const char *labels = tmp_path("labels.txt");
+    write_text(labels, text);
+    free(text);
+    run_result r = RUN("classify", "--random-weights", "--json", "--top", "2", "--crop", "80",
+                       "--resize", "90", "--labels", labels, sample("chelsea.png"));
+    expect_status(&r, 0);
+    json_error_t jerr;
+    json_t *obj = json_loads(r.out, 0, &jerr);
+    cr_assert_not_null(obj, "not JSON: %s (%s)", r.out, jerr.text);
+    json_t *top = json_object_get(obj, "top");
+    cr_assert_eq(json_array_size(top), 2);
+    for (size_t k = 0; k < 2; k++) {
+        json_t *t = json_array_get(top, k);
+        char want[32];
+        snprintf(want, sizeof want, "label-%lld",
+                 (long long)json_integer_value(json_object_get(t, "class")));
+        cr_expect_str_eq(json_string_value(json_object_get(t, "label")), want);
+    }
+    json_decref(obj);
+    free_result(&r);
+}
+
+/* A folder tree: the image files, any case of extension, in sorted path
+ * order; other files left out; a broken image named and skipped; the same
+ * list read from standard input by --files-from -. */
+Test(cli, classify_walks_folders_and_reads_lists) {
+    char cmd[4096];
+    const char *dir = tmp_path("tree");
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s/b/c && cp %s %s/b/c/z.PNG && cp %s %s/b/a.jpeg && cp %s %s/b.JPG && "
+             "echo not an image > %s/b/notes.txt && echo junk > %s/b/c/broken.png",
+             dir, sample("chelsea.png"), dir, sample("coffee.jpg"), dir, sample("coffee.jpg"), dir,
+             dir, dir);
+    cr_assert_eq(system(cmd), 0);
+    run_result r =
+        RUN("classify", "--random-weights", "--crop", "80", "--resize", "90", "--top", "1", dir);
+    expect_status(&r, 1);
+    char want[4096];
+    /* "b.JPG" < "b/..." since '.' sorts before '/'; "b/a.jpeg" < "b/c/..." */
+    snprintf(want, sizeof want, "%s/b.JPG", dir);
+    char *first = strstr(r.out, want);
+    snprintf(want, sizeof want, "%s/b/a.jpeg", dir);
+    char *second = strstr(r.out, want);
+    snprintf(want, sizeof want, "%s/b/c/z.PNG", dir);
+    char *third = strstr(r.out, want);
+    cr_expect(first && second && third && first < second && second < third,
+              "not the three images in sorted order:\n%s", r.out);
+    cr_expect_null(strstr(r.out, "notes.txt"));
+    snprintf(want, sizeof want, "%s/b/c/broken.png", dir);
+    expect_contains(r.err, want, "stderr");
+    expect_contains(r.err, "4 images, 1 failed", "stderr");
+    /* the same from a list on standard input, with a blank line and CRLF */
+    const char *list = tmp_path("list.txt");
+    snprintf(cmd, sizeof cmd, "%s/b.JPG\r\n\n%s/b\n", dir, dir);
+    write_text(list, cmd);
+    run_result l = RUN_WITH_INPUT(list, "classify", "--random-weights", "--crop", "80", "--resize",
+                                  "90", "--top", "1", "--files-from", "-");
+    expect_status(&l, 1);
+    cr_expect_str_eq(l.out, r.out, "the list gave other results than the folder");
+    free_result(&l);
+    free_result(&r);
+}
+
+static void expect_npy_shape(const char *path, int ndim, const int64_t *shape) {
+    npy_array a = {0};
+    cln_error err;
+    cr_assert_eq(npy_read_f32(path, &a, &err), CLN_OK, "%s", err.message);
+    cr_expect_eq(a.ndim, ndim);
+    for (int d = 0; d < ndim && d < a.ndim; d++)
+        cr_expect_eq(a.shape[d], shape[d], "%s: dimension %d is %lld, not %lld", path, d,
+                     (long long)a.shape[d], (long long)shape[d]);
+    for (size_t i = 0; i < a.numel; i++)
+        cr_assert(isfinite(a.data[i]));
+    npy_free(&a);
+}
+
+/* features of images: a row per readable image, their paths beside it in
+ * the same order, the default layer avgpool; a block's (N, C, H, W). */
+Test(cli, features_of_images_with_their_paths) {
+    const char *corrupt = tmp_path("corrupt.png");
+    write_bytes(corrupt, 3000);
+    const char *cat = sample("chelsea.png"), *coffee = sample("coffee.jpg");
+    const char *out = tmp_path("feats.npy");
+    run_result r = RUN("features", "--random-weights", "--crop", "80", "--resize", "90", "--output",
+                       out, cat, corrupt, coffee);
+    expect_status(&r, 1);
+    expect_contains(r.err, corrupt, "stderr");
+    expect_npy_shape(out, 2, (const int64_t[]){2, 2048});
+    char *paths = read_text(tmp_path("feats.paths.txt"));
+    char want[2048];
+    snprintf(want, sizeof want, "%s\n%s\n", cat, coffee);
+    cr_expect_str_eq(paths, want);
+    free(paths);
+    free_result(&r);
+    r = RUN("features", "--random-weights", "--crop", "80", "--resize", "90", "--layer", "Mixed_6a",
+            "--output", out, cat);
+    expect_status(&r, 0);
+    expect_npy_shape(out, 4, (const int64_t[]){1, 768, 3, 3});
+    free_result(&r);
+}
+
+/* An unknown layer is refused with the names, and the output already there
+ * is left as it was, with no temporary file beside it. */
+Test(cli, features_refuses_an_unknown_layer_and_keeps_the_output) {
+    const char *out = tmp_path("keep.npy");
+    write_text(out, "precious");
+    run_result r = RUN("features", "--random-weights", "--layer", "Mixed_9z", "--input",
+                       small_input(), "--output", out);
+    expect_status(&r, 1);
+    expect_contains(r.err, "\"Mixed_9z\"", "stderr");
+    expect_contains(r.err, "Mixed_5b", "stderr");
+    expect_contains(r.err, "avgpool", "stderr");
+    char *text = read_text(out);
+    cr_expect_str_eq(text, "precious");
+    free(text);
+    DIR *d = opendir(tmp_dir_path());
+    cr_assert_not_null(d);
+    for (struct dirent *e; (e = readdir(d));)
+        cr_expect_null(strstr(e->d_name, "keep.npy."), "left behind: %s", e->d_name);
+    closedir(d);
+    free_result(&r);
+}
+
+Test(cli, features_lists_layers_with_shapes) {
+    run_result r = RUN("features", "--random-weights", "--list-layers");
+    expect_status(&r, 0);
+    expect_contains(r.out, "Conv2d_1a_3x3", "stdout");
+    expect_contains(r.out, "Mixed_5d.branch3x3dbl_2", "stdout");
+    cr_expect(strstr(r.out, "Mixed_5b ") && strstr(strstr(r.out, "Mixed_5b "), "256 x  35 x  35"),
+              "%s", r.out);
+    expect_contains(r.out, "2048 x   1 x   1", "stdout");
+    free_result(&r);
+    r = RUN("features", "--random-weights", "--list-layers", "--input", small_input());
+    expect_status(&r, 0);
+    expect_contains(r.out, "at a 75 x 75 input", "stdout");
+    free_result(&r);
+}
+
+/* Hundreds of images stream in batches of a fixed size: the peak resident
+ * memory of 320 images is that of 32, within a margin far below what 320
+ * images in one batch take (about 3 MiB of input and activations each at
+ * this size); progress lines come with --progress. */
+Test(cli, many_images_stream_in_bounded_memory) {
+    char cmd[4096];
+    const char *few = tmp_path("few"), *many = tmp_path("many");
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s %s && for i in $(seq 1000 1319); do ln -s %s %s/$i.jpg; done && for i "
+             "in $(seq 1000 1031); do ln -s %s %s/$i.jpg; done",
+             few, many, sample("coffee.jpg"), many, sample("coffee.jpg"), few);
+    cr_assert_eq(system(cmd), 0);
+    run_result small =
+        RUN("classify", "--random-weights", "--crop", "75", "--resize", "80", "--top", "1", few);
+    expect_status(&small, 0);
+    run_result large = RUN("classify", "--random-weights", "--crop", "75", "--resize", "80",
+                           "--top", "1", "--progress", many);
+    expect_status(&large, 0);
+    expect_contains(large.err, "320 images, 0 failed", "stderr");
+    expect_contains(large.err, "images/s", "stderr");
+    fprintf(stderr, "peak resident memory: %ld KiB for 32 images, %ld KiB for 320\n",
+            small.peak_rss_kb, large.peak_rss_kb);
+    cr_expect_lt(large.peak_rss_kb, small.peak_rss_kb + 48 * 1024,
+                 "320 images took %ld KiB at the peak, 32 took %ld KiB", large.peak_rss_kb,
+                 small.peak_rss_kb);
+    size_t lines = 0;
+    for (const char *p = large.out; (p = strchr(p, '\n')); p++)
+        lines++;
+    cr_expect_eq(lines, 320 * 2, "not one result per image");
+    free_result(&small);
+    free_result(&large);
 }
 
 Test(cli, bench_prints_json_on_its_last_line) {

@@ -40,7 +40,7 @@ typedef struct {
     const char *infer_flags;     /* for clinception infer */
 } e2e_case;
 
-static void check_case(const e2e_case *c) {
+static void check_case(const e2e_case *c, int classes) {
     char dir[4096], cmd[16384];
     snprintf(dir, sizeof dir, "%s/e2e/%s", env("CLN_BUILD_DIR"), c->name);
     snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
@@ -64,7 +64,7 @@ static void check_case(const e2e_case *c) {
     cr_assert_eq(npy_read_f32(path, &ours, &err), CLN_OK, "%s", err.message);
     cr_expect_eq(ours.ndim, 2);
     cr_expect_eq(ours.shape[0], c->batch);
-    cr_expect_eq(ours.shape[1], 1000);
+    cr_expect_eq(ours.shape[1], classes);
     npy_free(&ours);
 
     snprintf(cmd, sizeof cmd,
@@ -76,33 +76,33 @@ static void check_case(const e2e_case *c) {
 
 Test(e2e, batch_2_at_299_torchvision_file) {
     e2e_case c = {"batch2_299", 21, 2, 299, 299, "", ""};
-    check_case(&c);
+    check_case(&c, 1000);
 }
 
 Test(e2e, non_square_input_file_without_aux) {
     e2e_case c = {"nonsquare_noaux", 32, 1, 107, 139, "--no-aux", ""};
-    check_case(&c);
+    check_case(&c, 1000);
 }
 
 Test(e2e, transform_input_with_f16_weights) {
     e2e_case c = {"transform_f16",    13, 1, 96, 80, "--transform-input --dtype f16",
                   "--transform-input"};
-    check_case(&c);
+    check_case(&c, 1000);
 }
 
 Test(e2e, clblast_gemm_path) {
     e2e_case c = {"clblast_gemm", 35, 2, 83, 101, "--no-aux", "--conv gemm"};
-    check_case(&c);
+    check_case(&c, 1000);
 }
 
 Test(e2e, direct_convolution_with_bf16_weights) {
     e2e_case c = {"direct_bf16", 14, 2, 75, 91, "--no-aux --dtype bf16", "--conv direct"};
-    check_case(&c);
+    check_case(&c, 1000);
 }
 
 Test(e2e, winograd_for_every_3x3_stride_1) {
     e2e_case c = {"winograd", 41, 2, 131, 117, "--no-aux", "--conv winograd"};
-    check_case(&c);
+    check_case(&c, 1000);
 }
 
 /* classify on the shipped photos (PNG and JPEG, not square) with a model
@@ -129,5 +129,79 @@ Test(e2e, classify_agrees_with_torchvision) {
     cr_assert_eq(run(cmd), 0, "clinception classify failed");
     snprintf(cmd, sizeof cmd,
              PYTHON " %s/tools/compare_classify.py %s/logits.npy %s/ours.jsonl >&2", src, dir, dir);
+    cr_expect_eq(run(cmd), 0, "classify differs from torchvision (see the log)");
+}
+
+/* A fine-tuned head (fc = nn.Linear(2048, 7), no aux head): the logits, the
+ * pooled features and intermediate layers (a block's concatenation, a
+ * convolution inside a block, a top-level pool), each against torchvision's
+ * forward hooks. */
+Test(e2e, fine_tuned_head_logits_and_features) {
+    static const char *const layers[] = {"avgpool", "Mixed_6b", "Mixed_5d.branch3x3dbl_2",
+                                         "maxpool1"};
+    const e2e_case c = {"fine_tuned",
+                        23,
+                        2,
+                        155,
+                        171,
+                        "--no-aux --classes 7 --features avgpool --features Mixed_6b --features "
+                        "Mixed_5d.branch3x3dbl_2 --features maxpool1",
+                        ""};
+    check_case(&c, 7);
+    char dir[4096], cmd[16384];
+    snprintf(dir, sizeof dir, "%s/e2e/%s", env("CLN_BUILD_DIR"), c.name);
+    for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++) {
+        snprintf(cmd, sizeof cmd,
+                 "%s features --weights %s/model.safetensors --input %s/input.npy --output "
+                 "%s/ours_%s.npy --layer %s --device cpu >&2",
+                 env("CLINCEPTION"), dir, dir, dir, layers[i], layers[i]);
+        cr_assert_eq(run(cmd), 0, "clinception features --layer %s failed", layers[i]);
+        snprintf(cmd, sizeof cmd,
+                 PYTHON " %s/tools/compare_logits.py --features %s/features_%s.npy "
+                        "%s/ours_%s.npy --tol 1e-4 >&2",
+                 env("CLN_SOURCE_DIR"), dir, layers[i], dir, layers[i]);
+        cr_expect_eq(run(cmd), 0, "%s differs from torchvision's (see the log)", layers[i]);
+    }
+}
+
+/* classify --labels on a fine-tuned 7-class model over a folder tree with
+ * broken files and a file of another kind: the photos in sorted path order
+ * with torchvision's top classes and the file's labels, each broken file
+ * named, the exit status 1. */
+Test(e2e, classify_folder_tree_with_labels_and_broken_files) {
+    char dir[1024], cmd[16384];
+    const char *src = env("CLN_SOURCE_DIR");
+    snprintf(dir, sizeof dir, "%s/e2e/folder", env("CLN_BUILD_DIR"));
+    snprintf(cmd, sizeof cmd,
+             "rm -rf %s && mkdir -p %s/tree/b/c && cp %s/tools/data/chelsea.png %s/tree/a_cat.png "
+             "&& cp %s/tools/data/astronaut.png %s/tree/b/c/astronaut.PNG && cp "
+             "%s/tools/data/coffee.jpg %s/tree/b/coffee.jpg && echo junk > %s/tree/b/broken.jpg && "
+             "head -c 3000 %s/tools/data/chelsea.png > %s/tree/b/c/truncated.png && echo notes > "
+             "%s/tree/notes.txt && printf 'chat\\ncaf\\303\\251\\n\\345\\256\\207\\345\\256\\231\\n"
+             "d\\ne\\nf\\ng\\n' > %s/labels.txt",
+             dir, dir, src, dir, src, dir, src, dir, dir, src, dir, dir, dir);
+    cr_assert_eq(run(cmd), 0);
+    snprintf(cmd, sizeof cmd,
+             PYTHON " %s/tools/make_reference.py --out %s --seed 5 --classes 7 --no-aux --image "
+                    "%s/tree/a_cat.png --image %s/tree/b/c/astronaut.PNG --image "
+                    "%s/tree/b/coffee.jpg >&2",
+             src, dir, dir, dir, dir);
+    cr_assert_eq(run(cmd), 0, "make_reference.py failed");
+    snprintf(cmd, sizeof cmd,
+             "%s classify --weights %s/model.safetensors --device cpu --json --labels "
+             "%s/labels.txt %s/tree > %s/ours.jsonl 2> %s/stderr.txt",
+             env("CLINCEPTION"), dir, dir, dir, dir, dir);
+    cr_expect_eq(run(cmd), 1, "classify of a tree with broken files must exit 1");
+    snprintf(cmd, sizeof cmd,
+             "cat %s/stderr.txt >&2 && grep -q 'tree/b/broken.jpg' %s/stderr.txt && grep -q "
+             "'tree/b/c/truncated.png' %s/stderr.txt && grep -q '5 images, 2 failed' "
+             "%s/stderr.txt",
+             dir, dir, dir, dir);
+    cr_expect_eq(run(cmd), 0, "the broken files are not both named, or no summary");
+    snprintf(cmd, sizeof cmd,
+             PYTHON " %s/tools/compare_classify.py %s/logits.npy %s/ours.jsonl --labels "
+                    "%s/labels.txt --image %s/tree/a_cat.png --image %s/tree/b/c/astronaut.PNG "
+                    "--image %s/tree/b/coffee.jpg >&2",
+             src, dir, dir, dir, dir, dir, dir);
     cr_expect_eq(run(cmd), 0, "classify differs from torchvision (see the log)");
 }

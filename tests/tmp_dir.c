@@ -1,10 +1,10 @@
 /* The per-test temporary folder of tmp_dir.h. */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700
 #include "tmp_dir.h"
 
 #include <criterion/criterion.h>
 
-#include <dirent.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,18 +16,16 @@ void tmp_dir_make(const char *prefix) {
     cr_assert_not_null(mkdtemp(tmp_dir), "mkdtemp failed");
 }
 
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
 void tmp_dir_remove(void) {
-    DIR *dir = opendir(tmp_dir);
-    if (!dir) return;
-    struct dirent *entry;
-    while ((entry = readdir(dir)) != NULL) {
-        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
-        char path[512];
-        snprintf(path, sizeof path, "%s/%s", tmp_dir, entry->d_name);
-        unlink(path);
-    }
-    closedir(dir);
-    rmdir(tmp_dir);
+    if (tmp_dir[0]) nftw(tmp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 const char *tmp_dir_path(void) {

@@ -5,7 +5,7 @@
 
 /* Creates /tmp/<prefix>_XXXXXX (the test fails if it cannot). */
 void tmp_dir_make(const char *prefix);
-/* Removes the folder and the files in it (tests make no subfolders). */
+/* Removes the folder and everything in it (links are not followed). */
 void tmp_dir_remove(void);
 /* The folder itself. */
 const char *tmp_dir_path(void);

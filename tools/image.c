@@ -33,7 +33,7 @@
 
 static const char *stb_reason(void) {
     const char *reason = stbi_failure_reason();
-    return reason ? reason : "no reason given";
+    return reason && *reason ? reason : "corrupt or truncated data (the decoder gives no reason)";
 }
 
 static int image_within_limits(int width, int height) {
