@@ -569,17 +569,18 @@ typedef struct {
     "                     time left) also when it is not a terminal\n"
 
 #define IMAGE_INPUT_HELP                                                                           \
-    "Images are JPEG and PNG files (and BMP, GIF, TGA, PPM, PGM and PNM) and folders,\n"           \
-    "read recursively for files with those extensions (any case), in sorted path\n"                \
-    "order. They are preprocessed as torchvision does for its pretrained Inception v3:\n"          \
-    "RGB, shorter side resized to S (bilinear with antialiasing, as PIL), center crop\n"           \
-    "C x C, scaled to [0, 1], normalized with the ImageNet mean/std and\n"                         \
-    "transform_input (together: each channel to [-1, 1]). They are decoded on worker\n"            \
-    "threads while the device runs, in batches, with memory bounded whatever their\n"              \
-    "number. An image that cannot be read gets an error naming it and is skipped;\n"               \
-    "the others go on (the exit status is then 1). A summary (images, failures,\n"                 \
-    "seconds, images/s) ends the run on standard error, with progress on the way\n"                \
-    "when standard error is a terminal.\n"
+    "\n"                                                                                           \
+    "Images are JPEG and PNG files (and BMP and GIF) and folders, read recursively\n"              \
+    "for files with those extensions (.jpg, .jpeg, .png, .bmp, .gif, any case), in\n"              \
+    "sorted path order. They are preprocessed as torchvision does for its\n"                       \
+    "pretrained Inception v3: RGB, shorter side resized to S (bilinear with\n"                     \
+    "antialiasing, as PIL), center crop C x C, scaled to [0, 1], normalized with\n"                \
+    "the ImageNet mean/std and transform_input (together: each channel to [-1, 1]).\n"             \
+    "Worker threads decode them while the device runs, in batches, with memory\n"                  \
+    "bounded whatever their number. An image that cannot be read gets an error\n"                  \
+    "naming it and is skipped; the others go on (the exit status is then 1). A\n"                  \
+    "summary (images, failures, seconds, images/s) ends the run on standard error,\n"              \
+    "with progress on the way when standard error is a terminal.\n"
 
 /* The images of the arguments and --files-from; false (message printed) when
  * out of memory or the list cannot be read. */
@@ -591,13 +592,23 @@ static bool list_images(const char *command, const image_args *ia, int argc, cha
         st = paths_add_argument(paths, argv[i], unreadable, &err);
     if (st == CLN_OK && ia->files_from)
         st = paths_add_list_file(paths, ia->files_from, unreadable, &err);
-    if (st != CLN_OK) fprintf(stderr, "clinception %s: %s\n", command, err.message);
-    return st == CLN_OK;
+    if (st != CLN_OK) {
+        fprintf(stderr, "clinception %s: %s\n", command, err.message);
+        return false;
+    }
+    if (paths->count == 0) {
+        fprintf(stderr,
+                "clinception %s: no images: the folders and lists given hold no file with an "
+                "image extension\n",
+                command);
+        return false;
+    }
+    return true;
 }
 
 /* Where each batch's outputs go, in input order. */
-typedef struct {
-    cln_status (*emit)(void *ctx, const char *const *names, int n, const float *out,
+typedef struct batch_sink {
+    cln_status (*emit)(struct batch_sink *sink, const char *const *names, int n, const float *out,
                        cln_error *err);
     void *ctx;
     size_t out_floats; /* per image */
@@ -660,7 +671,7 @@ static int run_images(const char *command, const common_args *a, session *s, con
         }
         if (n > 0) {
             if (forward(a, s, input, n, crop, crop, fwd, out, NULL, &err) != CLN_OK ||
-                sink->emit(sink->ctx, names, n, out, &err) != CLN_OK)
+                sink->emit(sink, names, n, out, &err) != CLN_OK)
                 goto done;
             fflush(stdout);
             done += (size_t)n;
@@ -742,9 +753,9 @@ static const char *class_label(const classify_sink *c, int index) {
     return c->classes == CLN_NUM_CLASSES ? imagenet_label(index) : NULL;
 }
 
-static cln_status print_classes(void *ctx, const char *const *names, int n, const float *logits,
-                                cln_error *err) {
-    classify_sink *c = ctx;
+static cln_status print_classes(batch_sink *sink, const char *const *names, int n,
+                                const float *logits, cln_error *err) {
+    classify_sink *c = sink->ctx;
     for (int i = 0; i < n; i++) {
         const float *l = logits + (size_t)i * c->classes;
         softmax(l, c->classes, c->probs);
@@ -893,19 +904,18 @@ static char *paths_list_name(const char *output) {
 typedef struct {
     npy_writer npy;
     temp_file paths; /* f NULL for an --input batch */
-    size_t failures;
 } features_sink;
 
-static cln_status write_rows(void *ctx, const char *const *names, int n, const float *out,
+static cln_status write_rows(batch_sink *sink, const char *const *names, int n, const float *out,
                              cln_error *err) {
-    features_sink *f = ctx;
+    features_sink *f = sink->ctx;
     for (int i = 0; i < n; i++) {
         if (f->paths.f && strchr(names[i], '\n')) {
             fprintf(stderr,
                     "clinception: %s: skipped: its name holds a newline, which the paths "
                     "list cannot\n",
                     names[i]);
-            f->failures++;
+            sink->failures++;
             continue;
         }
         cln_status st = npy_writer_append(&f->npy, out + i * f->npy.row_floats, 1, err);

@@ -24,8 +24,7 @@ struct image_slot {
 };
 
 bool path_is_image(const char *name) {
-    static const char *const extensions[] = {".jpg", ".jpeg", ".png", ".bmp", ".gif",
-                                             ".tga", ".ppm",  ".pgm", ".pnm"};
+    static const char *const extensions[] = {".jpg", ".jpeg", ".png", ".bmp", ".gif"};
     const char *dot = strrchr(name, '.');
     if (!dot || strchr(dot, '/')) return false;
     for (size_t i = 0; i < sizeof extensions / sizeof extensions[0]; i++)

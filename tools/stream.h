@@ -15,8 +15,8 @@ typedef struct {
     size_t count, cap;
 } path_list;
 
-/* Whether a file name ends in an image extension (.jpg, .jpeg, .png, .bmp,
- * .gif, .tga, .ppm, .pgm, .pnm; case-insensitive). */
+/* Whether a file name ends in the extension of an image image_load reads
+ * (.jpg, .jpeg, .png, .bmp, .gif; case-insensitive). */
 bool path_is_image(const char *name);
 
 /* Adds arg: a folder's image files (path_is_image), walked recursively
