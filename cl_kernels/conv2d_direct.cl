@@ -67,7 +67,7 @@ __kernel void conv2d_direct(__global const real *src, int src_off, int Cin, int 
     #pragma unroll
     for (int i = 0; i < DIRECT_TILE_M && co0 + i < Cout; i++) {
         realn v = acc[i] + (realn)weights[b_off + co0 + i];
-        if (relu) v = fmax(v, (realn)ZERO);
+        if (relu) v = RELU(v, (realn)ZERO);
         __global real *out = dst + dst_off + (co0 + i) * plane + (n * Ho + oy) * Wo + ox0;
         if (ox0 + DIRECT_TILE_N <= Wo) {
             vstoren(v, 0, out);

@@ -71,7 +71,7 @@ inline void gemm_tile(int m0, int n0, int M, int N, int K, __global const real *
             const int n = n0 + v * TILE_N;
             if (n >= N) break;
             realn out = acc[i][v] + bi;
-            if (relu) out = fmax(out, (realn)ZERO);
+            if (relu) out = RELU(out, (realn)ZERO);
             __global real *c = C + (m0 + i) * ldc + n;
             if (n + TILE_N <= N) {
                 vstoren(out, 0, c);
@@ -159,6 +159,6 @@ __kernel void gemm_few_columns(int M, int N, int K, __global const real *A, int 
     vstoren(acc, 0, out);
     for (int j = 0; j < TILE_N && m0 + j < M; j++) {
         const real v = out[j] + bias[bias_off + m0 + j];
-        C[c_off + (m0 + j) * ldc + n] = relu ? fmax(v, ZERO) : v;
+        C[c_off + (m0 + j) * ldc + n] = relu ? RELU(v, ZERO) : v;
     }
 }

@@ -23,7 +23,7 @@ __kernel void max_pool2d(__global const real *src, int src_off, int H, int W, in
                 __global const real *row = plane + y * W + 2 * ox0;
                 const float16 v = vload16(0, row);
                 const float8 next = (float8)(v.s2468, v.sace, row[16]);
-                m = fmax(m, fmax(fmax(v.even, v.odd), next));
+                m = MAX_NAN(m, MAX_NAN(MAX_NAN(v.even, v.odd), next));
             }
             vstore8(m, 0, out + ox0);
         }
@@ -33,7 +33,7 @@ __kernel void max_pool2d(__global const real *src, int src_off, int H, int W, in
         for (int ox = 0; ox < Wo; ox++) {
             real m = -INFINITY;
             for (int y = y0; y < y1; y++)
-                for (int x = ox * S; x < ox * S + K; x++) m = fmax(m, plane[y * W + x]);
+                for (int x = ox * S; x < ox * S + K; x++) m = MAX_NAN(m, plane[y * W + x]);
             out[ox] = m;
         }
         return;
@@ -42,7 +42,7 @@ __kernel void max_pool2d(__global const real *src, int src_off, int H, int W, in
         const int x0 = max(ox * S - P, 0), x1 = min(ox * S - P + K, W);
         real m = -INFINITY;
         for (int y = y0; y < y1; y++)
-            for (int x = x0; x < x1; x++) m = fmax(m, plane[y * W + x]);
+            for (int x = x0; x < x1; x++) m = MAX_NAN(m, plane[y * W + x]);
         out[ox] = m;
     }
 }
@@ -79,7 +79,7 @@ __kernel void avg_pool2d(__global const real *src, int src_off, int H, int W, in
                 sum += left + mid + right;
             }
             float8 v = sum / (real)9;
-            if (epilogue) v = fmax(v + b, (float8)(ZERO));
+            if (epilogue) v = RELU(v + b, (float8)(ZERO));
             vstore8(v, 0, out + x0);
         }
         return;
@@ -91,7 +91,7 @@ __kernel void avg_pool2d(__global const real *src, int src_off, int H, int W, in
                 __global const real *row = plane + y * W;
                 sum += (ox > 0 ? row[ox - 1] : ZERO) + row[ox] + (ox + 1 < W ? row[ox + 1] : ZERO);
             }
-            out[ox] = epilogue ? fmax(sum / (real)9 + b, ZERO) : sum / (real)9;
+            out[ox] = epilogue ? RELU(sum / (real)9 + b, ZERO) : sum / (real)9;
         }
         return;
     }
@@ -102,7 +102,7 @@ __kernel void avg_pool2d(__global const real *src, int src_off, int H, int W, in
         for (int y = y0; y < y1; y++)
             for (int x = x0; x < x1; x++) sum += plane[y * W + x];
         const real v = sum / (real)(rows * (min(xs + K, W + P) - xs));
-        out[ox] = epilogue ? fmax(v + b, ZERO) : v;
+        out[ox] = epilogue ? RELU(v + b, ZERO) : v;
     }
 }
 

@@ -18,4 +18,9 @@ inline int weight_at(int o, int group_stride) {
 
 #define ZERO ((real)0)
 
-inline real relu_if(real x, int relu) { return relu ? fmax(x, ZERO) : x; }
+// ReLU and max that keep a NaN, as torch's do (fmax would turn it into the
+// other operand): for scalars and vectors alike, zero is of x's type.
+#define RELU(x, zero) select((x), (zero), (x) < (zero))
+#define MAX_NAN(a, b) select((a), (b), ((b) > (a)) | isnan(b))
+
+inline real relu_if(real x, int relu) { return relu ? RELU(x, ZERO) : x; }

@@ -130,8 +130,8 @@ __kernel void winograd_output(__global const real *Mt, int m_off, int T, int Cou
     for (int i = 0; i < 2; i++) {
         realp r0 = f[i][0] + f[i][1] + f[i][2] + b, r1 = f[i][1] - f[i][2] - f[i][3] + b;
         if (relu) {
-            r0 = fmax(r0, (realp)ZERO);
-            r1 = fmax(r1, (realp)ZERO);
+            r0 = RELU(r0, (realp)ZERO);
+            r1 = RELU(r1, (realp)ZERO);
         }
         vstorep(r0, 0, y[i][0]);
         vstorep(r1, 0, y[i][1]);

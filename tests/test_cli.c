@@ -486,10 +486,14 @@ Test(cli, classify_refuses_bad_labels_files) {
         const char *name, *text, *phrase;
     } cases[] = {
         {"three.txt", "a\nb\nc\n", "holds 3 labels but the model has 1000 classes"},
-        {"blank.txt", "a\n\nc\n", "line 2 is blank"},
-        {"latin1.txt", "a\ncaf\351\n", "line 2 is not UTF-8"},
+        {"blank.txt", "a\n\nc\n", "labels line 2 is blank"},
+        {"latin1.txt", "a\ncaf\351\n", "labels line 2 is not UTF-8"},
         {"empty.txt", "", "holds no labels"},
     };
+    run_result z = RUN("classify", "--random-weights", "--labels", "/dev/zero", cat);
+    expect_status(&z, 1);
+    expect_contains(z.err, "/dev/zero: cannot read: it is a character device", "stderr");
+    free_result(&z);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *path = tmp_path(cases[i].name);
         write_text(path, cases[i].text);
@@ -502,7 +506,7 @@ Test(cli, classify_refuses_bad_labels_files) {
     }
     run_result r = RUN("classify", "--random-weights", "--labels", tmp_path("none.txt"), cat);
     expect_status(&r, 1);
-    expect_contains(r.err, "cannot open labels file", "stderr");
+    expect_contains(r.err, "none.txt: cannot open: No such file", "stderr");
     free_result(&r);
 }
 
@@ -537,16 +541,18 @@ Test(cli, classify_uses_the_labels_file) {
 }
 
 /* A folder tree: the image files, any case of extension, in sorted path
- * order; other files left out; a broken image named and skipped; the same
- * list read from standard input by --files-from -. */
+ * order; other files left out; a broken image and a named pipe named and
+ * skipped; links to folders walked once; the same list read from standard
+ * input by --files-from -. */
 Test(cli, classify_walks_folders_and_reads_lists) {
     char cmd[4096];
     const char *dir = tmp_path("tree");
     snprintf(cmd, sizeof cmd,
              "mkdir -p %s/b/c && cp %s %s/b/c/z.PNG && cp %s %s/b/a.jpeg && cp %s %s/b.JPG && "
-             "echo not an image > %s/b/notes.txt && echo junk > %s/b/c/broken.png",
+             "echo not an image > %s/b/notes.txt && echo junk > %s/b/c/broken.png && mkfifo "
+             "%s/b/c/pipe.png && ln -s b %s/e && ln -s .. %s/b/c/up",
              dir, sample("chelsea.png"), dir, sample("coffee.jpg"), dir, sample("coffee.jpg"), dir,
-             dir, dir);
+             dir, dir, dir, dir, dir);
     cr_assert_eq(system(cmd), 0);
     run_result r =
         RUN("classify", "--random-weights", "--crop", "80", "--resize", "90", "--top", "1", dir);
@@ -564,7 +570,13 @@ Test(cli, classify_walks_folders_and_reads_lists) {
     cr_expect_null(strstr(r.out, "notes.txt"));
     snprintf(want, sizeof want, "%s/b/c/broken.png", dir);
     expect_contains(r.err, want, "stderr");
-    expect_contains(r.err, "4 images, 1 failed", "stderr");
+    /* a named pipe is refused, not opened (which would block) */
+    snprintf(want, sizeof want, "%s/b/c/pipe.png: cannot read: it is a named pipe", dir);
+    expect_contains(r.err, want, "stderr");
+    /* a link to a folder walked already (e to b; c/up, a loop) is walked once */
+    snprintf(want, sizeof want, "skipping %s/e: a link to a folder walked already", dir);
+    expect_contains(r.err, want, "stderr");
+    expect_contains(r.err, "5 images, 2 failed", "stderr");
     /* the same from a list on standard input, with a blank line and CRLF */
     const char *list = tmp_path("list.txt");
     snprintf(cmd, sizeof cmd, "%s/b.JPG\r\n\n%s/b\n", dir, dir);
@@ -674,9 +686,14 @@ Test(cli, many_images_stream_in_bounded_memory) {
     expect_contains(large.err, "images/s", "stderr");
     fprintf(stderr, "peak resident memory: %ld KiB for 32 images, %ld KiB for 320\n",
             small.peak_rss_kb, large.peak_rss_kb);
-    cr_expect_lt(large.peak_rss_kb, small.peak_rss_kb + 48 * 1024,
-                 "320 images took %ld KiB at the peak, 32 took %ld KiB", large.peak_rss_kb,
-                 small.peak_rss_kb);
+    /* under AddressSanitizer freed memory waits in its quarantine (256 MiB)
+     * before reuse, so the peak grows with the work: the bound is the plain
+     * build's to check */
+    const char *sanitize = getenv("CLN_SANITIZE");
+    if (!sanitize || strcmp(sanitize, "none") == 0)
+        cr_expect_lt(large.peak_rss_kb, small.peak_rss_kb + 48 * 1024,
+                     "320 images took %ld KiB at the peak, 32 took %ld KiB", large.peak_rss_kb,
+                     small.peak_rss_kb);
     size_t lines = 0;
     for (const char *p = large.out; (p = strchr(p, '\n')); p++)
         lines++;

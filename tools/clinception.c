@@ -58,7 +58,8 @@ static const char *const main_usage =
     "                     channels and tiled for the rest, gemm on other devices\n"                \
     "  --profile          print a per-layer table of device times from OpenCL events,\n"           \
     "                     with each layer kind's share of the device's measured peak,\n"           \
-    "                     of a warm forward (one unprofiled forward runs first)\n"                 \
+    "                     of a warm forward (one unprofiled forward runs first; for\n"             \
+    "                     classify and features, of the first batch)\n"                            \
     "  --csv FILE         write that table as CSV\n"                                               \
     "  --trace FILE       write a Chrome trace (Perfetto, chrome://tracing) of every\n"            \
     "                     kernel launch and the start-up phases\n"                                 \
@@ -599,8 +600,8 @@ static bool list_images(const char *command, const image_args *ia, int argc, cha
     if (paths->count == 0) {
         fprintf(stderr,
                 "clinception %s: no images: the folders and lists given hold no file with an "
-                "image extension\n",
-                command);
+                "image extension%s\n",
+                command, *unreadable ? " that could be read" : "");
         return false;
     }
     return true;
@@ -631,7 +632,7 @@ static void print_progress(size_t done, size_t total, double elapsed_ms, bool te
  * every image went through, 1 otherwise or on an error that stops the run
  * (its message printed). */
 static int run_images(const char *command, const common_args *a, session *s, const image_args *ia,
-                      const path_list *paths, size_t failures, batch_sink *sink) {
+                      const path_list *paths, size_t unreadable, batch_sink *sink) {
     const int crop = (int)ia->crop;
     const size_t per_image = 3 * (size_t)crop * crop;
     const bool terminal = isatty(STDERR_FILENO);
@@ -651,9 +652,10 @@ static int run_images(const char *command, const common_args *a, session *s, con
         goto done;
     cln_forward_options fwd = a->fwd; /* preprocessing did transform_input already */
     fwd.transform_input = false;
+    common_args reported = *a;
     const double start = now_ms();
     double shown = start;
-    size_t done = 0, index;
+    size_t done = 0, failures = 0, index;
     const float *pixels;
     for (bool more = true; more;) {
         int n = 0;
@@ -670,11 +672,13 @@ static int run_images(const char *command, const common_args *a, session *s, con
             image_stream_release(&stream);
         }
         if (n > 0) {
-            if (forward(a, s, input, n, crop, crop, fwd, out, NULL, &err) != CLN_OK ||
+            if (forward(&reported, s, input, n, crop, crop, fwd, out, NULL, &err) != CLN_OK ||
                 sink->emit(sink, names, n, out, &err) != CLN_OK)
                 goto done;
             fflush(stdout);
             done += (size_t)n;
+            reported.profile = false; /* --profile, --csv and --trace: of the first batch */
+            reported.csv = reported.trace = NULL;
         }
         const double now = now_ms();
         if (progress && (now - shown >= PROGRESS_EVERY_MS || (terminal && !more))) {
@@ -686,9 +690,11 @@ static int run_images(const char *command, const common_args *a, session *s, con
     sink->completed = true;
     const double seconds = (now_ms() - start) / 1000.0;
     failures += sink->failures;
-    fprintf(stderr, "%s: %zu images, %zu failed, %.1f s, %.2f images/s\n", command, paths->count,
+    fprintf(stderr, "%s: %zu images, %zu failed, %.1f s, %.2f images/s", command, paths->count,
             failures, seconds, seconds > 0 ? (double)(paths->count - failures) / seconds : 0.0);
-    rc = failures ? 1 : 0;
+    if (unreadable) fprintf(stderr, "; %zu folders could not be read", unreadable);
+    fputc('\n', stderr);
+    rc = failures || unreadable ? 1 : 0;
     err.message[0] = '\0';
 done:
     if (rc == 1 && err.message[0]) fprintf(stderr, "clinception: %s\n", err.message);
@@ -723,7 +729,8 @@ static const char *const classify_usage =
     "A model with 1000 classes is labelled with ImageNet's names, unless --labels\n"
     "gives others; a model with another number of classes (a fine-tuned head) shows\n"
     "each class by its index, unless --labels names them.\n" IMAGE_INPUT_HELP "\n"
-    "  --top K            classes per image (default 5; at most the model's classes)\n"
+    "  --top K            classes per image (default 5, or all the model's classes if\n"
+    "                     fewer; at most the model's classes)\n"
     "  --labels FILE      class names, one per line of UTF-8 text, as many as the\n"
     "                     model has classes\n"
     "  --json             one JSON object per image and line: {\"image\": PATH, \"top\":\n"
@@ -758,6 +765,16 @@ static cln_status print_classes(batch_sink *sink, const char *const *names, int 
     classify_sink *c = sink->ctx;
     for (int i = 0; i < n; i++) {
         const float *l = logits + (size_t)i * c->classes;
+        bool finite = true;
+        for (int k = 0; k < c->classes; k++)
+            finite &= isfinite(l[k]) != 0;
+        if (!finite || (c->json && !utf8_valid(names[i], strlen(names[i])))) {
+            fprintf(stderr, "clinception: %s: skipped: %s\n", names[i],
+                    finite ? "its name is not UTF-8, which JSON cannot hold"
+                           : "its logits are not finite (NaN or infinity)");
+            sink->failures++;
+            continue;
+        }
         softmax(l, c->classes, c->probs);
         top_k(l, c->classes, c->top, c->best);
         if (!c->json) {
@@ -772,9 +789,13 @@ static cln_status print_classes(batch_sink *sink, const char *const *names, int 
         json_t *list = json_array();
         for (int j = 0; j < c->top && list; j++) {
             const char *label = class_label(c, c->best[j]);
-            json_array_append_new(list, json_pack("{s:i, s:o, s:f}", "class", c->best[j], "label",
-                                                  label ? json_string(label) : json_null(), "prob",
-                                                  c->probs[c->best[j]]));
+            json_t *entry =
+                json_pack("{s:i, s:o, s:f}", "class", c->best[j], "label",
+                          label ? json_string(label) : json_null(), "prob", c->probs[c->best[j]]);
+            if (!entry || json_array_append_new(list, entry) != 0) {
+                json_decref(list);
+                list = NULL;
+            }
         }
         json_t *obj = list ? json_pack("{s:s, s:o}", "image", names[i], "top", list) : NULL;
         char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
@@ -791,7 +812,7 @@ static cln_status print_classes(batch_sink *sink, const char *const *names, int 
 static int cmd_classify(int argc, char **argv) {
     common_args a = {.command = "classify"};
     image_args ia = {.resize = 342, .crop = 299};
-    long top = 5;
+    long top = 0; /* 0: not given, 5 or the model's classes if fewer */
     bool json = false;
     const char *labels_path = NULL;
     const opt_spec specs[] = {
@@ -834,6 +855,7 @@ static int cmd_classify(int argc, char **argv) {
                 labels_path, labels.count, c.classes);
         goto done;
     }
+    if (c.top == 0) c.top = c.classes < 5 ? c.classes : 5;
     if (c.top > c.classes) {
         fprintf(stderr, "clinception classify: --top %d is more than the model's %d classes\n",
                 c.top, c.classes);
@@ -962,14 +984,17 @@ static int features_of_batch(const common_args *a, session *s, const npy_array *
         fprintf(stderr, "clinception: out of memory for a batch of %ld\n", batch);
         return 1;
     }
+    common_args reported = *a;
     for (int first = 0; first < n; first += (int)batch) {
         const int count = n - first < batch ? n - first : (int)batch;
-        if (forward(a, s, x->data + first * per_image, count, h, w, a->fwd, out, NULL, &err) !=
-                CLN_OK ||
+        if (forward(&reported, s, x->data + first * per_image, count, h, w, a->fwd, out, NULL,
+                    &err) != CLN_OK ||
             npy_writer_append(&f->npy, out, (size_t)count, &err) != CLN_OK) {
             free(out);
             return fail(&err);
         }
+        reported.profile = false; /* --profile, --csv and --trace: of the first batch */
+        reported.csv = reported.trace = NULL;
     }
     free(out);
     return 0;
@@ -1073,8 +1098,15 @@ static int cmd_features(int argc, char **argv) {
     }
     if (rc == 0 || !input) { /* images: the rows of those that could be read */
         const int64_t rows = f.npy.shape[0];
-        if (npy_writer_close(&f.npy, &err) != CLN_OK ||
-            (f.paths.f && temp_file_commit(&f.paths, &err) != CLN_OK)) {
+        /* the paths first: if the array then fails, the message says so */
+        if (f.paths.f && temp_file_commit(&f.paths, &err) != CLN_OK) {
+            rc = fail(&err);
+            goto done;
+        }
+        if (npy_writer_close(&f.npy, &err) != CLN_OK) {
+            if (paths_name)
+                cln_error_append(&err, " (%s was written already and lists rows %s lacks)",
+                                 paths_name, output);
             rc = fail(&err);
             goto done;
         }

@@ -5,6 +5,8 @@
  * crop keeps. */
 #include "image.h"
 
+#include "file_io.h"
+
 #include "../host/error.h"
 
 #include <stb/stb_image.h>
@@ -20,8 +22,6 @@
 /* jpeglib.h needs stdio.h (FILE) and size_t before it. */
 #include <jerror.h>
 #include <jpeglib.h>
-
-#define READ_CHUNK_BYTES (1 << 16) /* the first read buffer; it doubles as the file needs */
 
 /* Pillow resamples 8-bit images with fixed-point weights of this many fraction bits, adding
  * half of the last unit before shifting so that each pass rounds to nearest. */
@@ -284,65 +284,13 @@ cln_status image_load_memory(const char *name, const unsigned char *bytes, size_
     return CLN_OK;
 }
 
-/* Reads a whole file into a malloc'd buffer (*bytes, *size), refusing files larger than
- * IMAGE_MAX_FILE_BYTES. Works for pipes too: it reads until the end instead of asking for
- * the size. */
-static cln_status read_file(const char *path, unsigned char **bytes, size_t *size, cln_error *err) {
-    *bytes = NULL;
-    *size = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return cln_fail(err, CLN_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-
-    size_t cap = READ_CHUNK_BYTES, used = 0;
-    unsigned char *buf = malloc(cap);
-    cln_status status = CLN_OK;
-    if (!buf) status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    while (status == CLN_OK) {
-        if (used == cap) {
-            if (cap > IMAGE_MAX_FILE_BYTES) {
-                status = cln_fail(err, CLN_ERR_FORMAT, "%s: the file is larger than %d bytes", path,
-                                  IMAGE_MAX_FILE_BYTES);
-                break;
-            }
-            /* One byte more than allowed is enough to tell that a file is too large. */
-            size_t grown_cap =
-                2 * cap <= IMAGE_MAX_FILE_BYTES ? 2 * cap : IMAGE_MAX_FILE_BYTES + 1u;
-            unsigned char *grown = realloc(buf, grown_cap);
-            if (!grown) {
-                status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "%s: out of memory reading %zu bytes",
-                                  path, grown_cap);
-                break;
-            }
-            buf = grown;
-            cap = grown_cap;
-        }
-        size_t want = cap - used;
-        size_t got = fread(buf + used, 1, want, f);
-        used += got;
-        if (got < want) { /* a short read: the end of the file, or an error */
-            if (ferror(f))
-                status = cln_fail(err, CLN_ERR_IO, "cannot read %s: %s", path, strerror(errno));
-            break;
-        }
-    }
-    if (fclose(f) != 0 && status == CLN_OK)
-        status = cln_fail(err, CLN_ERR_IO, "cannot close %s: %s", path, strerror(errno));
-    if (status != CLN_OK) {
-        free(buf);
-        return status;
-    }
-    *bytes = buf;
-    *size = used;
-    return CLN_OK;
-}
-
 cln_status image_load(const char *path, rgb_image *out, cln_error *err) {
     if (!out) return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "image_load: out is NULL");
     memset(out, 0, sizeof *out);
     if (!path) return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "image_load: path is NULL");
     unsigned char *bytes;
     size_t size;
-    cln_status status = read_file(path, &bytes, &size, err);
+    cln_status status = file_read_all(path, IMAGE_MAX_FILE_BYTES, "an image", &bytes, &size, err);
     if (status != CLN_OK) return status;
     status = image_load_memory(path, bytes, size, out, err);
     free(bytes);

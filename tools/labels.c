@@ -3,6 +3,7 @@
 #include "labels.h"
 
 #include "embedded.h"
+#include "file_io.h"
 #include "error.h"
 
 #include <errno.h>
@@ -70,6 +71,15 @@ static size_t utf8_sequence(const unsigned char *s, size_t n) {
     return len;
 }
 
+bool utf8_valid(const char *s, size_t n) {
+    for (size_t i = 0; i < n;) {
+        size_t len = s[i] ? utf8_sequence((const unsigned char *)s + i, n - i) : 0;
+        if (len == 0) return false;
+        i += len;
+    }
+    return true;
+}
+
 void labels_free(label_list *labels) {
     free(labels->names);
     free(labels->text);
@@ -80,41 +90,12 @@ void labels_free(label_list *labels) {
 
 cln_status labels_read(const char *path, label_list *out, cln_error *err) {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return cln_fail(err, CLN_ERR_IO, "cannot open labels file %s: %s", path, strerror(errno));
-    size_t size = 0, cap = 0;
-    cln_status status = CLN_OK;
-    for (;;) { /* read to the end, in steps (a pipe has no size), one byte past the limit */
-        if (size == cap) {
-            if (cap == LABELS_MAX_FILE_BYTES + 1) break;
-            cap = cap ? 2 * cap : 65536;
-            if (cap > LABELS_MAX_FILE_BYTES + 1) cap = LABELS_MAX_FILE_BYTES + 1;
-            char *grown = realloc(out->text, cap + 1);
-            if (!grown) {
-                status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory reading %s", path);
-                goto done;
-            }
-            out->text = grown;
-        }
-        size_t got = fread(out->text + size, 1, cap - size, f);
-        size += got;
-        if (got == 0) break;
-    }
-    if (ferror(f)) {
-        status = cln_fail(err, CLN_ERR_IO, "cannot read labels file %s", path);
-        goto done;
-    }
-    if (size > LABELS_MAX_FILE_BYTES) {
-        status = cln_fail(err, CLN_ERR_FORMAT, "labels file %s is larger than %d MiB", path,
-                          LABELS_MAX_FILE_BYTES >> 20);
-        goto done;
-    }
-    if (!out->text) { /* empty: nothing was allocated */
-        status = cln_fail(err, CLN_ERR_FORMAT, "labels file %s holds no labels", path);
-        goto done;
-    }
-    out->text[size] = '\0';
+    unsigned char *bytes;
+    size_t size;
+    cln_status status =
+        file_read_all(path, LABELS_MAX_FILE_BYTES, "a labels file", &bytes, &size, err);
+    if (status != CLN_OK) return status;
+    out->text = (char *)bytes;
     /* one label per line: check each, then point at them */
     int lines = 0;
     for (size_t at = 0; at < size; lines++) {
@@ -122,16 +103,15 @@ cln_status labels_read(const char *path, label_list *out, cln_error *err) {
         size_t end = eol ? (size_t)(eol - out->text) : size, stop = end;
         if (stop > at && out->text[stop - 1] == '\r') stop--;
         if (stop == at) {
-            status =
-                cln_fail(err, CLN_ERR_FORMAT, "labels file %s: line %d is blank", path, lines + 1);
+            status = cln_fail(err, CLN_ERR_FORMAT, "%s: labels line %d is blank", path, lines + 1);
             goto done;
         }
         for (size_t i = at; i < stop;) {
             size_t len = out->text[i] ? utf8_sequence((unsigned char *)out->text + i, stop - i) : 0;
             if (len == 0) {
-                status = cln_fail(err, CLN_ERR_FORMAT,
-                                  "labels file %s: line %d is not UTF-8 text (byte %zu)", path,
-                                  lines + 1, i - at + 1);
+                status =
+                    cln_fail(err, CLN_ERR_FORMAT, "%s: labels line %d is not UTF-8 text (byte %zu)",
+                             path, lines + 1, i - at + 1);
                 goto done;
             }
             i += len;
@@ -139,7 +119,7 @@ cln_status labels_read(const char *path, label_list *out, cln_error *err) {
         at = end + 1;
     }
     if (lines == 0) {
-        status = cln_fail(err, CLN_ERR_FORMAT, "labels file %s holds no labels", path);
+        status = cln_fail(err, CLN_ERR_FORMAT, "%s: holds no labels", path);
         goto done;
     }
     out->names = malloc((size_t)lines * sizeof *out->names);
@@ -158,7 +138,6 @@ cln_status labels_read(const char *path, label_list *out, cln_error *err) {
     }
     out->count = lines;
 done:
-    fclose(f);
     if (status != CLN_OK) labels_free(out);
     return status;
 }

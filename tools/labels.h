@@ -6,8 +6,15 @@
 
 #include "../host/clinception.h"
 
+#include <stdbool.h>
+#include <stddef.h>
+
 /* The name of class index (0..999), e.g. 281 -> "tabby"; "?" if out of range. */
 const char *imagenet_label(int index);
+
+/* Whether the n bytes at s are UTF-8: no overlong forms, surrogates, code
+ * points past U+10FFFF or NUL. */
+bool utf8_valid(const char *s, size_t n);
 
 #define LABELS_MAX_FILE_BYTES (64 << 20) /* a larger labels file is refused */
 

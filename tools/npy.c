@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -527,7 +528,18 @@ cln_status temp_file_open(temp_file *t, const char *path, cln_error *err) {
     memcpy(t->path, path, len + 1);
     snprintf(t->temp, len + 8, "%s.XXXXXX", path);
     int fd = mkstemp(t->temp);
-    if (fd < 0 || !(t->f = fdopen(fd, "w+b"))) {
+    /* mkstemp makes it 0600: give it the mode of the file it replaces, else
+     * what the umask leaves of 0666, as creating it by name would */
+    struct stat st;
+    mode_t mode;
+    if (stat(path, &st) == 0) {
+        mode = st.st_mode & 07777;
+    } else {
+        mode = umask(0);
+        umask(mode);
+        mode = 0666 & ~mode;
+    }
+    if (fd < 0 || fchmod(fd, mode) != 0 || !(t->f = fdopen(fd, "w+b"))) {
         cln_status status =
             cln_fail(err, CLN_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
         if (fd >= 0) {

@@ -46,24 +46,78 @@ static cln_status add_path(path_list *list, const char *path, cln_error *err) {
     return CLN_OK;
 }
 
-/* The folders being walked, outermost first: a folder met again inside
- * itself (through a link) is a loop. */
+/* The folders walked so far, by device and inode in an open-addressing
+ * table: a folder met again (through a link: a loop, or two links to one
+ * folder) is not walked twice. */
 typedef struct {
-    dev_t dev[WALK_MAX_DEPTH];
-    ino_t ino[WALK_MAX_DEPTH];
-    int depth;
-} walk_stack;
+    dev_t *dev;
+    ino_t *ino;
+    bool *used;
+    size_t cap, count;
+    int depth; /* of the folder being walked */
+} walk_state;
 
-static cln_status walk(path_list *list, const char *dir, walk_stack *stack, size_t *unreadable,
+static size_t slot_of(const walk_state *w, dev_t dev, ino_t ino) {
+    size_t h = ((size_t)ino * 0x9E3779B97F4A7C15ull) ^ (size_t)dev;
+    size_t i = h & (w->cap - 1);
+    while (w->used[i] && !(w->dev[i] == dev && w->ino[i] == ino))
+        i = (i + 1) & (w->cap - 1);
+    return i;
+}
+
+/* Records a folder; *first is false if it was walked already. */
+static cln_status visit(walk_state *w, dev_t dev, ino_t ino, bool *first, cln_error *err) {
+    if (2 * (w->count + 1) > w->cap) { /* keep the table at most half full */
+        walk_state grown = {.cap = w->cap ? 2 * w->cap : 1024, .depth = w->depth};
+        grown.dev = malloc(grown.cap * sizeof *grown.dev);
+        grown.ino = malloc(grown.cap * sizeof *grown.ino);
+        grown.used = calloc(grown.cap, sizeof *grown.used);
+        if (!grown.dev || !grown.ino || !grown.used) {
+            free(grown.dev);
+            free(grown.ino);
+            free(grown.used);
+            return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory listing folders");
+        }
+        for (size_t i = 0; i < w->cap; i++)
+            if (w->used[i]) {
+                size_t j = slot_of(&grown, w->dev[i], w->ino[i]);
+                grown.used[j] = true;
+                grown.dev[j] = w->dev[i];
+                grown.ino[j] = w->ino[i];
+                grown.count++;
+            }
+        free(w->dev);
+        free(w->ino);
+        free(w->used);
+        *w = grown;
+    }
+    size_t i = slot_of(w, dev, ino);
+    *first = !w->used[i];
+    if (*first) {
+        w->used[i] = true;
+        w->dev[i] = dev;
+        w->ino[i] = ino;
+        w->count++;
+    }
+    return CLN_OK;
+}
+
+static int compare_paths(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static cln_status walk(path_list *list, const char *dir, walk_state *state, size_t *unreadable,
                        cln_error *err) {
     struct stat st;
     if (stat(dir, &st) != 0) return CLN_OK; /* gone since it was listed */
-    for (int i = 0; i < stack->depth; i++)
-        if (stack->dev[i] == st.st_dev && stack->ino[i] == st.st_ino) {
-            fprintf(stderr, "clinception: skipping %s: a link back to a folder it is in\n", dir);
-            return CLN_OK;
-        }
-    if (stack->depth == WALK_MAX_DEPTH) {
+    bool first;
+    cln_status status = visit(state, st.st_dev, st.st_ino, &first, err);
+    if (status != CLN_OK) return status;
+    if (!first) {
+        fprintf(stderr, "clinception: skipping %s: a link to a folder walked already\n", dir);
+        return CLN_OK;
+    }
+    if (state->depth == WALK_MAX_DEPTH) {
         fprintf(stderr, "clinception: skipping %s: more than %d folders deep\n", dir,
                 WALK_MAX_DEPTH);
         ++*unreadable;
@@ -75,34 +129,51 @@ static cln_status walk(path_list *list, const char *dir, walk_stack *stack, size
         ++*unreadable;
         return CLN_OK;
     }
-    stack->dev[stack->depth] = st.st_dev;
-    stack->ino[stack->depth] = st.st_ino;
-    stack->depth++;
-    cln_status status = CLN_OK;
-    const size_t len = strlen(dir);
+    /* the entries in sorted order, so that of two links to one folder the
+     * first in path order is the one walked */
+    char **names = NULL;
+    size_t count = 0, cap = 0;
     struct dirent *e;
     while (status == CLN_OK && (e = readdir(d)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        size_t size = len + strlen(e->d_name) + 2;
+        if (count == cap) {
+            cap = cap ? 2 * cap : 64;
+            char **grown = realloc(names, cap * sizeof *names);
+            if (!grown) {
+                status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory listing %s", dir);
+                break;
+            }
+            names = grown;
+        }
+        if (!(names[count] = strdup(e->d_name)))
+            status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory listing %s", dir);
+        else
+            count++;
+    }
+    closedir(d);
+    if (status == CLN_OK) qsort(names, count, sizeof *names, compare_paths);
+    state->depth++;
+    const size_t len = strlen(dir);
+    for (size_t k = 0; k < count && status == CLN_OK; k++) {
+        size_t size = len + strlen(names[k]) + 2;
         char *path = malloc(size);
         if (!path) {
             status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory listing %s", dir);
             break;
         }
-        snprintf(path, size, "%s%s%s", dir, len && dir[len - 1] == '/' ? "" : "/", e->d_name);
+        snprintf(path, size, "%s%s%s", dir, len && dir[len - 1] == '/' ? "" : "/", names[k]);
         if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-            status = walk(list, path, stack, unreadable, err);
-        else if (path_is_image(e->d_name))
-            status = add_path(list, path, err); /* a broken link too: reported when decoded */
+            status = walk(list, path, state, unreadable, err);
+        else if (path_is_image(names[k]))
+            status =
+                add_path(list, path, err); /* not regular, or a broken link: refused when read */
         free(path);
     }
-    closedir(d);
-    stack->depth--;
+    for (size_t k = 0; k < count; k++)
+        free(names[k]);
+    free(names);
+    state->depth--;
     return status;
-}
-
-static int compare_paths(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 cln_status paths_add_argument(path_list *list, const char *arg, size_t *unreadable,
@@ -110,11 +181,11 @@ cln_status paths_add_argument(path_list *list, const char *arg, size_t *unreadab
     struct stat st;
     if (stat(arg, &st) != 0 || !S_ISDIR(st.st_mode)) return add_path(list, arg, err);
     const size_t first = list->count;
-    walk_stack *stack = malloc(sizeof *stack);
-    if (!stack) return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory listing %s", arg);
-    stack->depth = 0;
-    cln_status status = walk(list, arg, stack, unreadable, err);
-    free(stack);
+    walk_state state = {0};
+    cln_status status = walk(list, arg, &state, unreadable, err);
+    free(state.dev);
+    free(state.ino);
+    free(state.used);
     if (status == CLN_OK)
         qsort(list->paths + first, list->count - first, sizeof *list->paths, compare_paths);
     return status;
@@ -140,7 +211,8 @@ cln_status paths_add_list_file(path_list *list, const char *file, size_t *unread
             status = paths_add_argument(list, line, unreadable, err);
     }
     if (status == CLN_OK && ferror(f))
-        status = cln_fail(err, CLN_ERR_IO, "cannot read list %s: %s", file, strerror(errno));
+        status = cln_fail(err, CLN_ERR_IO, "cannot read list %s: %s",
+                          standard_input ? "on standard input" : file, strerror(errno));
     free(line);
     if (!standard_input) fclose(f);
     return status;

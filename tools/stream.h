@@ -20,8 +20,8 @@ typedef struct {
 bool path_is_image(const char *name);
 
 /* Adds arg: a folder's image files (path_is_image), walked recursively
- * (symbolic links followed, a loop back to a folder being walked skipped),
- * in sorted path order; anything else as it is (a file that is not there is
+ * (symbolic links followed, a folder reached twice walked once, the first
+ * time in path order), in sorted path order; anything else as it is (a file that is not there is
  * the decoder's to report). A folder that cannot be read is reported on
  * stderr and counted in *unreadable. Fails only when out of memory. */
 cln_status paths_add_argument(path_list *list, const char *arg, size_t *unreadable, cln_error *err);

@@ -6,6 +6,7 @@
 #include "../host/layout.h"
 #include "safetensors.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -65,6 +66,11 @@ static cln_status layout(const network *net, packed_weights *pw, cln_error *err)
                                    weight_ld(l->out_channels));
         }
     }
+    if (at > INT_MAX) /* the kernels index the weights with ints */
+        return cln_fail(err, CLN_ERR_MODEL,
+                        "the weights need %zu floats, more than the %d the kernels can index "
+                        "(%d classes)",
+                        at, INT_MAX, net->value_channels[net->output]);
     pw->data = calloc(at ? at : 1, sizeof(float));
     if (!pw->data) return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory for %zu weights", at);
     pw->floats = at;
