@@ -20,11 +20,26 @@ static const char *kind_of(mode_t mode) {
                             : "not a regular file";
 }
 
-static cln_status refuse_kind(const char *path, mode_t mode, cln_error *err) {
+static cln_status refuse_kind(const char *path, const char *verb, mode_t mode, cln_error *err) {
     const char *kind = kind_of(mode);
     if (strcmp(kind, "not a regular file") == 0)
-        return cln_fail(err, CLN_ERR_IO, "%s: cannot read: it is not a regular file", path);
-    return cln_fail(err, CLN_ERR_IO, "%s: cannot read: it is %s, not a regular file", path, kind);
+        return cln_fail(err, CLN_ERR_IO, "%s: cannot %s: it is not a regular file", path, verb);
+    return cln_fail(err, CLN_ERR_IO, "%s: cannot %s: it is %s, not a regular file", path, verb,
+                    kind);
+}
+
+cln_status file_check_output(const char *path, const char *const *inputs, size_t count,
+                             cln_error *err) {
+    struct stat out, in;
+    if (stat(path, &out) != 0) return CLN_OK; /* a new file */
+    if (!S_ISREG(out.st_mode)) return refuse_kind(path, "write", out.st_mode, err);
+    for (size_t i = 0; i < count; i++)
+        if (inputs[i] && stat(inputs[i], &in) == 0 && in.st_dev == out.st_dev &&
+            in.st_ino == out.st_ino)
+            return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                            "%s: cannot write: it is the input %s, which the run reads", path,
+                            inputs[i]);
+    return CLN_OK;
 }
 
 cln_status file_open_regular(const char *path, FILE **out, size_t *size, cln_error *err) {
@@ -33,14 +48,14 @@ cln_status file_open_regular(const char *path, FILE **out, size_t *size, cln_err
     struct stat st;
     if (stat(path, &st) != 0)
         return cln_fail(err, CLN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode)) return refuse_kind(path, st.st_mode, err);
+    if (!S_ISREG(st.st_mode)) return refuse_kind(path, "read", st.st_mode, err);
     /* O_NONBLOCK: should it have become a pipe since, the open returns at once */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return cln_fail(err, CLN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         cln_status status = S_ISREG(st.st_mode) ? cln_fail(err, CLN_ERR_IO, "%s: cannot open: %s",
                                                            path, strerror(errno))
-                                                : refuse_kind(path, st.st_mode, err);
+                                                : refuse_kind(path, "read", st.st_mode, err);
         close(fd);
         return status;
     }
@@ -95,4 +110,74 @@ cln_status file_read_all(const char *path, size_t max_bytes, const char *what,
     *bytes = buf;
     *size = n;
     return CLN_OK;
+}
+
+cln_status temp_file_open(temp_file *t, const char *path, cln_error *err) {
+    memset(t, 0, sizeof *t);
+    size_t len = strlen(path);
+    t->path = malloc(len + 1);
+    t->temp = malloc(len + 8);
+    if (!t->path || !t->temp) {
+        temp_file_abort(t);
+        return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory opening %s", path);
+    }
+    memcpy(t->path, path, len + 1);
+    snprintf(t->temp, len + 8, "%s.XXXXXX", path);
+    int fd = mkstemp(t->temp);
+    /* mkstemp makes it 0600: give it the mode of the file it replaces, else
+     * what the umask leaves of 0666, as creating it by name would */
+    struct stat st;
+    mode_t mode;
+    if (stat(path, &st) == 0) {
+        mode = st.st_mode & 07777;
+    } else {
+        mode = umask(0);
+        umask(mode);
+        mode = 0666 & ~mode;
+    }
+    if (fd < 0 || fchmod(fd, mode) != 0 || !(t->f = fdopen(fd, "w+b"))) {
+        cln_status status =
+            cln_fail(err, CLN_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(t->temp);
+        }
+        free(t->temp);
+        t->temp = NULL;
+        temp_file_abort(t);
+        return status;
+    }
+    return CLN_OK;
+}
+
+cln_status temp_file_commit(temp_file *t, cln_error *err) {
+    bool ok = fflush(t->f) == 0 && fsync(fileno(t->f)) == 0;
+    int saved = errno;
+    if (fclose(t->f) != 0 && ok) {
+        ok = false;
+        saved = errno;
+    }
+    t->f = NULL;
+    if (ok && rename(t->temp, t->path) != 0) {
+        ok = false;
+        saved = errno;
+    }
+    if (!ok) {
+        cln_status status =
+            cln_fail(err, CLN_ERR_IO, "%s: cannot write: %s", t->path, strerror(saved));
+        temp_file_abort(t);
+        return status;
+    }
+    free(t->temp); /* renamed: nothing to remove */
+    t->temp = NULL;
+    temp_file_abort(t);
+    return CLN_OK;
+}
+
+void temp_file_abort(temp_file *t) {
+    if (t->f) fclose(t->f);
+    if (t->temp) unlink(t->temp);
+    free(t->temp);
+    free(t->path);
+    memset(t, 0, sizeof *t);
 }

@@ -7,6 +7,7 @@
 
 #include "clinception.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -21,5 +22,27 @@ cln_status file_open_regular(const char *path, FILE **out, size_t *size, cln_err
  * WHAT", and is not read; what names the kind of file ("an image"). */
 cln_status file_read_all(const char *path, size_t max_bytes, const char *what,
                          unsigned char **bytes, size_t *size, cln_error *err);
+
+/* Refuses an output path that exists and is not a regular file (a device,
+ * a pipe: "PATH: cannot write: it is a character device, not a regular
+ * file"), or that is one of the inputs (same device and inode: through a
+ * link too): "PATH: cannot write: it is the input IN". inputs may hold
+ * NULLs. */
+cln_status file_check_output(const char *path, const char *const *inputs, size_t count,
+                             cln_error *err);
+
+/* A file written under a temporary name beside path (path.XXXXXX) and renamed
+ * to path when committed: an existing file at path is replaced whole or not
+ * at all, and an aborted one leaves nothing behind. */
+typedef struct {
+    FILE *f;
+    char *path, *temp;
+} temp_file;
+
+cln_status temp_file_open(temp_file *t, const char *path, cln_error *err);
+/* Flushes, closes and renames; on failure the temporary file is removed. */
+cln_status temp_file_commit(temp_file *t, cln_error *err);
+/* Closes and removes the temporary file; safe on a zeroed or committed one. */
+void temp_file_abort(temp_file *t);
 
 #endif

@@ -10,6 +10,7 @@
 #include "runtime.h"
 #include "tuning.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -465,6 +466,23 @@ cleanup:
     return status;
 }
 
+/* Refuses an input holding a NaN or an infinity, naming the first: the
+ * network would carry it to the output (as torchvision does), and nothing
+ * can be told from it. */
+static cln_status check_finite(const float *input, int n, int h, int w, cln_error *err) {
+    const size_t count = (size_t)n * 3 * h * w;
+    for (size_t i = 0; i < count; i++)
+        if (!isfinite(input[i])) {
+            const size_t x = i % (size_t)w, y = i / (size_t)w % (size_t)h,
+                         c = i / ((size_t)w * h) % 3, b = i / ((size_t)w * h * 3);
+            return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                            "the input holds %s at [%zu, %zu, %zu, %zu] (image, channel, row, "
+                            "column); the network needs finite values",
+                            isnan(input[i]) ? "NaN" : "an infinity", b, c, y, x);
+        }
+    return CLN_OK;
+}
+
 /* Runs the network on the input up to layer `last` of tap t, no further, and
  * reads the tap's channels into out, n x channels x h x w (NCHW: the arena
  * holds them channel-major, transposed on the host). */
@@ -476,6 +494,8 @@ static cln_status run_to(cln_model *m, int t, const float *input, int n, int h, 
     const cln_forward_options *o = options ? options : &defaults;
     const net_tap *tap = &m->net.taps[t];
     status = prepare_plan(m, n, h, w, err);
+    if (status != CLN_OK) return status;
+    status = check_finite(input, n, h, w, err);
     if (status != CLN_OK) return status;
     cl_command_queue q = m->rt->queue;
     m->event_count = 0;
@@ -677,6 +697,9 @@ cln_status cln_model_tune(cln_model *m, int n, int h, int w, int repeats, cln_tu
                                          CLN_CONV_WINOGRAD};
     const int way_count = (int)(sizeof ways / sizeof ways[0]);
     cln_status status = CLN_OK;
+    /* the input must fit the device before its batch is made on the host */
+    status = prepare_plan(m, n, h, w, err);
+    if (status != CLN_OK) return status;
     const size_t count = (size_t)n * 3 * h * w;
     cln_tune_layer *t = calloc(NET_MAX_LAYERS, sizeof *t);
     float *input = malloc(count * sizeof *input);

@@ -3,6 +3,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "runtime.h"
 
+#include "file_io.h"
+
 #include "embedded.h"
 
 #include <ctype.h>
@@ -388,34 +390,22 @@ static const embedded_file *embedded_source(const char *name) {
 
 /* The text of cl_kernels/<name>.cl: from $CLINCEPTION_KERNEL_DIR when set,
  * else the copy embedded at build time. *text is malloc'd. */
+#define KERNEL_MAX_FILE_BYTES (16 << 20) /* a larger kernel source is refused */
+
 static cln_status kernel_text(const char *name, char **text, size_t *size, cln_error *err) {
     const char *dir = getenv("CLINCEPTION_KERNEL_DIR");
     *text = NULL;
     if (dir && *dir) {
         char path[4096];
         snprintf(path, sizeof path, "%s/%s.cl", dir, name);
-        FILE *f = fopen(path, "rb");
-        if (!f)
-            return cln_fail(err, CLN_ERR_IO, "cannot open kernel file %s ($CLINCEPTION_KERNEL_DIR)",
-                            path);
-        cln_status status = CLN_OK;
-        char *buf = NULL;
-        long len = -1;
-        if (fseek(f, 0, SEEK_END) == 0) len = ftell(f);
-        if (len < 0 || fseek(f, 0, SEEK_SET) != 0)
-            status = cln_fail(err, CLN_ERR_IO, "cannot read kernel file %s", path);
-        else if (!(buf = malloc((size_t)len + 1)))
-            status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory reading %s", path);
-        else if (fread(buf, 1, (size_t)len, f) != (size_t)len)
-            status = cln_fail(err, CLN_ERR_IO, "cannot read kernel file %s", path);
-        fclose(f);
+        unsigned char *bytes;
+        cln_status status = file_read_all(path, KERNEL_MAX_FILE_BYTES, "a kernel source", &bytes,
+                                          size, err);
         if (status != CLN_OK) {
-            free(buf);
+            cln_error_append(err, " ($CLINCEPTION_KERNEL_DIR)");
             return status;
         }
-        buf[len] = '\0';
-        *text = buf;
-        *size = (size_t)len;
+        *text = (char *)bytes;
         return CLN_OK;
     }
     const embedded_file *src = embedded_source(name);

@@ -5,6 +5,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "tuning.h"
 
+#include "file_io.h"
+
 #include "error.h"
 
 #include <errno.h>
@@ -165,8 +167,12 @@ void tuning_free(tuning_table *t) {
 }
 
 cln_status tuning_load(tuning_table *t, cln_error *err) {
-    FILE *f = fopen(t->path, "r");
-    if (!f) return CLN_OK; /* no tuning yet: the defaults */
+    struct stat st;
+    if (stat(t->path, &st) != 0) return CLN_OK; /* no tuning yet: the defaults */
+    FILE *f;
+    size_t size;
+    cln_status opened = file_open_regular(t->path, &f, &size, err);
+    if (opened != CLN_OK) return opened;
     cln_status status = CLN_OK;
     char line[512];
     int number = 0;

@@ -66,6 +66,8 @@ static void free_result(run_result *r) {
     free(r->err);
 }
 
+static const char *stdout_to; /* where the next run's standard output goes (NULL: captured) */
+
 /* Runs $CLINCEPTION with args (NULL-terminated, the program name not included), its standard
  * output and error captured in files of tmp_dir, its standard input from stdin_path (NULL:
  * /dev/null). */
@@ -93,7 +95,7 @@ static run_result run_cli_input(const char *const *args, const char *stdin_path)
     cr_assert_neq(pid, -1, "fork failed");
     if (pid == 0) {
         int in = open(stdin_path ? stdin_path : "/dev/null", O_RDONLY);
-        int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int out = open(stdout_to ? stdout_to : out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (in < 0 || out < 0 || err < 0 || dup2(in, STDIN_FILENO) < 0 ||
             dup2(out, STDOUT_FILENO) < 0 || dup2(err, STDERR_FILENO) < 0)
@@ -110,7 +112,8 @@ static run_result run_cli_input(const char *const *args, const char *stdin_path)
     run_result r;
     r.peak_rss_kb = usage.ru_maxrss;
     r.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-    r.out = read_text(out_path);
+    r.out = stdout_to ? strdup("") : read_text(out_path);
+    stdout_to = NULL;
     r.err = read_text(err_path);
     cr_assert_neq(r.status, 126, "could not redirect the output of %s", program);
     cr_assert_neq(r.status, 127, "could not run %s", program);
@@ -700,6 +703,107 @@ Test(cli, many_images_stream_in_bounded_memory) {
     cr_expect_eq(lines, 320 * 2, "not one result per image");
     free_result(&small);
     free_result(&large);
+}
+
+/* An input holding a NaN or an infinity is refused, naming where, and
+ * nothing is written. */
+Test(cli, non_finite_input_is_refused) {
+    const int64_t shape[4] = {1, 3, 75, 75};
+    float *data = calloc(3 * 75 * 75, sizeof *data);
+    cr_assert_not_null(data);
+    static const struct {
+        float value;
+        const char *phrase;
+    } cases[] = {{NAN, "holds NaN at [0, 2, 4, 9]"},
+                 {-INFINITY, "holds an infinity at [0, 2, 4, 9]"}};
+    for (size_t i = 0; i < 2; i++) {
+        data[(2 * 75 + 4) * 75 + 9] = cases[i].value;
+        cln_error err;
+        cr_assert_eq(npy_write_f32(tmp_path("bad.npy"), data, 4, shape, &err), CLN_OK);
+        run_result r = RUN("infer", "--random-weights", "--input", tmp_path("bad.npy"), "--output",
+                           tmp_path("y.npy"));
+        expect_status(&r, 1);
+        expect_contains(r.err, cases[i].phrase, "stderr");
+        cr_expect(!file_exists(tmp_path("y.npy")), "an output was written");
+        free_result(&r);
+    }
+    free(data);
+}
+
+/* An output that is a device, or the input itself (by name, through a
+ * symbolic link or a hard link), is refused before any work, and the input
+ * is left as it was. */
+Test(cli, output_that_is_a_device_or_the_input_is_refused) {
+    const char *input = small_input();
+    char *before = read_text(input);
+    run_result r = RUN("infer", "--random-weights", "--input", input, "--output", "/dev/full");
+    expect_status(&r, 1);
+    expect_contains(r.err, "/dev/full: cannot write: it is a character device", "stderr");
+    free_result(&r);
+    const char *soft = tmp_path("soft.npy"), *hard = tmp_path("hard.npy");
+    cr_assert_eq(symlink(input, soft), 0);
+    cr_assert_eq(link(input, hard), 0);
+    const char *outputs[3] = {input, soft, hard};
+    for (int i = 0; i < 3; i++) {
+        r = RUN("infer", "--random-weights", "--input", input, "--output", outputs[i]);
+        expect_status(&r, 1);
+        expect_contains(r.err, "cannot write: it is the input", "stderr");
+        free_result(&r);
+        r = RUN("features", "--random-weights", "--input", input, "--output", outputs[i]);
+        expect_status(&r, 1);
+        expect_contains(r.err, "cannot write: it is the input", "stderr");
+        free_result(&r);
+    }
+    char *after = read_text(input);
+    cr_expect_str_eq(after, before, "the input changed");
+    free(after);
+    free(before);
+}
+
+/* A batch the device cannot hold is refused before its input is made on
+ * the host: the 4.4 GB of a 4096-image batch are never allocated. */
+Test(cli, batch_too_large_for_the_device_is_refused_before_allocating) {
+    run_result r = RUN("bench", "--random-weights", "--batch", "4096", "--iters", "1");
+    expect_status(&r, 1);
+    expect_contains(r.err, "does not fit", "stderr");
+    cr_expect_lt(r.peak_rss_kb, 1536 * 1024, "the refused run took %ld KiB", r.peak_rss_kb);
+    free_result(&r);
+    r = RUN("tune", "--batch", "4096");
+    expect_status(&r, 1);
+    expect_contains(r.err, "4096 x 3 x 299 x 299 is too large", "stderr");
+    cr_expect_lt(r.peak_rss_kb, 1536 * 1024, "the refused run took %ld KiB", r.peak_rss_kb);
+    free_result(&r);
+}
+
+/* Paths that would block or never end (a named pipe for the weights,
+ * /dev/zero for the input) are refused before they are opened. */
+Test(cli, named_pipes_and_devices_are_refused_without_blocking) {
+    const char *pipe = tmp_path("weights.safetensors");
+    cr_assert_eq(mkfifo(pipe, 0600), 0);
+    run_result r =
+        RUN("infer", "--weights", pipe, "--input", small_input(), "--output", tmp_path("y.npy"));
+    expect_status(&r, 1);
+    expect_contains(r.err, "cannot read: it is a named pipe, not a regular file", "stderr");
+    free_result(&r);
+    r = RUN("infer", "--random-weights", "--input", "/dev/zero", "--output", tmp_path("y.npy"));
+    expect_status(&r, 1);
+    expect_contains(r.err, "/dev/zero: cannot read: it is a character device", "stderr");
+    free_result(&r);
+}
+
+/* Results that cannot be written to standard output fail the run. */
+Test(cli, full_standard_output_fails_the_run) {
+    stdout_to = "/dev/full";
+    run_result r = RUN("devices");
+    expect_status(&r, 1);
+    expect_contains(r.err, "cannot write standard output", "stderr");
+    free_result(&r);
+    stdout_to = "/dev/full";
+    r = RUN("classify", "--random-weights", "--crop", "80", "--resize", "90",
+            sample("chelsea.png"));
+    expect_status(&r, 1);
+    expect_contains(r.err, "cannot write standard output", "stderr");
+    free_result(&r);
 }
 
 Test(cli, bench_prints_json_on_its_last_line) {

@@ -7,6 +7,7 @@
 #include "../weights/model_weights.h"
 
 #include <criterion/criterion.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -93,6 +94,7 @@ typedef struct {
     extra_tensor extras[MAX_EXTRAS]; /* added after the state dict */
     const char *negative_var;        /* running_var tensor whose channel 3 holds -0.5 */
     const char *nan_in;              /* tensor whose element 17 is NaN */
+    const char *huge_in[2];          /* tensors whose element 0 is FLT_MAX */
     const char *retype;              /* tensor written as dtype retype_as ("F16" or "I64") */
     const char *retype_as;
     size_t cut;  /* bytes cut off the end of the file */
@@ -209,6 +211,8 @@ static uint8_t *tensor_bytes(const tensor_spec *s, const file_options *opt, size
         float v = tensor_value(s->name, i, f16);
         if (opt->negative_var && strcmp(s->name, opt->negative_var) == 0 && i == 3) v = -0.5f;
         if (opt->nan_in && strcmp(s->name, opt->nan_in) == 0 && i == 17) v = NAN;
+        for (int h = 0; h < 2; h++)
+            if (opt->huge_in[h] && strcmp(s->name, opt->huge_in[h]) == 0 && i == 0) v = FLT_MAX;
         if (f16) {
             uint16_t h = f16_bits(v);
             p[0] = (uint8_t)h;
@@ -242,6 +246,8 @@ static void write_state_dict(const file_options *opt) {
     expect_one(specs, count, opt->reshape);
     expect_one(specs, count, opt->negative_var);
     expect_one(specs, count, opt->nan_in);
+    expect_one(specs, count, opt->huge_in[0]);
+    expect_one(specs, count, opt->huge_in[1]);
     expect_one(specs, count, opt->retype);
     for (size_t i = 0; i < count; i++) {
         tensor_spec *s = &specs[i];
@@ -470,6 +476,15 @@ Test(model_weights, class_count_comes_from_fc_weight) {
     for (size_t o = 0; o < 7; o++)
         cr_assert_eq(loaded.data[loaded.b_off[fc] + o], tensor_value("fc.bias", o, false));
     packed_weights_free(&loaded);
+}
+
+/* Finite tensors whose folding is not: a weight of FLT_MAX times a gamma of
+ * FLT_MAX overflows float, which torchvision would carry to the logits as
+ * inf. */
+Test(model_weights, folding_that_overflows_is_refused) {
+    file_options opt = {.huge_in = {"Conv2d_1a_3x3.bn.weight", "Conv2d_1a_3x3.conv.weight"}};
+    expect_refused(&opt, CLN_ERR_MODEL, "folding \"Conv2d_1a_3x3.bn\"",
+                   "into \"Conv2d_1a_3x3.conv.weight\" overflows float at channel 0", NULL);
 }
 
 Test(model_weights, bias_of_another_class_count_is_refused) {

@@ -3,6 +3,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "clinception.h"
 
 #include <stdio.h>
@@ -104,4 +107,28 @@ Test(runtime, missing_kernel_dir_is_a_clear_error) {
     cr_expect_eq(cln_runtime_create("cpu", &rt, &err), CLN_ERR_IO);
     cr_expect(strstr(err.message, "/nonexistent/kernels"), "%s", err.message);
     unsetenv("CLINCEPTION_KERNEL_DIR");
+}
+
+/* A kernel "file" that is a folder or a named pipe is refused as such,
+ * without blocking, naming the file and $CLINCEPTION_KERNEL_DIR. */
+Test(runtime, kernel_file_that_is_not_a_file_is_named) {
+    char dir[] = "/tmp/test_runtime_XXXXXX", path[128];
+    cr_assert_not_null(mkdtemp(dir));
+    static const char *const kinds[2] = {"a folder", "a named pipe"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof path, "%s/prelude.cl", dir);
+        cr_assert_eq(k == 0 ? mkdir(path, 0700) : mkfifo(path, 0600), 0);
+        setenv("CLINCEPTION_KERNEL_DIR", dir, 1);
+        cln_runtime *rt = NULL;
+        cln_error err;
+        cr_expect_eq(cln_runtime_create("cpu", &rt, &err), CLN_ERR_IO);
+        cr_expect(strstr(err.message, "prelude.cl: cannot read: it is") &&
+                      strstr(err.message, kinds[k]) &&
+                      strstr(err.message, "CLINCEPTION_KERNEL_DIR"),
+                  "%s", err.message);
+        unsetenv("CLINCEPTION_KERNEL_DIR");
+        cln_runtime_free(rt);
+        cr_assert_eq(k == 0 ? rmdir(path) : unlink(path), 0);
+    }
+    rmdir(dir);
 }

@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "clinception.h"
 #include "error.h"
+#include "../host/file_io.h"
 #include "image.h"
 #include "labels.h"
 #include "npy.h"
@@ -283,12 +284,20 @@ static bool weights_given(const common_args *a, const char *usage) {
 }
 
 /* Output files are checked before any work: a path whose folder cannot be
- * written fails now, not after the forward. */
-static bool writable_path(const char *command, const char *path) {
+ * written fails now, not after the forward, and so does one that is not a
+ * regular file or is one of the run's inputs (the weights, input). */
+static bool writable_path(const common_args *a, const char *path, const char *input) {
+    const char *command = a->command;
     if (!path) return true;
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
         fprintf(stderr, "clinception %s: cannot write %s: it is a folder\n", command, path);
+        return false;
+    }
+    const char *inputs[2] = {a->weights, input};
+    cln_error err;
+    if (file_check_output(path, inputs, 2, &err) != CLN_OK) {
+        fprintf(stderr, "clinception %s: %s\n", command, err.message);
         return false;
     }
     char dir[4096];
@@ -483,8 +492,8 @@ static int cmd_infer(int argc, char **argv) {
         return 2;
     }
     if (!weights_given(&a, infer_usage)) return 2;
-    if (!writable_path("infer", output) || !writable_path("infer", a.csv) ||
-        !writable_path("infer", a.trace))
+    if (!writable_path(&a, output, input) || !writable_path(&a, a.csv, input) ||
+        !writable_path(&a, a.trace, input))
         return 1;
 
     cln_error err;
@@ -521,6 +530,14 @@ static int cmd_infer(int argc, char **argv) {
         fprintf(stderr, "forward %ld: %d x 3 x %d x %d in %.1f ms (%.1f ms per image)\n", k + 1, n,
                 h, w, ms, ms / n);
     }
+    for (size_t i = 0; i < (size_t)n * classes; i++)
+        if (!isfinite(logits[i])) {
+            snprintf(err.message, sizeof err.message,
+                     "the logits of image %zu are not finite (NaN or infinity): the weights "
+                     "overflow float on this input; %s is not written",
+                     i / (size_t)classes, output);
+            goto done;
+        }
     int64_t shape[2] = {n, classes};
     if (npy_write_f32(output, logits, 2, shape, &err) != CLN_OK) goto done;
     fprintf(stderr, "wrote %s (%d x %d)\n", output, n, classes);
@@ -705,11 +722,24 @@ done:
     return rc;
 }
 
-/* The batch: as asked, else DEFAULT_BATCH or the most that fit if fewer. */
-static long choose_batch(const session *s, const image_args *ia) {
-    if (ia->batch) return ia->batch;
-    int fits = cln_model_largest_batch(s->model, DEFAULT_BATCH, (int)ia->crop, (int)ia->crop);
-    return fits >= 1 ? fits : 1; /* none fits: the forward says so */
+/* The batch: as asked, else DEFAULT_BATCH or the most that fit if fewer;
+ * -1 (message printed) when the batch asked for, or a single image, does not
+ * fit the device: checked before anything is allocated for it. */
+static long fitting_batch(const session *s, long asked, int h, int w) {
+    const long want = asked ? asked : DEFAULT_BATCH;
+    const int fits = cln_model_largest_batch(s->model, (int)want, h, w);
+    if (fits >= (asked ? want : 1)) return asked ? asked : fits;
+    if (fits < 0)
+        fprintf(stderr, "clinception: out of memory planning a batch\n");
+    else if (fits == 0)
+        fprintf(stderr, "clinception: not even one %d x %d image fits %s\n", h, w,
+                cln_runtime_device(s->rt)->device_name);
+    else
+        fprintf(stderr,
+                "clinception: a batch of %ld images of %d x %d does not fit %s; the largest "
+                "that fits is %d\n",
+                want, h, w, cln_runtime_device(s->rt)->device_name, fits);
+    return -1;
 }
 
 static long default_workers(void) {
@@ -830,7 +860,8 @@ static int cmd_classify(int argc, char **argv) {
         return 2;
     }
     if (!weights_given(&a, classify_usage)) return 2;
-    if (!writable_path("classify", a.csv) || !writable_path("classify", a.trace)) return 1;
+    if (!writable_path(&a, a.csv, labels_path) || !writable_path(&a, a.trace, labels_path))
+        return 1;
     if (!ia.workers) ia.workers = default_workers();
 
     cln_error err;
@@ -869,7 +900,7 @@ static int cmd_classify(int argc, char **argv) {
         fprintf(stderr, "clinception classify: out of memory for %d classes\n", c.classes);
         goto done;
     }
-    ia.batch = choose_batch(&s, &ia);
+    if ((ia.batch = fitting_batch(&s, ia.batch, (int)ia.crop, (int)ia.crop)) < 0) goto done;
     batch_sink sink = {print_classes, &c, (size_t)c.classes, 0, false};
     rc = run_images("classify", &a, &s, &ia, &paths, unreadable, &sink);
 done:
@@ -1029,8 +1060,8 @@ static int cmd_features(int argc, char **argv) {
         return 2;
     }
     if (!weights_given(&a, features_usage)) return 2;
-    if (!writable_path("features", output) || !writable_path("features", a.csv) ||
-        !writable_path("features", a.trace))
+    if (!writable_path(&a, output, input) || !writable_path(&a, a.csv, input) ||
+        !writable_path(&a, a.trace, input))
         return 1;
     if (!ia.workers) ia.workers = default_workers();
 
@@ -1082,8 +1113,8 @@ static int cmd_features(int argc, char **argv) {
         goto done;
     }
     if (input) {
-        long batch = ia.batch ? ia.batch : cln_model_largest_batch(s.model, DEFAULT_BATCH, h, w);
-        rc = features_of_batch(&a, &s, &x, batch >= 1 ? batch : 1, &f);
+        const long batch = fitting_batch(&s, ia.batch, h, w);
+        rc = batch < 0 ? 1 : features_of_batch(&a, &s, &x, batch, &f);
     } else {
         paths_name = paths_list_name(output);
         if (!paths_name || temp_file_open(&f.paths, paths_name, &err) != CLN_OK) {
@@ -1091,7 +1122,7 @@ static int cmd_features(int argc, char **argv) {
             fail(&err);
             goto done;
         }
-        ia.batch = choose_batch(&s, &ia);
+        if ((ia.batch = fitting_batch(&s, ia.batch, h, w)) < 0) goto done;
         batch_sink sink = {write_rows, &f, f.npy.row_floats, 0, false};
         rc = run_images("features", &a, &s, &ia, &paths, unreadable, &sink);
         if (!sink.completed) goto done;
@@ -1152,27 +1183,29 @@ static int cmd_bench(int argc, char **argv) {
     if (parsed >= 0) return parsed;
     if (!no_arguments_left("bench", bench_usage, argc, argv)) return 2;
     if (!weights_given(&a, bench_usage)) return 2;
-    if (!writable_path("bench", a.csv) || !writable_path("bench", a.trace)) return 1;
+    if (!writable_path(&a, a.csv, NULL) || !writable_path(&a, a.trace, NULL)) return 1;
 
-    cln_error err;
+    cln_error err = {.message = ""};
     session s = {0};
     int rc = 1;
     const size_t count = (size_t)batch * 3 * size * size;
-    float *input = malloc(count * sizeof *input);
-    float *logits = NULL;
-    double *times = malloc((size_t)iters * sizeof *times);
-    if (!input || !times) {
-        snprintf(err.message, sizeof err.message, "out of memory for a batch of %ld", batch);
+    float *input = NULL, *logits = NULL;
+    double *times = NULL;
+    if (open_session(&a, &s, &err) != CLN_OK) goto done;
+    /* the batch must fit the device before its input is made */
+    if (fitting_batch(&s, batch, (int)size, (int)size) < 0) {
+        err.message[0] = '\0';
         goto done;
     }
+    input = malloc(count * sizeof *input);
+    times = malloc((size_t)iters * sizeof *times);
+    logits = malloc((size_t)batch * cln_model_num_classes(s.model) * sizeof *logits);
     uint64_t state = 12345; /* a seeded input in [-1, 1) */
-    for (size_t i = 0; i < count; i++) {
+    for (size_t i = 0; input && i < count; i++) {
         state = state * 6364136223846793005ull + 1442695040888963407ull;
         input[i] = (float)((state >> 40) / 8388608.0 - 1.0);
     }
-    if (open_session(&a, &s, &err) != CLN_OK) goto done;
-    logits = malloc((size_t)batch * cln_model_num_classes(s.model) * sizeof *logits);
-    if (!logits) {
+    if (!input || !times || !logits) {
         snprintf(err.message, sizeof err.message, "out of memory for a batch of %ld", batch);
         goto done;
     }
@@ -1253,7 +1286,7 @@ static int cmd_bench(int argc, char **argv) {
     }
     rc = 0;
 done:
-    if (rc != 0) fail(&err);
+    if (rc != 0 && err.message[0]) fail(&err);
     close_session(&s);
     free(times);
     free(logits);
@@ -1321,7 +1354,7 @@ done:
     return rc;
 }
 
-int main(int argc, char **argv) {
+static int run_command(int argc, char **argv) {
     if (argc < 2) {
         fputs(main_usage, stderr);
         return 2;
@@ -1339,4 +1372,17 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "tune") == 0) return cmd_tune(argc - 1, argv + 1);
     fprintf(stderr, "clinception: unknown command '%s'\n\n%s", cmd, main_usage);
     return 2;
+}
+
+/* The results go to standard output: one that could not take them all (a
+ * full disk, a closed pipe) fails the run. */
+int main(int argc, char **argv) {
+    int rc = run_command(argc, argv);
+    errno = 0;
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "clinception: cannot write standard output%s%s\n", errno ? ": " : "",
+                errno ? strerror(errno) : "");
+        return 1;
+    }
+    return rc;
 }

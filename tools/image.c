@@ -5,7 +5,7 @@
  * crop keeps. */
 #include "image.h"
 
-#include "file_io.h"
+#include "../host/file_io.h"
 
 #include "../host/error.h"
 

@@ -3,7 +3,7 @@
 #include "labels.h"
 
 #include "embedded.h"
-#include "file_io.h"
+#include "../host/file_io.h"
 #include "error.h"
 
 #include <errno.h>

@@ -334,52 +334,14 @@ cln_status npy_parse_f32(const char *name, const uint8_t *bytes, size_t size, np
     return CLN_OK;
 }
 
-/* Reads a whole file into a malloc'd buffer, growing it as needed (so pipes work too). */
-static cln_status read_file(const char *path, uint8_t **bytes, size_t *size, cln_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return cln_fail(err, CLN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    uint8_t *buf = NULL;
-    size_t cap = 0, len = 0;
-    for (;;) {
-        if (len == cap) {
-            size_t new_cap = cap == 0 ? 1 << 16 : 2 * cap;
-            uint8_t *grown = cap <= SIZE_MAX / 2 ? realloc(buf, new_cap) : NULL;
-            if (!grown) {
-                free(buf);
-                fclose(f);
-                return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "%s: cannot allocate memory to read it",
-                                path);
-            }
-            buf = grown;
-            cap = new_cap;
-        }
-        size_t want = cap - len;
-        size_t got = fread(buf + len, 1, want, f);
-        len += got;
-        if (got == want) continue;
-        if (ferror(f)) {
-            cln_status status =
-                cln_fail(err, CLN_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
-            free(buf);
-            fclose(f);
-            return status;
-        }
-        break;
-    }
-    fclose(f);
-    *bytes = buf;
-    *size = len;
-    return CLN_OK;
-}
-
 cln_status npy_read_f32(const char *path, npy_array *out, cln_error *err) {
     if (out) memset(out, 0, sizeof *out);
     if (!path || !out)
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
                         "npy_read_f32: path and out must not be NULL");
-    uint8_t *bytes = NULL;
+    unsigned char *bytes = NULL;
     size_t size = 0;
-    cln_status status = read_file(path, &bytes, &size, err);
+    cln_status status = file_read_all(path, SIZE_MAX - 1, "a .npy file", &bytes, &size, err);
     if (status != CLN_OK) return status;
     status = npy_parse_f32(path, bytes, size, out, err);
     free(bytes);
@@ -435,20 +397,16 @@ cln_status npy_write_f32(const char *path, const float *data, int ndim, const in
 
     char header[NPY_HEADER_MAX];
     size_t total = format_header(header, ndim, shape, 0);
-    FILE *f = fopen(path, "wb");
-    if (!f) return cln_fail(err, CLN_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-    bool failed = fwrite(header, 1, total, f) != total ||
-                  (numel > 0 && fwrite(data, sizeof(float), numel, f) != numel);
-    int write_errno = errno;
-    if (fclose(f) != 0 && !failed) {
-        failed = true;
-        write_errno = errno;
+    temp_file out;
+    cln_status status = temp_file_open(&out, path, err);
+    if (status != CLN_OK) return status;
+    if (fwrite(header, 1, total, out.f) != total ||
+        (numel > 0 && fwrite(data, sizeof(float), numel, out.f) != numel)) {
+        status = cln_fail(err, CLN_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+        temp_file_abort(&out);
+        return status;
     }
-    if (failed) {
-        remove(path);
-        return cln_fail(err, CLN_ERR_IO, "%s: cannot write: %s", path, strerror(write_errno));
-    }
-    return CLN_OK;
+    return temp_file_commit(&out, err);
 }
 
 void npy_free(npy_array *a) {
@@ -512,76 +470,4 @@ cln_status npy_writer_close(npy_writer *w, cln_error *err) {
 
 void npy_writer_abort(npy_writer *w) {
     temp_file_abort(&w->file);
-}
-
-/* ---- Files that appear whole ------------------------------------------- */
-
-cln_status temp_file_open(temp_file *t, const char *path, cln_error *err) {
-    memset(t, 0, sizeof *t);
-    size_t len = strlen(path);
-    t->path = malloc(len + 1);
-    t->temp = malloc(len + 8);
-    if (!t->path || !t->temp) {
-        temp_file_abort(t);
-        return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory opening %s", path);
-    }
-    memcpy(t->path, path, len + 1);
-    snprintf(t->temp, len + 8, "%s.XXXXXX", path);
-    int fd = mkstemp(t->temp);
-    /* mkstemp makes it 0600: give it the mode of the file it replaces, else
-     * what the umask leaves of 0666, as creating it by name would */
-    struct stat st;
-    mode_t mode;
-    if (stat(path, &st) == 0) {
-        mode = st.st_mode & 07777;
-    } else {
-        mode = umask(0);
-        umask(mode);
-        mode = 0666 & ~mode;
-    }
-    if (fd < 0 || fchmod(fd, mode) != 0 || !(t->f = fdopen(fd, "w+b"))) {
-        cln_status status =
-            cln_fail(err, CLN_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-            unlink(t->temp);
-        }
-        free(t->temp);
-        t->temp = NULL;
-        temp_file_abort(t);
-        return status;
-    }
-    return CLN_OK;
-}
-
-cln_status temp_file_commit(temp_file *t, cln_error *err) {
-    bool ok = fflush(t->f) == 0 && fsync(fileno(t->f)) == 0;
-    int saved = errno;
-    if (fclose(t->f) != 0 && ok) {
-        ok = false;
-        saved = errno;
-    }
-    t->f = NULL;
-    if (ok && rename(t->temp, t->path) != 0) {
-        ok = false;
-        saved = errno;
-    }
-    if (!ok) {
-        cln_status status =
-            cln_fail(err, CLN_ERR_IO, "%s: cannot write: %s", t->path, strerror(saved));
-        temp_file_abort(t);
-        return status;
-    }
-    free(t->temp); /* renamed: nothing to remove */
-    t->temp = NULL;
-    temp_file_abort(t);
-    return CLN_OK;
-}
-
-void temp_file_abort(temp_file *t) {
-    if (t->f) fclose(t->f);
-    if (t->temp) unlink(t->temp);
-    free(t->temp);
-    free(t->path);
-    memset(t, 0, sizeof *t);
 }

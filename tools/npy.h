@@ -4,6 +4,7 @@
 #define CLN_NPY_H
 
 #include "../host/clinception.h"
+#include "../host/file_io.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -25,24 +26,11 @@ cln_status npy_read_f32(const char *path, npy_array *out, cln_error *err);
 /* The same from memory; name is used in messages. */
 cln_status npy_parse_f32(const char *name, const uint8_t *bytes, size_t size, npy_array *out,
                          cln_error *err);
-/* Writes data as a '<f4' C-order .npy (version 1.0) of the given shape. */
+/* Writes data as a '<f4' C-order .npy (version 1.0) of the given shape,
+ * through a temp_file: a file already at path is replaced whole or kept. */
 cln_status npy_write_f32(const char *path, const float *data, int ndim, const int64_t *shape,
                          cln_error *err);
 void npy_free(npy_array *a);
-
-/* A file written under a temporary name beside path (path.XXXXXX) and renamed
- * to path when committed: an existing file at path is replaced whole or not
- * at all, and an aborted one leaves nothing behind. */
-typedef struct {
-    FILE *f;
-    char *path, *temp;
-} temp_file;
-
-cln_status temp_file_open(temp_file *t, const char *path, cln_error *err);
-/* Flushes, closes and renames; on failure the temporary file is removed. */
-cln_status temp_file_commit(temp_file *t, cln_error *err);
-/* Closes and removes the temporary file; safe on a zeroed or committed one. */
-void temp_file_abort(temp_file *t);
 
 /* A '<f4' .npy written row by row, whose first dimension is the rows
  * appended, fixed in the header at the end (a temp_file). */

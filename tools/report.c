@@ -3,6 +3,9 @@
 #include "report.h"
 
 #include "error.h"
+#include "../host/file_io.h"
+
+#include <errno.h>
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -171,11 +174,13 @@ cln_status report_profile_csv(const char *path, const cln_model *model, cln_erro
     double sum = 0;
     for (size_t i = 0; i < nlayers; i++)
         sum += rows[i].ms;
-    FILE *f = fopen(path, "w");
-    if (!f) {
+    temp_file out;
+    cln_status status = temp_file_open(&out, path, err);
+    if (status != CLN_OK) {
         free(rows);
-        return cln_fail(err, CLN_ERR_IO, "cannot write %s", path);
+        return status;
     }
+    FILE *f = out.f;
     fprintf(f, "layer,kind,kernels,launches,n,c,h,w,device_ms,gflop,gflop_per_s,share\n");
     for (size_t i = 0; i < nlayers; i++) {
         const cln_layer_info *l = &layers[i];
@@ -184,8 +189,11 @@ cln_status report_profile_csv(const char *path, const cln_model *model, cln_erro
                 l->flops / 1e9, gflops(l->flops, rows[i].ms), sum > 0 ? rows[i].ms / sum : 0);
     }
     free(rows);
-    if (fclose(f) != 0) return cln_fail(err, CLN_ERR_IO, "cannot write %s", path);
-    return CLN_OK;
+    if (ferror(f)) {
+        temp_file_abort(&out);
+        return cln_fail(err, CLN_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    }
+    return temp_file_commit(&out, err);
 }
 
 /* One complete event; times in milliseconds, written in microseconds. */
@@ -233,10 +241,14 @@ cln_status report_trace(const char *path, const cln_model *model, const host_pha
                                ev[e].end_ms - ev[e].start_ms, args) != 0;
     }
     cln_status status = CLN_OK;
-    if (failed)
-        status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory building the trace");
-    else if (json_dump_file(root, path, JSON_COMPACT) != 0)
-        status = cln_fail(err, CLN_ERR_IO, "cannot write the trace %s", path);
+    if (failed) status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory building the trace");
+    temp_file out = {0};
+    if (status == CLN_OK) status = temp_file_open(&out, path, err);
+    if (status == CLN_OK && json_dumpf(root, out.f, JSON_COMPACT) != 0) {
+        status = cln_fail(err, CLN_ERR_IO, "%s: cannot write the trace: %s", path, strerror(errno));
+        temp_file_abort(&out);
+    }
+    if (status == CLN_OK) status = temp_file_commit(&out, err);
     json_decref(root);
     return status;
 }

@@ -227,9 +227,21 @@ static cln_status load_conv(state_dict *sd, const network *net, const layer *l, 
                             "must not be negative",
                             sd->file->path, l->name, (double)bn[3][o], o);
         double scale = (double)bn[0][o] / sqrt((double)bn[3][o] + BN_EPS);
-        for (size_t j = 0; j < k; j++)
-            w[weight_index(l->out_channels, (int)o, j)] = (float)(raw[o * k + j] * scale);
+        for (size_t j = 0; j < k; j++) {
+            const float v = (float)(raw[o * k + j] * scale);
+            if (!isfinite(v))
+                return cln_fail(err, CLN_ERR_MODEL,
+                                "%s: folding \"%s.bn\" into \"%s.conv.weight\" overflows float "
+                                "at channel %zu (weight %g times gamma / sqrt(var + eps) = %g)",
+                                sd->file->path, l->name, l->name, o, (double)raw[o * k + j], scale);
+            w[weight_index(l->out_channels, (int)o, j)] = v;
+        }
         b[o] = (float)((double)bn[1][o] - (double)bn[2][o] * scale);
+        if (!isfinite(b[o]))
+            return cln_fail(err, CLN_ERR_MODEL,
+                            "%s: folding \"%s.bn\" gives a bias that overflows float at channel "
+                            "%zu (beta - mean * gamma / sqrt(var + eps))",
+                            sd->file->path, l->name, o);
     }
     return CLN_OK;
 }

@@ -4,6 +4,8 @@
 
 #include "safetensors.h"
 
+#include "../host/file_io.h"
+
 #include "../host/error.h"
 
 #include <errno.h>
@@ -385,8 +387,10 @@ static cln_status read_whole(FILE *fp, const char *path, uint8_t **bytes, size_t
 
 cln_status st_open(const char *path, st_file *out, cln_error *err) {
     *out = (st_file){0};
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return cln_fail(err, CLN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *fp;
+    size_t file_size;
+    cln_status opened = file_open_regular(path, &fp, &file_size, err);
+    if (opened != CLN_OK) return opened;
     uint8_t *bytes = NULL;
     size_t size = 0;
     cln_status status = read_whole(fp, path, &bytes, &size, err);
