@@ -122,7 +122,8 @@ cln_status temp_file_open(temp_file *t, const char *path, cln_error *err) {
         return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory opening %s", path);
     }
     memcpy(t->path, path, len + 1);
-    snprintf(t->temp, len + 8, "%s.XXXXXX", path);
+    memcpy(t->temp, path, len);
+    memcpy(t->temp + len, ".XXXXXX", sizeof ".XXXXXX");
     int fd = mkstemp(t->temp);
     /* mkstemp makes it 0600: give it the mode of the file it replaces, else
      * what the umask leaves of 0666, as creating it by name would */

@@ -8,6 +8,7 @@
 #include "embedded.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,42 +23,96 @@
  * fits), a CPU with narrower ones (AVX2: 16 registers, 4 x 24), any other
  * device. An entry with same_as takes another's value (two files that must
  * agree). */
+/* Each value's constraint is beside it: from lo to hi, and a power of two
+ * where pow2 is set (a vector width: float4, float8, float16); the kernels
+ * and the host divide by and unroll over these, so nothing outside them is
+ * ever built or run. */
 static const struct {
     program_id program;
     const char *name;
     int value[DEVICE_KIND_COUNT];
     const char *same_as;
+    int lo, hi;
+    bool pow2;
 } tunables[] = {
-    {PROGRAM_INPUT, "INPUT_RUN", {256, 256, 16}, NULL},
-    {PROGRAM_CONV2D_DIRECT, "DIRECT_TILE_M", {8, 8, 8}, NULL},
-    {PROGRAM_CONV2D_DIRECT, "DIRECT_TILE_N", {16, 8, 16}, NULL},
-    {PROGRAM_GEMM_TILED, "TILE_M", {8, 4, 8}, NULL},
-    {PROGRAM_GEMM_TILED, "TILE_N", {16, 8, 16}, NULL},
-    {PROGRAM_GEMM_TILED, "TILE_V", {2, 3, 2}, NULL},
-    {PROGRAM_IM2COL, "IM2COL_PANEL", {0, 0, 0}, "TILE_N"},
-    {PROGRAM_WINOGRAD, "WINOGRAD_PANEL", {0, 0, 0}, "TILE_N"},
-    {PROGRAM_PEAK, "PEAK_WIDTH", {16, 8, 4}, NULL},
-    {PROGRAM_PEAK, "PEAK_CHAINS", {12, 12, 12}, NULL},
+    {PROGRAM_INPUT, "INPUT_RUN", {256, 256, 16}, NULL, 1, 4096, false},
+    {PROGRAM_CONV2D_DIRECT, "DIRECT_TILE_M", {8, 8, 8}, NULL, 1, 32, false},
+    {PROGRAM_CONV2D_DIRECT, "DIRECT_TILE_N", {16, 8, 16}, NULL, 4, 16, true},
+    /* TILE_M divides the 16 channels of a weight panel (host/layout.h) */
+    {PROGRAM_GEMM_TILED, "TILE_M", {8, 4, 8}, NULL, 1, 16, true},
+    {PROGRAM_GEMM_TILED, "TILE_N", {16, 8, 16}, NULL, 4, 16, true},
+    {PROGRAM_GEMM_TILED, "TILE_V", {2, 3, 2}, NULL, 1, 8, false},
+    {PROGRAM_IM2COL, "IM2COL_PANEL", {0, 0, 0}, "TILE_N", 0, 0, false},
+    {PROGRAM_WINOGRAD, "WINOGRAD_PANEL", {0, 0, 0}, "TILE_N", 0, 0, false},
+    {PROGRAM_PEAK, "PEAK_WIDTH", {16, 8, 4}, NULL, 2, 16, true},
+    {PROGRAM_PEAK, "PEAK_CHAINS", {12, 12, 12}, NULL, 1, 64, false},
     /* the host's alone: work-items per compute unit for the peak kernel */
-    {PROGRAM_COUNT, "PEAK_ITEMS_PER_UNIT", {4, 4, 2048}, NULL},
+    {PROGRAM_COUNT, "PEAK_ITEMS_PER_UNIT", {4, 4, 2048}, NULL, 1, 65536, false},
     /* the host's alone: work-items per compute unit below which a batched
      * GEMM's work-items take several tiles each (0: one tile each) */
-    {PROGRAM_COUNT, "GEMM_ITEMS_PER_UNIT", {32, 32, 0}, NULL},
+    {PROGRAM_COUNT, "GEMM_ITEMS_PER_UNIT", {32, 32, 0}, NULL, 0, 65536, false},
     /* the host's alone: 1 to keep the weights in panels of output channels
      * (host/layout.h), which our kernels walk faster on a CPU; CLBlast then
      * runs one product per panel */
-    {PROGRAM_COUNT, "WEIGHT_PANELS", {1, 1, 0}, NULL},
+    {PROGRAM_COUNT, "WEIGHT_PANELS", {1, 1, 0}, NULL, 0, 1, false},
     /* the host's alone: floats of im2col in panels written and multiplied at
      * a time (0: a layer's whole batch at once) */
-    {PROGRAM_COUNT, "IM2COL_CHUNK_FLOATS", {1 << 20, 1 << 20, 0}, NULL},
+    {PROGRAM_COUNT, "IM2COL_CHUNK_FLOATS", {1 << 20, 1 << 20, 0}, NULL, 0, 1 << 28, false},
     /* the host's alone: 1 to run a group of 1x1 convolutions on one input
      * as one GEMM, and the pool of a pooled member after it (host/network.h),
      * where the weights are in panels */
-    {PROGRAM_COUNT, "GROUP_CONVS", {1, 1, 1}, NULL},
+    {PROGRAM_COUNT, "GROUP_CONVS", {1, 1, 1}, NULL, 0, 1, false},
     /* the host's alone: 1 to copy a 1x1 convolution's input into panels for
      * our GEMM, which streams them faster than rows far apart */
-    {PROGRAM_COUNT, "PACK_1X1", {1, 1, 0}, NULL},
+    {PROGRAM_COUNT, "PACK_1X1", {1, 1, 0}, NULL, 0, 1, false},
 };
+
+#define TUNABLE_COUNT (sizeof tunables / sizeof tunables[0])
+
+static bool tunable_allows(size_t i, long v) {
+    return v >= tunables[i].lo && v <= tunables[i].hi && (!tunables[i].pow2 || (v & (v - 1)) == 0);
+}
+
+/* Checks every entry of $CLINCEPTION_TUNABLES against the table: a known
+ * name that is not another's (same_as), a whole number, within its
+ * constraint. */
+static cln_status check_tunables(cln_error *err) {
+    const char *env = getenv("CLINCEPTION_TUNABLES");
+    for (const char *p = env; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+        const char *eq = strchr(p, '='), *comma = strchr(p, ',');
+        const int len = (int)((comma ? comma : p + strlen(p)) - p);
+        size_t i = 0;
+        while (eq && (!comma || eq < comma) && i < TUNABLE_COUNT &&
+               !(strncmp(tunables[i].name, p, (size_t)(eq - p)) == 0 &&
+                 tunables[i].name[eq - p] == '\0'))
+            i++;
+        if (!eq || (comma && eq > comma) || i == TUNABLE_COUNT) {
+            char names[512] = "";
+            for (size_t j = 0, used = 0; j < TUNABLE_COUNT && used < sizeof names; j++)
+                if (!tunables[j].same_as)
+                    used += (size_t)snprintf(names + used, sizeof names - used, "%s%s",
+                                             used ? ", " : "", tunables[j].name);
+            return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                            "$CLINCEPTION_TUNABLES: \"%.*s\" is not NAME=VALUE with NAME one of "
+                            "%s",
+                            len, p, names);
+        }
+        if (tunables[i].same_as)
+            return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                            "$CLINCEPTION_TUNABLES: %s follows %s and cannot be set apart",
+                            tunables[i].name, tunables[i].same_as);
+        char *end;
+        errno = 0;
+        const long v = strtol(eq + 1, &end, 10);
+        if (errno || end == eq + 1 || (*end && *end != ',') || !tunable_allows(i, v))
+            return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                            "$CLINCEPTION_TUNABLES: \"%.*s\": %s takes a whole number from %d to "
+                            "%d%s",
+                            len, p, tunables[i].name, tunables[i].lo, tunables[i].hi,
+                            tunables[i].pow2 ? " that is a power of two" : "");
+    }
+    return CLN_OK;
+}
 
 static const char *const program_files[PROGRAM_COUNT] = {
     [PROGRAM_INPUT] = "input",       [PROGRAM_IM2COL] = "im2col",
@@ -99,16 +154,26 @@ const char *runtime_kernel_name(kernel_id k) {
 /* $CLINCEPTION_TUNABLES ("NAME=VALUE,NAME=VALUE") overrides the table, for
  * kernel experiments. */
 int runtime_tunable(const cln_runtime *rt, const char *name) {
-    for (size_t i = 0; i < sizeof tunables / sizeof tunables[0]; i++)
+    for (size_t i = 0; i < TUNABLE_COUNT; i++)
         if (strcmp(tunables[i].name, name) == 0 && tunables[i].same_as)
             return runtime_tunable(rt, tunables[i].same_as);
+    size_t i = 0;
+    while (i < TUNABLE_COUNT && strcmp(tunables[i].name, name) != 0)
+        i++;
+    if (i == TUNABLE_COUNT) return 0;
+    /* a value the constraint refuses (set after cln_runtime_create checked
+     * them) is ignored */
     const char *env = getenv("CLINCEPTION_TUNABLES");
     size_t len = strlen(name);
     for (const char *p = env; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
-        if (strncmp(p, name, len) == 0 && p[len] == '=') return atoi(p + len + 1);
-    for (size_t i = 0; i < sizeof tunables / sizeof tunables[0]; i++)
-        if (strcmp(tunables[i].name, name) == 0) return tunables[i].value[rt->kind];
-    return 0;
+        if (strncmp(p, name, len) == 0 && p[len] == '=') {
+            char *end;
+            errno = 0;
+            const long v = strtol(p + len + 1, &end, 10);
+            if (!errno && end != p + len + 1 && (!*end || *end == ',') && tunable_allows(i, v))
+                return (int)v;
+        }
+    return tunables[i].value[rt->kind];
 }
 
 /* ---- Devices ---------------------------------------------------------- */
@@ -399,8 +464,8 @@ static cln_status kernel_text(const char *name, char **text, size_t *size, cln_e
         char path[4096];
         snprintf(path, sizeof path, "%s/%s.cl", dir, name);
         unsigned char *bytes;
-        cln_status status = file_read_all(path, KERNEL_MAX_FILE_BYTES, "a kernel source", &bytes,
-                                          size, err);
+        cln_status status =
+            file_read_all(path, KERNEL_MAX_FILE_BYTES, "a kernel source", &bytes, size, err);
         if (status != CLN_OK) {
             cln_error_append(err, " ($CLINCEPTION_KERNEL_DIR)");
             return status;
@@ -476,6 +541,8 @@ cln_status cln_runtime_create(const char *selector, cln_runtime **out, cln_error
     cln_runtime *rt = calloc(1, sizeof *rt);
     if (!rt) return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory creating the runtime");
     double t0 = runtime_now_ms();
+    status = check_tunables(err);
+    if (status != CLN_OK) goto cleanup;
     status = runtime_find_device(selector, &rt->info, &rt->platform, &rt->device, err);
     if (status != CLN_OK) goto cleanup;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)rt->platform, 0};

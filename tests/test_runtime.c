@@ -132,3 +132,29 @@ Test(runtime, kernel_file_that_is_not_a_file_is_named) {
     }
     rmdir(dir);
 }
+
+/* $CLINCEPTION_TUNABLES is checked against each tunable's constraint when
+ * a runtime is made: a zero tile (which would divide by zero), a tile that
+ * is no vector width, a huge one, a name that is none, another's value. */
+Test(runtime, tunables_outside_their_constraints_are_refused) {
+    static const struct {
+        const char *value, *phrase;
+    } cases[] = {
+        {"TILE_N=0", "TILE_N takes a whole number from 4 to 16 that is a power of two"},
+        {"TILE_M=3", "TILE_M takes a whole number from 1 to 16 that is a power of two"},
+        {"GROUP_CONVS=1,TILE_V=99999", "TILE_V takes a whole number from 1 to 8"},
+        {"TILE_V=2x", "\"TILE_V=2x\""},
+        {"NO_SUCH=1", "\"NO_SUCH=1\" is not NAME=VALUE with NAME one of INPUT_RUN"},
+        {"IM2COL_PANEL=8", "IM2COL_PANEL follows TILE_N"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        setenv("CLINCEPTION_TUNABLES", cases[i].value, 1);
+        cln_runtime *rt = NULL;
+        cln_error err;
+        cr_expect_eq(cln_runtime_create("cpu", &rt, &err), CLN_ERR_INVALID_ARGUMENT, "%s",
+                     cases[i].value);
+        cr_expect(strstr(err.message, cases[i].phrase), "%s: %s", cases[i].value, err.message);
+        cln_runtime_free(rt);
+    }
+    unsetenv("CLINCEPTION_TUNABLES");
+}
