@@ -279,6 +279,12 @@ cln_status cln_model_tune(cln_model *model, int n, int h, int w, int repeats,
 /* The device's tuning file (which may not exist yet). */
 const char *cln_model_tuning_path(const cln_model *model);
 
+/* Why the device's tuning file was ignored when the model was loaded, or
+ * NULL. The file is a cache: one that cannot be read, is malformed anywhere
+ * or is too large leaves the model on the defaults, with this sentence
+ * (path, line, reason) for the caller to show. */
+const char *cln_model_warning(const cln_model *model);
+
 #ifdef __cplusplus
 }
 #endif

@@ -11,14 +11,39 @@ const char *cln_version(void) {
     return CLN_VERSION_STRING;
 }
 
-cln_status cln_fail(cln_error *err, cln_status status, const char *fmt, ...) {
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->message, sizeof err->message, fmt, ap);
-        va_end(ap);
-        err->status = status;
+/* Messages quote what files hold (tensor names, header keys, paths): a
+ * control character there (an escape sequence that would rewrite the user's
+ * terminal, a carriage return) is written as \xNN, from `from` on. Line
+ * breaks and tabs stay: messages use them (device lists, build logs). */
+static void escape_controls(cln_error *err, size_t from) {
+    char escaped[CLN_ERROR_MESSAGE_SIZE];
+    size_t out = 0, i = from;
+    const char *m = err->message;
+    for (; m[i] && out + 5 < sizeof escaped; i++) {
+        const unsigned char c = (unsigned char)m[i];
+        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
+            out += (size_t)snprintf(escaped + out, sizeof escaped - out, "\\x%02x", c);
+        else
+            escaped[out++] = (char)c;
     }
+    escaped[out] = '\0';
+    snprintf(err->message + from, sizeof err->message - from, "%s", escaped);
+}
+
+cln_status cln_failv(cln_error *err, cln_status status, const char *fmt, va_list ap) {
+    if (err) {
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        err->status = status;
+        escape_controls(err, 0);
+    }
+    return status;
+}
+
+cln_status cln_fail(cln_error *err, cln_status status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    cln_failv(err, status, fmt, ap);
+    va_end(ap);
     return status;
 }
 
@@ -30,6 +55,7 @@ void cln_error_append(cln_error *err, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(err->message + used, sizeof err->message - used, fmt, ap);
     va_end(ap);
+    escape_controls(err, used);
 }
 
 const char *cln_status_name(cln_status status) {

@@ -4,10 +4,16 @@
 
 #include "clinception.h"
 
+#include <stdarg.h>
+
 /* Writes the formatted message into err (when err is not NULL) and returns
  * status, so a failing path reads `return cln_fail(err, CLN_ERR_IO, ...)`. */
 cln_status cln_fail(cln_error *err, cln_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* The same with the arguments as a va_list. */
+cln_status cln_failv(cln_error *err, cln_status status, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* Appends a formatted line to an error already set (context such as the
  * layer or file that was being processed). */

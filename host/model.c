@@ -633,6 +633,10 @@ const char *cln_model_tuning_path(const cln_model *m) {
     return m->tuning.path;
 }
 
+const char *cln_model_warning(const cln_model *m) {
+    return m->tuning.warning[0] ? m->tuning.warning : NULL;
+}
+
 /* Per-layer device time of `repeats` forwards with every layer run `algo`
  * (best of the repeats; 0 for layers that ran another way). A layer's time is
  * from the end of the previous layer's last kernel to the end of its own

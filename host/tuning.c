@@ -127,36 +127,64 @@ void tuning_path(const cln_device_info *device, char *path, size_t size) {
     snprintf(path, size, "%s/tuning-%016llx.txt", base, device_hash(device));
 }
 
-cln_conv_algo tuning_get(const tuning_table *t, int n, int h, int w, const char *layer) {
-    for (size_t i = 0; i < t->count; i++) {
-        const tuned_choice *c = &t->items[i];
-        if (c->n == n && c->h == h && c->w == w && strcmp(c->layer, layer) == 0) return c->algo;
-    }
-    return CLN_CONV_AUTO;
+/* Choices in order of (n, h, w, layer), found by binary search. */
+static int compare_key(int n, int h, int w, const char *layer, const tuned_choice *c) {
+    if (n != c->n) return n < c->n ? -1 : 1;
+    if (h != c->h) return h < c->h ? -1 : 1;
+    if (w != c->w) return w < c->w ? -1 : 1;
+    return strcmp(layer, c->layer);
 }
 
-cln_status tuning_set(tuning_table *t, int n, int h, int w, const char *layer, cln_conv_algo algo,
-                      cln_error *err) {
-    for (size_t i = 0; i < t->count; i++) {
-        tuned_choice *c = &t->items[i];
-        if (c->n == n && c->h == h && c->w == w && strcmp(c->layer, layer) == 0) {
-            c->algo = algo;
-            return CLN_OK;
-        }
+/* The first choice not before the key. */
+static size_t lower_bound(const tuning_table *t, int n, int h, int w, const char *layer) {
+    size_t lo = 0, hi = t->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (compare_key(n, h, w, layer, &t->items[mid]) > 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    if (t->count == t->cap) {
-        size_t cap = t->cap ? 2 * t->cap : 128;
-        tuned_choice *items = realloc(t->items, cap * sizeof *items);
-        if (!items) return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory for tuning");
-        t->items = items;
-        t->cap = cap;
-    }
-    tuned_choice *c = &t->items[t->count++];
+    return lo;
+}
+
+cln_conv_algo tuning_get(const tuning_table *t, int n, int h, int w, const char *layer) {
+    size_t i = lower_bound(t, n, h, w, layer);
+    return i < t->count && compare_key(n, h, w, layer, &t->items[i]) == 0 ? t->items[i].algo
+                                                                          : CLN_CONV_AUTO;
+}
+
+static cln_status reserve(tuning_table *t, cln_error *err) {
+    if (t->count < t->cap) return CLN_OK;
+    size_t cap = t->cap ? 2 * t->cap : 128;
+    tuned_choice *items = realloc(t->items, cap * sizeof *items);
+    if (!items) return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory for tuning");
+    t->items = items;
+    t->cap = cap;
+    return CLN_OK;
+}
+
+static void fill(tuned_choice *c, int n, int h, int w, const char *layer, cln_conv_algo algo) {
     c->n = n;
     c->h = h;
     c->w = w;
     snprintf(c->layer, sizeof c->layer, "%s", layer);
     c->algo = algo;
+    c->line = 0;
+}
+
+cln_status tuning_set(tuning_table *t, int n, int h, int w, const char *layer, cln_conv_algo algo,
+                      cln_error *err) {
+    size_t i = lower_bound(t, n, h, w, layer);
+    if (i < t->count && compare_key(n, h, w, layer, &t->items[i]) == 0) {
+        t->items[i].algo = algo;
+        return CLN_OK;
+    }
+    cln_status status = reserve(t, err);
+    if (status != CLN_OK) return status;
+    memmove(t->items + i + 1, t->items + i, (t->count - i) * sizeof *t->items);
+    fill(&t->items[i], n, h, w, layer, algo);
+    t->count++;
     return CLN_OK;
 }
 
@@ -166,45 +194,143 @@ void tuning_free(tuning_table *t) {
     t->count = t->cap = 0;
 }
 
+/* Sorts the choices read, in file order (line), by key; of repeats the
+ * last line wins. */
+static int compare_choices(const void *a, const void *b) {
+    const tuned_choice *x = a, *y = b;
+    int c = compare_key(x->n, x->h, x->w, x->layer, y);
+    return c ? c : (x->line > y->line) - (x->line < y->line);
+}
+
+static void sort_choices(tuning_table *t) {
+    qsort(t->items, t->count, sizeof *t->items, compare_choices);
+    size_t kept = 0;
+    for (size_t i = 0; i < t->count; i++) {
+        if (i + 1 < t->count && compare_key(t->items[i].n, t->items[i].h, t->items[i].w,
+                                            t->items[i].layer, &t->items[i + 1]) == 0)
+            continue; /* a later line has the same key */
+        t->items[kept++] = t->items[i];
+    }
+    t->count = kept;
+}
+
+/* Whether Xgemm parameters are ones CLBlast's kernel can be built with, as
+ * its tuner constrains them (the kernel with GEMMK 0 and KREG 1, the one this
+ * project's candidates use): each in its range of powers of two, the work
+ * tiles multiples of the thread tiles and vector widths. */
+static bool xgemm_valid(const size_t *v) {
+    enum {
+        GEMMK,
+        MWG,
+        NWG,
+        KWG,
+        MDIMC,
+        NDIMC,
+        MDIMA,
+        NDIMB,
+        KWI,
+        VWM,
+        VWN,
+        STRM,
+        STRN,
+        SA,
+        SB,
+        KREG
+    };
+    static const size_t lo[XGEMM_PARAM_COUNT] = {0, 8, 8, 8, 4, 4, 4, 4, 1, 1, 1, 0, 0, 0, 0, 1};
+    static const size_t hi[XGEMM_PARAM_COUNT] = {0, 128, 128, 64, 32, 32, 32, 32,
+                                                 8, 8,   8,   1,  1,  1,  1,  1};
+    for (int i = 0; i < XGEMM_PARAM_COUNT; i++) {
+        const bool flag = i == GEMMK || i == STRM || i == STRN || i == SA || i == SB;
+        if (v[i] < lo[i] || v[i] > hi[i] || (!flag && (v[i] & (v[i] - 1)) != 0)) return false;
+    }
+    return v[MWG] % (v[MDIMC] * v[VWM]) == 0 && v[NWG] % (v[NDIMC] * v[VWN]) == 0 &&
+           v[MWG] % (v[MDIMA] * v[VWM]) == 0 && v[NWG] % (v[NDIMB] * v[VWN]) == 0 &&
+           v[KWG] % v[KWI] == 0 && v[MDIMC] * v[NDIMC] >= v[MDIMA] &&
+           v[MDIMC] * v[NDIMC] >= v[NDIMB] && v[KWG] % (v[MDIMC] * v[NDIMC] / v[MDIMA]) == 0 &&
+           v[KWG] % (v[MDIMC] * v[NDIMC] / v[NDIMB]) == 0;
+}
+
+/* Why the file cannot be used, into t->warning; the table is emptied: the
+ * file is ignored. */
+static void ignore_file(tuning_table *t, const char *why) {
+    snprintf(t->warning, sizeof t->warning,
+             "%.4095s: %.3000s; the file is ignored (the defaults apply) until `clinception tune` "
+             "writes it again",
+             t->path, why);
+    t->count = 0;
+    t->has_xgemm = false;
+}
+
 cln_status tuning_load(tuning_table *t, cln_error *err) {
+    t->warning[0] = '\0';
     struct stat st;
     if (stat(t->path, &st) != 0) return CLN_OK; /* no tuning yet: the defaults */
-    FILE *f;
+    unsigned char *text;
     size_t size;
-    cln_status opened = file_open_regular(t->path, &f, &size, err);
-    if (opened != CLN_OK) return opened;
+    cln_error why;
+    if (file_read_all(t->path, TUNING_MAX_FILE_BYTES, "a tuning file", &text, &size, &why) !=
+        CLN_OK) {
+        if (why.status == CLN_ERR_OUT_OF_MEMORY)
+            return cln_fail(err, why.status, "%s", why.message);
+        /* the path in it already: say why without it */
+        const char *reason = strncmp(why.message, t->path, strlen(t->path)) == 0
+                                 ? why.message + strlen(t->path) + 2
+                                 : why.message;
+        ignore_file(t, reason);
+        return CLN_OK;
+    }
     cln_status status = CLN_OK;
-    char line[512];
-    int number = 0;
-    while (status == CLN_OK && fgets(line, sizeof line, f)) {
-        number++;
-        if (line[0] == '#' || line[0] == '\n') continue;
+    char *line = (char *)text, *bad = NULL;
+    char why_text[160];
+    for (int number = 1; line < (char *)text + size && !bad && status == CLN_OK; number++) {
+        char *end = strchr(line, '\n');
+        if (end) *end = '\0';
+        char *next = end ? end + 1 : line + strlen(line);
+        if (line[0] == '#' || line[0] == '\0') {
+            line = next;
+            continue;
+        }
         if (strncmp(line, "clblast Xgemm ", 14) == 0) {
-            t->has_xgemm = parse_xgemm(line + 14, t->xgemm);
-            if (!t->has_xgemm)
-                status = cln_fail(err, CLN_ERR_FORMAT,
-                                  "%s:%d: not a CLBlast Xgemm line (\"clblast Xgemm NAME=VALUE "
-                                  "...\" with all 16 parameters); delete the file or run "
-                                  "`clinception tune` again",
-                                  t->path, number);
+            t->has_xgemm = parse_xgemm(line + 14, t->xgemm) && xgemm_valid(t->xgemm);
+            if (!t->has_xgemm) {
+                snprintf(why_text, sizeof why_text,
+                         "line %d is not a CLBlast Xgemm line (\"clblast Xgemm NAME=VALUE ...\" "
+                         "with all 16 parameters, each one CLBlast can build)",
+                         number);
+                bad = why_text;
+            }
+            line = next;
             continue;
         }
         char layer[NET_NAME_SIZE], algo[16], tail;
         int n, h, w;
         int algo_id = -1;
-        if (sscanf(line, "conv %d %d %d %47s %15s %c", &n, &h, &w, layer, algo, &tail) == 5)
+        if (strlen(line) < 128 &&
+            sscanf(line, "conv %d %d %d %47s %15s %c", &n, &h, &w, layer, algo, &tail) == 5)
             algo_id = tuning_algo_parse(algo);
-        if (algo_id <= CLN_CONV_AUTO || n < 1 || h < 1 || w < 1)
-            status = cln_fail(err, CLN_ERR_FORMAT,
-                              "%s:%d: not a tuning line (\"conv N H W LAYER gemm|tiled|direct\"); "
-                              "delete the file or run `clinception tune` again",
-                              t->path, number);
-        else
-            status = tuning_set(t, n, h, w, layer, (cln_conv_algo)algo_id, err);
+        if (algo_id <= CLN_CONV_AUTO || n < 1 || h < 1 || w < 1) {
+            snprintf(
+                why_text, sizeof why_text,
+                "line %d is not a tuning line (\"conv N H W LAYER gemm|tiled|direct|winograd\")",
+                number);
+            bad = why_text;
+        } else if ((status = reserve(t, err)) == CLN_OK) {
+            fill(&t->items[t->count], n, h, w, layer, (cln_conv_algo)algo_id);
+            t->items[t->count++].line = number;
+        }
+        line = next;
     }
-    fclose(f);
-    if (status != CLN_OK) tuning_free(t);
-    return status;
+    free(text);
+    if (status != CLN_OK) {
+        tuning_free(t);
+        return status;
+    }
+    if (bad)
+        ignore_file(t, bad);
+    else
+        sort_choices(t);
+    return CLN_OK;
 }
 
 /* mkdir -p of the folder that holds path. */

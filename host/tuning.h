@@ -14,6 +14,7 @@ typedef struct {
     int n, h, w;               /* input shape */
     char layer[NET_NAME_SIZE]; /* torchvision module name */
     cln_conv_algo algo;        /* never CLN_CONV_AUTO */
+    int line;                  /* of the file it was read from (0: set by tuning) */
 } tuned_choice;
 
 /* The parameters of CLBlast's main GEMM kernel (Xgemm), in this order. */
@@ -25,11 +26,14 @@ extern const char *const xgemm_param_names[XGEMM_PARAM_COUNT];
 extern const size_t xgemm_cpu_candidates[][XGEMM_PARAM_COUNT];
 extern const size_t xgemm_cpu_candidate_count;
 
+#define TUNING_MAX_FILE_BYTES (64 << 20) /* a larger tuning file is ignored */
+
 typedef struct {
-    char path[4096]; /* the device's tuning file */
-    tuned_choice *items;
+    char path[4096];     /* the device's tuning file */
+    tuned_choice *items; /* in order of (n, h, w, layer) */
     size_t count, cap;
-    bool has_xgemm; /* a "clblast Xgemm" line: the parameters tune chose */
+    char warning[CLN_ERROR_MESSAGE_SIZE]; /* why the file was ignored, or "" */
+    bool has_xgemm;                       /* a "clblast Xgemm" line: the parameters tune chose */
     size_t xgemm[XGEMM_PARAM_COUNT];
 } tuning_table;
 
@@ -38,8 +42,11 @@ typedef struct {
  * the platform, device and driver. */
 void tuning_path(const cln_device_info *device, char *path, size_t size);
 
-/* Reads t->path (set it first); a missing file is an empty table. A
- * malformed one is refused with its path and line. */
+/* Reads t->path (set it first); a missing file is an empty table. The file
+ * is a cache: one that cannot be read, or is malformed anywhere (a line, a
+ * CLBlast parameter CLBlast could not build), or larger than
+ * TUNING_MAX_FILE_BYTES, is ignored with the reason, its path and line in
+ * t->warning, and the defaults apply. Fails only when out of memory. */
 cln_status tuning_load(tuning_table *t, cln_error *err);
 /* Writes the table to t->path (creating the folder), through a temporary
  * file renamed into place. */

@@ -577,7 +577,7 @@ Test(cli, classify_walks_folders_and_reads_lists) {
     snprintf(want, sizeof want, "%s/b/c/pipe.png: cannot read: it is a named pipe", dir);
     expect_contains(r.err, want, "stderr");
     /* a link to a folder walked already (e to b; c/up, a loop) is walked once */
-    snprintf(want, sizeof want, "skipping %s/e: a link to a folder walked already", dir);
+    snprintf(want, sizeof want, "%s/e: skipped: a link to a folder walked already", dir);
     expect_contains(r.err, want, "stderr");
     expect_contains(r.err, "5 images, 2 failed", "stderr");
     /* the same from a list on standard input, with a blank line and CRLF */
@@ -788,6 +788,24 @@ Test(cli, named_pipes_and_devices_are_refused_without_blocking) {
     r = RUN("infer", "--random-weights", "--input", "/dev/zero", "--output", tmp_path("y.npy"));
     expect_status(&r, 1);
     expect_contains(r.err, "/dev/zero: cannot read: it is a character device", "stderr");
+    free_result(&r);
+}
+
+/* A progressive JPEG of thousands of scans (a pass over the image each) is
+ * refused at once instead of keeping the decoder busy; one of a few scans
+ * past the limit's half is decoded. */
+Test(cli, jpeg_with_thousands_of_scans_is_refused) {
+    char cmd[2048];
+    const char *many = tmp_path("scans.jpg"), *few = tmp_path("few.jpg");
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 %s/tests/make_many_scans.py %s 5000 && /usr/bin/python3 "
+             "%s/tests/make_many_scans.py %s 100",
+             getenv("CLN_SOURCE_DIR"), many, getenv("CLN_SOURCE_DIR"), few);
+    cr_assert_eq(system(cmd), 0);
+    run_result r = RUN("classify", "--random-weights", "--crop", "75", "--resize", "80", many, few);
+    expect_status(&r, 1);
+    expect_contains(r.err, "more than 256 progressive scans", "stderr");
+    expect_contains(r.out, few, "stdout");
     free_result(&r);
 }
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define MAX_TENSORS 640
@@ -97,8 +98,9 @@ typedef struct {
     const char *huge_in[2];          /* tensors whose element 0 is FLT_MAX */
     const char *retype;              /* tensor written as dtype retype_as ("F16" or "I64") */
     const char *retype_as;
-    size_t cut;  /* bytes cut off the end of the file */
-    int classes; /* rows of fc.weight and fc.bias (0: ImageNet's 1000) */
+    size_t cut;       /* bytes cut off the end of the file */
+    bool sparse_last; /* the last extra's data is a hole: the file is extended over it */
+    int classes;      /* rows of fc.weight and fc.bias (0: ImageNet's 1000) */
 } file_options;
 
 static char tmp_path[64]; /* the file being written, removed by the suite's fini */
@@ -292,7 +294,7 @@ static void write_state_dict(const file_options *opt) {
         length[k] = (uint8_t)((uint64_t)header.length >> (8 * k));
     cr_assert_eq(fwrite(length, 1, 8, fp), 8);
     cr_assert_eq(fwrite(header.text, 1, header.length, fp), header.length);
-    for (size_t i = 0; i < count; i++) {
+    for (size_t i = 0; i < count - (opt->sparse_last ? 1 : 0); i++) {
         size_t size;
         uint8_t *bytes = tensor_bytes(&specs[i], opt, &size);
         cr_assert_eq(fwrite(bytes, 1, size, fp), size);
@@ -300,6 +302,7 @@ static void write_state_dict(const file_options *opt) {
     }
     cr_assert_eq(fclose(fp), 0);
     size_t file_size = 8 + header.length + offset;
+    if (opt->sparse_last) cr_assert_eq(truncate(tmp_path, (off_t)file_size), 0);
     free(header.text);
     if (opt->cut) cr_assert_eq(truncate(tmp_path, (off_t)(file_size - opt->cut)), 0);
 }
@@ -436,6 +439,25 @@ Test(model_weights, aux_logits_and_num_batches_tracked_are_ignored) {
     expect_folded(&net, &loaded, find_layer(&net, "Conv2d_1a_3x3"), 5, 0, SIZE_MAX);
     int fc = find_layer(&net, "fc");
     cr_assert_eq(loaded.data[loaded.b_off[fc] + 999], tensor_value("fc.bias", 999, false));
+    packed_weights_free(&loaded);
+}
+
+/* A file with a huge tensor the model ignores (8 GiB of AuxLogits, a hole
+ * in the file here) loads without reading it: only the tensors the model
+ * uses are read, so the peak memory grows by the model, not the file. */
+Test(model_weights, ignored_tensors_are_not_read) {
+    network net;
+    network_inception_v3(&net, NET_IMAGENET_CLASSES);
+    cln_error err;
+    file_options opt = {.extras = {{"AuxLogits.fc.weight", "F32", 2, {1 << 20, 2048}}},
+                        .sparse_last = true};
+    struct rusage before, after;
+    cr_assert_eq(getrusage(RUSAGE_SELF, &before), 0);
+    cln_status status = load(&net, &opt, &loaded, &err);
+    cr_assert_eq(status, CLN_OK, "%s: %s", cln_status_name(status), err.message);
+    cr_assert_eq(getrusage(RUSAGE_SELF, &after), 0);
+    cr_expect_lt(after.ru_maxrss - before.ru_maxrss, 1024 * 1024,
+                 "loading took %ld KiB more at the peak", after.ru_maxrss - before.ru_maxrss);
     packed_weights_free(&loaded);
 }
 

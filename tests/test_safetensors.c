@@ -88,9 +88,20 @@ static uint8_t *make_valid_file(size_t *size) {
     return make_file(valid_header, data, sizeof data, size);
 }
 
+/* The tensor's data where it lies: in memory, where its offset says; from
+ * a file, not read yet (NULL). */
+static void expect_at(const st_file *f, const st_tensor *t, const uint8_t *data, size_t offset) {
+    cr_assert_eq(t->offset, offset, "%s at %zu, not %zu", t->name, t->offset, offset);
+    if (f->fp)
+        cr_assert_null(t->data);
+    else
+        cr_assert_eq(t->data, data + offset);
+}
+
 static void check_valid_file(const st_file *f, size_t header_size) {
     cr_assert_eq(f->count, 5);
     const uint8_t *data = f->bytes + 8 + header_size;
+    cr_assert_eq(f->data_start, 8 + header_size);
     /* sorted by offset; the zero-size tensor before the one at the same offset */
     const char *order[] = {"a.f32", "b.f16", "d.step", "e.empty", "c.bf16"};
     for (int i = 0; i < 5; i++)
@@ -106,33 +117,36 @@ static void check_valid_file(const st_file *f, size_t header_size) {
     cr_assert_eq(a->shape[1], 3);
     cr_assert_eq(a->numel, 6);
     cr_assert_eq(a->nbytes, 24);
-    cr_assert_eq(a->data, data);
+    expect_at(f, a, data, 0);
 
     const st_tensor *b = st_find(f, "b.f16");
     cr_assert_eq(b->dtype, ST_F16);
     cr_assert_eq(b->numel, 10);
     cr_assert_eq(b->nbytes, 20);
-    cr_assert_eq(b->data, data + 24);
+    expect_at(f, b, data, 24);
 
     const st_tensor *c = st_find(f, "c.bf16");
     cr_assert_eq(c->dtype, ST_BF16);
     cr_assert_eq(c->ndim, 1);
     cr_assert_eq(c->numel, 4);
-    cr_assert_eq(c->data, data + 52);
+    expect_at(f, c, data, 52);
 
     const st_tensor *d = st_find(f, "d.step");
     cr_assert_eq(d->dtype, ST_I64);
     cr_assert_eq(d->ndim, 0);
     cr_assert_eq(d->numel, 1);
     cr_assert_eq(d->nbytes, 8);
-    cr_assert_eq(d->data, data + 44);
-    cr_assert_eq(d->data[0], 7);
+    expect_at(f, d, data, 44);
+    uint8_t step[8];
+    cln_error read_err = {0};
+    cr_assert_eq(st_read(f, d, step, &read_err), CLN_OK, "%s", read_err.message);
+    cr_assert_eq(step[0], 7);
 
     const st_tensor *e = st_find(f, "e.empty");
     cr_assert_eq(e->ndim, 2);
     cr_assert_eq(e->numel, 0);
     cr_assert_eq(e->nbytes, 0);
-    cr_assert_eq(e->data, data + 52);
+    expect_at(f, e, data, 52);
 
     cln_error err = {0};
     float a_out[6];
@@ -379,6 +393,14 @@ Test(safetensors, refuses_data_offsets_not_array) {
 Test(safetensors, refuses_unknown_dtype) {
     expect_refused("{\"w\": {\"dtype\": \"F8\", \"shape\": [0], \"data_offsets\": [0, 0]}}", 0,
                    "tensor \"w\": unknown dtype \"F8\"", NULL);
+}
+
+/* A name holding terminal control sequences is quoted with them escaped:
+ * the message cannot clear the screen or rewrite the line it is on. */
+Test(safetensors, control_characters_in_names_are_escaped) {
+    expect_refused("{\"\\u001b[2J\\rok\": {\"dtype\": \"F8\", \"shape\": [0], "
+                   "\"data_offsets\": [0, 0]}}",
+                   0, "tensor \"\\x1b[2J\\x0dok\": unknown dtype \"F8\"", NULL);
 }
 
 Test(safetensors, refuses_lowercase_dtype) {

@@ -355,6 +355,8 @@ static cln_status open_session(const common_args *a, session *s, cln_error *err)
         st = cln_model_load(s->rt, a->weights, &s->model, err);
     }
     if (st != CLN_OK) return st;
+    if (cln_model_warning(s->model))
+        fprintf(stderr, "clinception: warning: %s\n", cln_model_warning(s->model));
     cln_model_timings mt = cln_model_get_timings(s->model);
     add_phase(s, "weight read", t1, t1 + mt.read_ms);
     add_phase(s, "weight upload", t1 + mt.read_ms, t1 + mt.read_ms + mt.upload_ms);
@@ -799,9 +801,9 @@ static cln_status print_classes(batch_sink *sink, const char *const *names, int 
         for (int k = 0; k < c->classes; k++)
             finite &= isfinite(l[k]) != 0;
         if (!finite || (c->json && !utf8_valid(names[i], strlen(names[i])))) {
-            fprintf(stderr, "clinception: %s: skipped: %s\n", names[i],
-                    finite ? "its name is not UTF-8, which JSON cannot hold"
-                           : "its logits are not finite (NaN or infinity)");
+            stream_note("%s: skipped: %s", names[i],
+                        finite ? "its name is not UTF-8, which JSON cannot hold"
+                               : "its logits are not finite (NaN or infinity)");
             sink->failures++;
             continue;
         }
@@ -964,10 +966,8 @@ static cln_status write_rows(batch_sink *sink, const char *const *names, int n, 
     features_sink *f = sink->ctx;
     for (int i = 0; i < n; i++) {
         if (f->paths.f && strchr(names[i], '\n')) {
-            fprintf(stderr,
-                    "clinception: %s: skipped: its name holds a newline, which the paths "
-                    "list cannot\n",
-                    names[i]);
+            stream_note("%s: skipped: its name holds a newline, which the paths list cannot",
+                        names[i]);
             sink->failures++;
             continue;
         }

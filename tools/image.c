@@ -60,7 +60,28 @@ static int is_jpeg(const unsigned char *bytes, size_t size) {
 typedef struct {
     struct jpeg_error_mgr mgr; /* first: libjpeg sees only this part, through cinfo->err */
     jmp_buf escape;
+    int scans; /* set by the progress monitor when a file passes JPEG_MAX_SCANS */
 } jpeg_trap;
+
+/* A progressive JPEG is decoded once per scan over the whole image; real
+ * files have about 10 (libjpeg writes 10 by default, encoders rarely pass
+ * 30). Each scan costs a pass over the image, so thousands keep the decoder
+ * busy for minutes: past this many the file is refused. */
+#define JPEG_MAX_SCANS 256
+
+typedef struct {
+    struct jpeg_progress_mgr mgr; /* first: libjpeg sees only this part */
+    jpeg_trap *trap;
+} jpeg_scan_limit;
+
+static void jpeg_count_scans(j_common_ptr cinfo) {
+    j_decompress_ptr d = (j_decompress_ptr)cinfo;
+    jpeg_scan_limit *limit = (jpeg_scan_limit *)cinfo->progress;
+    if (d->input_scan_number > JPEG_MAX_SCANS) {
+        limit->trap->scans = d->input_scan_number;
+        longjmp(limit->trap->escape, 1);
+    }
+}
 
 static void jpeg_trap_error(j_common_ptr cinfo) {
     longjmp(((jpeg_trap *)cinfo->err)->escape, 1);
@@ -120,7 +141,19 @@ static cln_status jpeg_load(const char *name, const unsigned char *bytes, size_t
     cinfo.err = jpeg_std_error(&trap.mgr);
     trap.mgr.error_exit = jpeg_trap_error;
     trap.mgr.emit_message = jpeg_trap_message;
+    trap.scans = 0;
+    jpeg_scan_limit limit = {.trap = &trap};
+    limit.mgr.progress_monitor = jpeg_count_scans;
     if (setjmp(trap.escape)) {
+        if (trap.scans) {
+            jpeg_destroy_decompress(&cinfo);
+            free(row);
+            free(rgb);
+            return cln_fail(err, CLN_ERR_FORMAT,
+                            "%s: cannot decode the JPEG: it has more than %d progressive scans "
+                            "(real files have about 10); it is refused to bound the work",
+                            name, JPEG_MAX_SCANS);
+        }
         char reason[JMSG_LENGTH_MAX];
         trap.mgr.format_message((j_common_ptr)&cinfo, reason);
         int code = trap.mgr.msg_code;
@@ -136,6 +169,7 @@ static cln_status jpeg_load(const char *name, const unsigned char *bytes, size_t
         return cln_fail(err, CLN_ERR_FORMAT, "%s: cannot decode the JPEG: %s", name, reason);
     }
     jpeg_create_decompress(&cinfo);
+    cinfo.progress = &limit.mgr;
     jpeg_mem_src(&cinfo, bytes, (unsigned long)size); /* size <= IMAGE_MAX_FILE_BYTES */
     jpeg_read_header(&cinfo, TRUE);
 

@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,15 @@ struct image_slot {
     cln_status status; /* of decoding it */
     cln_error error;
 };
+
+void stream_note(const char *fmt, ...) {
+    cln_error note;
+    va_list ap;
+    va_start(ap, fmt);
+    cln_failv(&note, CLN_OK, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "clinception: %s\n", note.message);
+}
 
 bool path_is_image(const char *name) {
     static const char *const extensions[] = {".jpg", ".jpeg", ".png", ".bmp", ".gif"};
@@ -114,18 +124,17 @@ static cln_status walk(path_list *list, const char *dir, walk_state *state, size
     cln_status status = visit(state, st.st_dev, st.st_ino, &first, err);
     if (status != CLN_OK) return status;
     if (!first) {
-        fprintf(stderr, "clinception: skipping %s: a link to a folder walked already\n", dir);
+        stream_note("%s: skipped: a link to a folder walked already", dir);
         return CLN_OK;
     }
     if (state->depth == WALK_MAX_DEPTH) {
-        fprintf(stderr, "clinception: skipping %s: more than %d folders deep\n", dir,
-                WALK_MAX_DEPTH);
+        stream_note("%s: skipped: more than %d folders deep", dir, WALK_MAX_DEPTH);
         ++*unreadable;
         return CLN_OK;
     }
     DIR *d = opendir(dir);
     if (!d) {
-        fprintf(stderr, "clinception: cannot read folder %s: %s\n", dir, strerror(errno));
+        stream_note("%s: cannot read the folder: %s", dir, strerror(errno));
         ++*unreadable;
         return CLN_OK;
     }
@@ -195,7 +204,7 @@ cln_status paths_add_list_file(path_list *list, const char *file, size_t *unread
                                cln_error *err) {
     const bool standard_input = strcmp(file, "-") == 0;
     FILE *f = standard_input ? stdin : fopen(file, "r");
-    if (!f) return cln_fail(err, CLN_ERR_IO, "cannot open list %s: %s", file, strerror(errno));
+    if (!f) return cln_fail(err, CLN_ERR_IO, "%s: cannot open the list: %s", file, strerror(errno));
     char *line = NULL;
     size_t cap = 0;
     ssize_t got;
@@ -205,14 +214,15 @@ cln_status paths_add_list_file(path_list *list, const char *file, size_t *unread
             line[--got] = '\0';
         if (got == 0) continue;
         if (strlen(line) != (size_t)got)
-            status = cln_fail(err, CLN_ERR_FORMAT, "list %s holds a NUL byte: not a list of paths",
-                              standard_input ? "on standard input" : file);
+            status =
+                cln_fail(err, CLN_ERR_FORMAT, "%s: the list holds a NUL byte: not a list of paths",
+                         standard_input ? "standard input" : file);
         else
             status = paths_add_argument(list, line, unreadable, err);
     }
     if (status == CLN_OK && ferror(f))
-        status = cln_fail(err, CLN_ERR_IO, "cannot read list %s: %s",
-                          standard_input ? "on standard input" : file, strerror(errno));
+        status = cln_fail(err, CLN_ERR_IO, "%s: cannot read the list: %s",
+                          standard_input ? "standard input" : file, strerror(errno));
     free(line);
     if (!standard_input) fclose(f);
     return status;

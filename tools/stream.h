@@ -10,6 +10,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Prints "clinception: MESSAGE" on stderr, with the control characters of
+ * the paths in it escaped as the library's messages are (a file name can
+ * hold a terminal escape sequence). */
+void stream_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 typedef struct {
     char **paths; /* malloc'd copies */
     size_t count, cap;

@@ -221,7 +221,8 @@ static cln_status parse_offsets(const char *path, const char *name, const json_t
                         "%s: tensor \"%s\": data_offsets [%" PRId64 ", %" PRId64
                         "] run past the end of the data section (%zu bytes)",
                         path, name, begin, end, data_size);
-    t->data = data + begin;
+    t->offset = (size_t)begin;
+    t->data = data ? data + begin : NULL;
     return CLN_OK;
 }
 
@@ -277,21 +278,21 @@ static cln_status parse_entries(st_file *f, json_t *root, const uint8_t *data, s
  * name, so that the order is the same on every run. */
 static int compare_by_offset(const void *a, const void *b) {
     const st_tensor *x = a, *y = b;
-    if (x->data != y->data) return x->data < y->data ? -1 : 1;
+    if (x->offset != y->offset) return x->offset < y->offset ? -1 : 1;
     if (x->nbytes != y->nbytes) return x->nbytes < y->nbytes ? -1 : 1;
     return strcmp(x->name, y->name);
 }
 
 /* Sorts the tensors and checks that they tile the data section exactly. */
-static cln_status check_layout(st_file *f, const uint8_t *data, size_t data_size, cln_error *err) {
+static cln_status check_layout(st_file *f, size_t data_size, cln_error *err) {
     if (f->count > 0) qsort(f->tensors, f->count, sizeof *f->tensors, compare_by_offset);
     size_t covered = 0; /* the tensors before i tile [0, covered) */
     for (size_t i = 0; i < f->count; i++) {
         const st_tensor *t = &f->tensors[i];
-        size_t begin = (size_t)(t->data - data);
+        size_t begin = t->offset;
         if (begin < covered) {
             const st_tensor *prev = &f->tensors[i - 1];
-            size_t prev_begin = (size_t)(prev->data - data);
+            size_t prev_begin = prev->offset;
             return cln_fail(err, CLN_ERR_FORMAT,
                             "%s: tensor \"%s\": data_offsets [%zu, %zu] overlap tensor \"%s\" at "
                             "[%zu, %zu]",
@@ -333,8 +334,10 @@ static cln_status parse_file(st_file *f, cln_error *err) {
                         f->path, header_size, f->size - 8);
 
     const char *header = (const char *)f->bytes + 8;
-    const uint8_t *data = f->bytes + 8 + header_size;
+    /* in memory, the data follows; from a file, it stays there */
+    const uint8_t *data = f->fp ? NULL : f->bytes + 8 + header_size;
     size_t data_size = f->size - 8 - (size_t)header_size;
+    f->data_start = 8 + (size_t)header_size;
     json_error_t jerr;
     json_t *root =
         json_loadb(header, (size_t)header_size, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
@@ -342,13 +345,13 @@ static cln_status parse_file(st_file *f, cln_error *err) {
     cln_status status = parse_entries(f, root, data, data_size, err);
     json_decref(root);
     if (status != CLN_OK) return status;
-    return check_layout(f, data, data_size, err);
+    return check_layout(f, data_size, err);
 }
 
 /* Validates bytes, which it owns from here on (freed on failure, kept in *out on success). */
-static cln_status open_owned(const char *name, uint8_t *bytes, size_t size, st_file *out,
+static cln_status open_owned(const char *name, uint8_t *bytes, size_t size, FILE *fp, st_file *out,
                              cln_error *err) {
-    st_file f = {.bytes = bytes, .size = size, .path = strdup(name)};
+    st_file f = {.bytes = bytes, .size = size, .path = strdup(name), .fp = fp};
     cln_status status = f.path ? parse_file(&f, err)
                                : cln_fail(err, CLN_ERR_OUT_OF_MEMORY,
                                           "%s: out of memory copying the file name", name);
@@ -360,46 +363,49 @@ static cln_status open_owned(const char *name, uint8_t *bytes, size_t size, st_f
     return CLN_OK;
 }
 
-/* Reads all of the open file fp into a new buffer. */
-static cln_status read_whole(FILE *fp, const char *path, uint8_t **bytes, size_t *size,
-                             cln_error *err) {
-    struct stat info;
-    if (fstat(fileno(fp), &info) != 0)
-        return cln_fail(err, CLN_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-    if (!S_ISREG(info.st_mode)) return cln_fail(err, CLN_ERR_IO, "%s: not a regular file", path);
-    size_t n = (size_t)info.st_size;
-    if (info.st_size < 0 || (off_t)n != info.st_size)
-        return cln_fail(err, CLN_ERR_IO, "%s: file is too large to read into memory", path);
-    *bytes = malloc(n > 0 ? n : 1);
-    if (!*bytes)
-        return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "%s: out of memory reading %zu bytes", path, n);
-    size_t got = fread(*bytes, 1, n, fp);
+/* Reads n bytes at offset of the open file fp into dst. */
+static cln_status read_at(FILE *fp, const char *path, size_t offset, void *dst, size_t n,
+                          cln_error *err) {
+    if (fseeko(fp, (off_t)offset, SEEK_SET) != 0)
+        return cln_fail(err, CLN_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    size_t got = n ? fread(dst, 1, n, fp) : 0;
     if (got != n) {
-        int error = ferror(fp) ? errno : 0;
-        free(*bytes);
-        *bytes = NULL;
-        if (error) return cln_fail(err, CLN_ERR_IO, "%s: read failed: %s", path, strerror(error));
-        return cln_fail(err, CLN_ERR_IO, "%s: file ended after %zu of %zu bytes", path, got, n);
+        if (ferror(fp))
+            return cln_fail(err, CLN_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+        return cln_fail(err, CLN_ERR_IO, "%s: cannot read: the file ended at byte %zu of %zu", path,
+                        offset + got, offset + n);
     }
-    *size = n;
     return CLN_OK;
 }
 
 cln_status st_open(const char *path, st_file *out, cln_error *err) {
     *out = (st_file){0};
     FILE *fp;
-    size_t file_size;
-    cln_status opened = file_open_regular(path, &fp, &file_size, err);
-    if (opened != CLN_OK) return opened;
-    uint8_t *bytes = NULL;
-    size_t size = 0;
-    cln_status status = read_whole(fp, path, &bytes, &size, err);
-    if (fclose(fp) != 0 && status == CLN_OK) {
-        free(bytes);
-        return cln_fail(err, CLN_ERR_IO, "%s: cannot close: %s", path, strerror(errno));
-    }
+    size_t size;
+    cln_status status = file_open_regular(path, &fp, &size, err);
     if (status != CLN_OK) return status;
-    return open_owned(path, bytes, size, out, err);
+    /* the length field and the header only: a tensor's data is read when
+     * it is asked for, so what the model ignores is never read */
+    uint8_t length[8] = {0};
+    size_t prefix = size < 8 ? size : 8;
+    status = read_at(fp, path, 0, length, prefix, err);
+    uint64_t header_size = 0;
+    for (int i = 7; i >= 0; i--)
+        header_size = header_size << 8 | length[i];
+    if (status == CLN_OK && size >= 8 && header_size <= ST_MAX_HEADER_BYTES &&
+        header_size <= size - 8)
+        prefix = 8 + (size_t)header_size; /* else parse_file says what is wrong */
+    uint8_t *bytes = status == CLN_OK ? malloc(prefix ? prefix : 1) : NULL;
+    if (status == CLN_OK && !bytes)
+        status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "%s: out of memory reading %zu bytes", path,
+                          prefix);
+    if (status == CLN_OK) status = read_at(fp, path, 0, bytes, prefix, err);
+    if (status != CLN_OK) {
+        free(bytes);
+        fclose(fp);
+        return status;
+    }
+    return open_owned(path, bytes, size, fp, out, err);
 }
 
 cln_status st_open_memory(const char *name, const uint8_t *bytes, size_t size, st_file *out,
@@ -410,10 +416,11 @@ cln_status st_open_memory(const char *name, const uint8_t *bytes, size_t size, s
         return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "%s: out of memory copying %zu bytes", name,
                         size);
     if (size > 0) memcpy(copy, bytes, size);
-    return open_owned(name, copy, size, out, err);
+    return open_owned(name, copy, size, NULL, out, err);
 }
 
 void st_close(st_file *f) {
+    if (f->fp) fclose(f->fp);
     for (size_t i = 0; i < f->count; i++)
         free(f->tensors[i].name);
     free(f->tensors);
@@ -453,23 +460,29 @@ static float f16_to_f32(uint16_t h) {
     return f32_from_bits(sign | (exponent + 127 - 15) << 23 | mantissa << 13);
 }
 
+cln_status st_read(const st_file *f, const st_tensor *t, void *dst, cln_error *err) {
+    if (t->data) {
+        if (t->nbytes) memcpy(dst, t->data, t->nbytes);
+        return CLN_OK;
+    }
+    return read_at(f->fp, f->path, f->data_start + t->offset, dst, t->nbytes, err);
+}
+
 cln_status st_to_f32(const st_file *f, const st_tensor *t, float *dst, cln_error *err) {
-    switch (t->dtype) {
-    case ST_F32:
-        memcpy(dst, t->data, t->nbytes);
-        return CLN_OK;
-    case ST_F16:
-        for (size_t i = 0; i < t->numel; i++)
-            dst[i] = f16_to_f32(read_u16_le(t->data + 2 * i));
-        return CLN_OK;
-    case ST_BF16:
-        for (size_t i = 0; i < t->numel; i++)
-            dst[i] = f32_from_bits((uint32_t)read_u16_le(t->data + 2 * i) << 16);
-        return CLN_OK;
-    default:
+    if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16)
         return cln_fail(err, CLN_ERR_FORMAT,
                         "%s: tensor \"%s\": dtype %s cannot be converted to F32 (only F32, F16 "
                         "and BF16 can)",
                         f->path, t->name, st_dtype_name(t->dtype));
+    if (t->dtype == ST_F32) return st_read(f, t, dst, err);
+    /* 16-bit values: read into the upper half of dst, widened upwards in
+     * place (element i is read before the write of element i reaches it) */
+    uint8_t *raw = (uint8_t *)dst + t->nbytes;
+    cln_status status = st_read(f, t, raw, err);
+    if (status != CLN_OK) return status;
+    for (size_t i = 0; i < t->numel; i++) {
+        const uint16_t v = read_u16_le(raw + 2 * i);
+        dst[i] = t->dtype == ST_F16 ? f16_to_f32(v) : f32_from_bits((uint32_t)v << 16);
     }
+    return CLN_OK;
 }
