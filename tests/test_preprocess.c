@@ -217,22 +217,107 @@ Test(preprocess, small_grey_rgba_and_palette_images) {
     expect_match(images, 5, 17, 20);
 }
 
-/* A 16-bit grey PNG keeps its high byte (PIL 9.4 would clip every value above 255). */
-Test(preprocess, grey16_png_takes_high_byte) {
+/* ---- Where stb_image and PIL differ, decoded as PIL decodes them ---------------------------- */
+
+static void expect_load_error(const char *path, cln_status want, const char *phrase);
+
+/* Files where stb_image alone would give other pixels than PIL: a 16-bit grey PNG (PIL clips
+ * each value at 255, stb keeps the high byte), 16-bit RGB and grey+alpha PNGs (the high byte
+ * both), a GIF with a transparent colour (PIL shows its palette colour, stb black), and a
+ * top-down BMP (negative height: stb 2.27 refuses it). Next to each, PIL's convert('RGB')
+ * bytes as name.rgb. */
+static const char *const pil_variants[] = {"grey16.png", "rgb16.png", "la16.png", "transparent.gif",
+                                           "topdown.bmp"};
+#define PIL_VARIANTS (sizeof pil_variants / sizeof pil_variants[0])
+
+Test(preprocess, images_stb_reads_otherwise_decode_to_pils_bytes) {
+    const char *args[PIL_VARIANTS];
+    for (size_t i = 0; i < PIL_VARIANTS; i++)
+        args[i] = pil_variants[i];
+    run_python_args(
+        "import struct, sys, zlib\n"
+        "import numpy as np\n"
+        "from PIL import Image\n"
+        "d = sys.argv[1]\n"
+        "rng = np.random.default_rng(5)\n"
+        "def png(path, w, h, colour_type, rows):\n"
+        "    def chunk(t, b):\n"
+        "        return struct.pack('>I', len(b)) + t + b + struct.pack('>I', zlib.crc32(t + b))\n"
+        "    raw = b''.join(b'\\0' + r for r in rows)\n"
+        "    ihdr = struct.pack('>IIBBBBB', w, h, 16, colour_type, 0, 0, 0)\n"
+        "    open(path, 'wb').write(b'\\x89PNG\\r\\n\\x1a\\n' + chunk(b'IHDR', ihdr) +\n"
+        "        chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b''))\n"
+        "g = rng.integers(0, 65536, (13, 11), dtype=np.uint16)\n"
+        "g[0, :4] = [0, 200, 255, 256]\n"
+        "Image.fromarray(g).save(d + '/grey16.png')\n"
+        "c = rng.integers(0, 65536, (9, 7, 3), dtype=np.uint16)\n"
+        "png(d + '/rgb16.png', 7, 9, 2, [c[y].astype('>u2').tobytes() for y in range(9)])\n"
+        "la = rng.integers(0, 65536, (5, 6, 2), dtype=np.uint16)\n"
+        "png(d + '/la16.png', 6, 5, 4, [la[y].astype('>u2').tobytes() for y in range(5)])\n"
+        "a = rng.integers(0, 256, (7, 9, 3), dtype=np.uint8)\n"
+        "Image.fromarray(a).convert('P', palette=Image.ADAPTIVE, colors=8)"
+        ".save(d + '/transparent.gif', transparency=2)\n"
+        "b = a[:5, :6]\n"
+        "pad = (4 - 6 * 3 % 4) % 4\n"
+        "pix = b''.join(b[y, :, ::-1].tobytes() + bytes(pad) for y in range(5))\n"
+        "head = b'BM' + struct.pack('<IHHI', 54 + len(pix), 0, 0, 54)\n"
+        "head += struct.pack('<IiiHHIIiiII', 40, 6, -5, 1, 24, 0, len(pix), 2835, 2835, 0, 0)\n"
+        "open(d + '/topdown.bmp', 'wb').write(head + pix)\n"
+        "for name in sys.argv[2:]:\n"
+        "    with Image.open(d + '/' + name) as img:\n"
+        "        rgb = img.convert('RGB')\n"
+        "    open(d + '/' + name[:-4] + '.rgb', 'wb').write(rgb.tobytes())\n",
+        args, PIL_VARIANTS);
+    for (size_t i = 0; i < PIL_VARIANTS; i++) {
+        char rgb_name[64];
+        snprintf(rgb_name, sizeof rgb_name, "%.*s.rgb", (int)strlen(pil_variants[i]) - 4,
+                 pil_variants[i]);
+        size_t size;
+        unsigned char *want = read_whole(tmp_path(rgb_name), &size);
+        rgb_image img;
+        cln_error err = {0};
+        cln_status status = image_load(tmp_path(pil_variants[i]), &img, &err);
+        cr_assert_eq(status, CLN_OK, "%s: %s", pil_variants[i], err.message);
+        cr_assert_eq((size_t)img.width * img.height * 3, size, "%s: %d x %d", pil_variants[i],
+                     img.width, img.height);
+        size_t differ = 0;
+        for (size_t k = 0; k < size; k++)
+            differ += img.rgb[k] != want[k];
+        cr_expect_eq(differ, 0, "%s: %zu of %zu bytes differ from PIL's", pil_variants[i], differ,
+                     size);
+        image_free(&img);
+        free(want);
+    }
+}
+
+/* Files PIL refuses where stb_image would decode something: a BMP and a GIF cut short (PIL:
+ * "image file is truncated"; stb fills black, or repeats a colour), and a GIF whose first frame
+ * does not cover its screen (the two fill the rest differently). */
+Test(preprocess, truncated_bmp_and_gif_and_partial_gif_frames_are_refused) {
     run_python_text("import sys\n"
                     "import numpy as np\n"
                     "from PIL import Image\n"
-                    "a = (np.arange(6, dtype=np.uint16) * 12345).reshape(2, 3)\n"
-                    "Image.fromarray(a).save(sys.argv[1] + '/grey16.png')\n");
+                    "d = sys.argv[1]\n"
+                    "a = np.random.default_rng(9).integers(0, 256, (7, 9, 3), dtype=np.uint8)\n"
+                    "Image.fromarray(a).save(d + '/full.bmp')\n"
+                    "b = open(d + '/full.bmp', 'rb').read()\n"
+                    "open(d + '/cut.bmp', 'wb').write(b[:len(b) - 30])\n"
+                    "Image.fromarray(a).convert('P').save(d + '/full.gif')\n"
+                    "g = open(d + '/full.gif', 'rb').read()\n"
+                    "open(d + '/cut.gif', 'wb').write(g[:len(g) - 10])\n"
+                    "Image.fromarray(a[:3, :4]).convert('P').save(d + '/small.gif')\n"
+                    "s = bytearray(open(d + '/small.gif', 'rb').read())\n"
+                    "s[6:10] = (9).to_bytes(2, 'little') + (7).to_bytes(2, 'little')\n"
+                    "open(d + '/frame.gif', 'wb').write(bytes(s))\n");
+    expect_load_error(tmp_path("cut.bmp"), CLN_ERR_FORMAT, "the file is truncated");
+    expect_load_error(tmp_path("cut.gif"), CLN_ERR_FORMAT, "the file is truncated");
+    expect_load_error(tmp_path("frame.gif"), CLN_ERR_FORMAT,
+                      "first frame (4 x 3 at 0, 0) does not cover its 9 x 7 screen");
     rgb_image img;
     cln_error err = {0};
-    cln_status status = image_load(tmp_path("grey16.png"), &img, &err);
-    cr_assert_eq(status, CLN_OK, "%s", err.message);
-    cr_assert_eq(img.width, 3);
-    cr_assert_eq(img.height, 2);
-    for (int i = 0; i < 6; i++)
-        for (int c = 0; c < 3; c++)
-            cr_expect_eq(img.rgb[3 * i + c], (i * 12345) >> 8, "pixel %d channel %d", i, c);
+    cr_expect_eq(image_load(tmp_path("full.bmp"), &img, &err), CLN_OK, "%s", err.message);
+    image_free(&img);
+    cr_expect_eq(image_load(tmp_path("full.gif"), &img, &err), CLN_OK, "%s", err.message);
     image_free(&img);
 }
 

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,6 +238,153 @@ static cln_status jpeg_load(const char *name, const unsigned char *bytes, size_t
 
 /* ---- The other formats through stb_image ---------------------------------------------------- */
 
+/* ---- Where stb_image and PIL differ ----------------------------------------------------- */
+
+static unsigned le16(const unsigned char *p) {
+    return (unsigned)p[0] | (unsigned)p[1] << 8;
+}
+
+static uint32_t le32(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* What is done to a BMP or GIF so that stb_image decodes it to PIL's pixels: a copy of the
+ * file with a header field changed, and whether the rows come out upside down. */
+typedef struct {
+    unsigned char *copy; /* malloc'd, or NULL: the file as it is */
+    bool flip;
+} stb_fixup;
+
+static cln_status refuse_truncated(const char *name, cln_error *err) {
+    return cln_fail(err, CLN_ERR_FORMAT,
+                    "%s: cannot decode the image: the file is truncated (PIL refuses it too)",
+                    name);
+}
+
+static cln_status make_copy(const char *name, const unsigned char *bytes, size_t size,
+                            stb_fixup *fix, cln_error *err) {
+    fix->copy = malloc(size);
+    if (!fix->copy) return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "%s: out of memory", name);
+    memcpy(fix->copy, bytes, size);
+    return CLN_OK;
+}
+
+/* A BMP: one shorter than its header's pixel rows is refused, as PIL refuses it (stb_image
+ * fills the missing rows with black); a top-down one (negative height, which stb_image 2.27
+ * refuses and PIL reads) is decoded with the height made positive, then flipped. */
+static cln_status bmp_fixup(const char *name, const unsigned char *bytes, size_t size,
+                            stb_fixup *fix, cln_error *err) {
+    if (size < 26) return refuse_truncated(name, err);
+    const uint32_t offset = le32(bytes + 10), header = le32(bytes + 14);
+    int64_t width, height;
+    unsigned bpp, compression = 0;
+    if (header == 12) { /* OS/2 BITMAPCOREHEADER */
+        width = le16(bytes + 18);
+        height = le16(bytes + 20);
+        bpp = le16(bytes + 24);
+    } else {
+        if (size < 34) return refuse_truncated(name, err);
+        width = (int32_t)le32(bytes + 18);
+        height = (int32_t)le32(bytes + 22);
+        bpp = le16(bytes + 28);
+        compression = le32(bytes + 30);
+    }
+    const bool top_down = height < 0;
+    if (top_down) height = -height;
+    if (width < 1 || height < 1 || width > IMAGE_MAX_SIDE || height > IMAGE_MAX_SIDE)
+        return refuse_size(name, (long long)width, (long long)(top_down ? -height : height), err);
+    /* uncompressed rows (BI_RGB, BI_BITFIELDS) are padded to 4 bytes */
+    if ((compression == 0 || compression == 3) && bpp >= 1 && bpp <= 32) {
+        const uint64_t row = ((uint64_t)bpp * (uint64_t)width + 31) / 32 * 4;
+        if ((uint64_t)offset + row * (uint64_t)height > size) return refuse_truncated(name, err);
+    }
+    if (!top_down) return CLN_OK;
+    if (header == 12 || compression != 0)
+        return cln_fail(err, CLN_ERR_FORMAT,
+                        "%s: a top-down BMP that is compressed or has an old header; only "
+                        "uncompressed ones can be read",
+                        name);
+    cln_status status = make_copy(name, bytes, size, fix, err);
+    if (status != CLN_OK) return status;
+    const uint32_t positive = (uint32_t)height;
+    for (int k = 0; k < 4; k++)
+        fix->copy[22 + k] = (unsigned char)(positive >> (8 * k));
+    fix->flip = true;
+    return CLN_OK;
+}
+
+/* Skips GIF data sub-blocks from *at; false if the file ends first. */
+static bool gif_skip_blocks(const unsigned char *bytes, size_t size, size_t *at) {
+    while (*at < size) {
+        const size_t length = bytes[*at];
+        *at += 1 + length;
+        if (length == 0) return *at <= size;
+    }
+    return false;
+}
+
+/* A GIF: its first frame is what both decode. PIL's convert('RGB') shows a transparent
+ * pixel in its palette colour where stb_image makes it black, so the transparency flag is
+ * cleared; a first frame smaller than the screen (whose rest the two fill differently) is
+ * refused, and so is a file that ends inside the frame (PIL: "image file is truncated"). */
+static cln_status gif_fixup(const char *name, const unsigned char *bytes, size_t size,
+                            stb_fixup *fix, cln_error *err) {
+    if (size < 13) return refuse_truncated(name, err);
+    const unsigned screen_w = le16(bytes + 6), screen_h = le16(bytes + 8);
+    size_t at = 13;
+    if (bytes[10] & 0x80) at += 3u << ((bytes[10] & 7) + 1); /* the global colour table */
+    size_t transparency_flag = 0;                            /* where it is, 0: none */
+    while (at < size) {
+        if (bytes[at] == 0x21) { /* an extension: label, then sub-blocks */
+            if (at + 2 > size) break;
+            if (bytes[at + 1] == 0xF9 && at + 4 <= size && bytes[at + 2] == 4)
+                transparency_flag = at + 3;
+            at += 2;
+            if (!gif_skip_blocks(bytes, size, &at)) break;
+            continue;
+        }
+        if (bytes[at] != 0x2C) break; /* the trailer, or junk: stb_image says what */
+        if (at + 10 > size) return refuse_truncated(name, err);
+        const unsigned left = le16(bytes + at + 1), top = le16(bytes + at + 3);
+        const unsigned w = le16(bytes + at + 5), h = le16(bytes + at + 7);
+        if (left != 0 || top != 0 || w != screen_w || h != screen_h)
+            return cln_fail(err, CLN_ERR_FORMAT,
+                            "%s: the GIF's first frame (%u x %u at %u, %u) does not cover its %u x "
+                            "%u screen; only GIFs whose first frame does can be read",
+                            name, w, h, left, top, screen_w, screen_h);
+        size_t data = at + 10;
+        if (bytes[at + 9] & 0x80) data += 3u << ((bytes[at + 9] & 7) + 1);
+        data += 1; /* the LZW minimum code size */
+        if (data > size || !gif_skip_blocks(bytes, size, &data)) return refuse_truncated(name, err);
+        if (transparency_flag && (bytes[transparency_flag] & 1)) {
+            cln_status status = make_copy(name, bytes, size, fix, err);
+            if (status != CLN_OK) return status;
+            fix->copy[transparency_flag] &= (unsigned char)~1u;
+        }
+        return CLN_OK;
+    }
+    return CLN_OK; /* no frame: stb_image refuses it */
+}
+
+/* A 16-bit grey PNG as PIL reads it: mode I, whose convert('RGB') clips each value at 255
+ * (stb_image would keep the high byte). The grey channel only; alpha (from tRNS) is
+ * dropped as convert('RGB') drops it. */
+static bool png_is_grey16(const unsigned char *bytes, size_t size) {
+    return size >= 26 && bytes[24] == 16 && bytes[25] == 0;
+}
+
+static unsigned char *load_grey16_clipped(const unsigned char *bytes, size_t size, int *width,
+                                          int *height, int *channels) {
+    stbi_us *wide = stbi_load_16_from_memory(bytes, (int)size, width, height, channels, 0);
+    if (!wide) return NULL;
+    const size_t count = (size_t)*width * *height * *channels;
+    unsigned char *narrow = malloc(count ? count : 1);
+    for (size_t i = 0; narrow && i < count; i++)
+        narrow[i] = wide[i] > 255 ? 255 : (unsigned char)wide[i];
+    stbi_image_free(wide);
+    return narrow;
+}
+
 cln_status image_load_memory(const char *name, const unsigned char *bytes, size_t size,
                              rgb_image *out, cln_error *err) {
     if (!out) return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "image_load_memory: out is NULL");
@@ -270,17 +418,33 @@ cln_status image_load_memory(const char *name, const unsigned char *bytes, size_
             return refuse_size(name, (long long)pw, (long long)ph, err);
     }
 
+    stb_fixup fix = {NULL, false};
+    cln_status fixed = is_bmp   ? bmp_fixup(name, bytes, size, &fix, err)
+                       : is_gif ? gif_fixup(name, bytes, size, &fix, err)
+                                : CLN_OK;
+    if (fixed != CLN_OK) return fixed;
+    if (fix.copy) bytes = fix.copy;
+
     /* The header alone first, so that a huge image is refused before anything is allocated. */
     int width, height, channels;
-    if (!stbi_info_from_memory(bytes, (int)size, &width, &height, &channels))
+    if (!stbi_info_from_memory(bytes, (int)size, &width, &height, &channels)) {
+        free(fix.copy);
         return cln_fail(err, CLN_ERR_FORMAT, "%s: cannot read the image's header: %s", name,
                         stb_reason());
-    if (!image_within_limits(width, height)) return refuse_size(name, width, height, err);
+    }
+    if (!image_within_limits(width, height)) {
+        free(fix.copy);
+        return refuse_size(name, width, height, err);
+    }
 
     /* In the image's own channels (desired_channels 0), expanded to RGB below: stb_image 2.27
      * converts a 16-bit PGM to 3 channels as if it held 8-bit samples and then reads past the
      * end of its buffer (fixed in stb_image 2.28). */
-    unsigned char *pixels = stbi_load_from_memory(bytes, (int)size, &width, &height, &channels, 0);
+    unsigned char *pixels =
+        is_png && png_is_grey16(bytes, size)
+            ? load_grey16_clipped(bytes, size, &width, &height, &channels)
+            : stbi_load_from_memory(bytes, (int)size, &width, &height, &channels, 0);
+    free(fix.copy);
     if (!pixels) {
         const char *reason = stb_reason();
         cln_status status =
@@ -293,6 +457,15 @@ cln_status image_load_memory(const char *name, const unsigned char *bytes, size_
                         "%s: the image decodes to %d x %d pixels of %d channels, beyond the "
                         "limits its header passed",
                         name, width, height, channels);
+    }
+    if (fix.flip) { /* a top-down BMP, decoded as a bottom-up one */
+        const size_t row = (size_t)width * channels;
+        for (int y = 0; y < height / 2; y++)
+            for (size_t i = 0; i < row; i++) {
+                unsigned char t = pixels[(size_t)y * row + i];
+                pixels[(size_t)y * row + i] = pixels[(size_t)(height - 1 - y) * row + i];
+                pixels[(size_t)(height - 1 - y) * row + i] = t;
+            }
     }
     unsigned char *rgb = pixels;
     if (channels != 3) {

@@ -25,8 +25,10 @@ typedef struct {
 cln_status image_load(const char *path, rgb_image *out, cln_error *err);
 
 /* Decodes an image in memory to 8-bit RGB as PIL's Image.open(...).convert('RGB') does: grey
- * is replicated, alpha dropped, palettes expanded, 16-bit samples reduced to their high byte
- * (where PIL 9.4 clips 16-bit grey at 255 instead). A JPEG (told by its first bytes, FF D8 FF)
+ * is replicated, alpha dropped, palettes expanded (a GIF's transparent colour too), 16-bit
+ * samples reduced to their high byte but 16-bit grey clipped at 255 as PIL 9.4 does, a
+ * top-down BMP read top down. What PIL refuses is refused: a BMP or GIF cut short, and a GIF
+ * whose first frame does not cover its screen (which the two would fill differently). A JPEG (told by its first bytes, FF D8 FF)
  * decodes to PIL's bytes, CMYK included; like PIL it accepts entropy-coded data that libjpeg
  * only warns about and repairs. A corrupt, truncated, empty or unsupported file, or one larger
  * than the limits above, is CLN_ERR_FORMAT with a message naming it (name) and, for decoding
