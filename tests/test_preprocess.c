@@ -290,6 +290,62 @@ Test(preprocess, images_stb_reads_otherwise_decode_to_pils_bytes) {
     }
 }
 
+/* JPEGs corrupted mid-stream (random bytes, an early end-of-image, a stray restart marker, a
+ * cut-out run), seeded: each is decoded to PIL's bytes where PIL decodes it, and refused where
+ * PIL refuses it. */
+#define CORRUPT_JPEGS 24
+
+Test(preprocess, corrupt_jpegs_decode_or_fail_as_pil_does) {
+    const char *args[1] = {source_path("tools/data/coffee.png")};
+    run_python_args(
+        "import io, sys\n"
+        "import numpy as np\n"
+        "from PIL import Image\n"
+        "d = sys.argv[1]\n"
+        "b = io.BytesIO()\n"
+        "Image.open(sys.argv[2]).convert('RGB').crop((0, 0, 200, 150)).save(b, 'JPEG', "
+        "quality=90)\n"
+        "data = b.getvalue()\n"
+        "start = data.find(b'\\xff\\xda') + 20\n"
+        "rng = np.random.default_rng(4)\n"
+        "for t in range(24):\n"
+        "    x = bytearray(data)\n"
+        "    at = int(rng.integers(start, len(data) - 60))\n"
+        "    if t % 4 == 0: x[at:at + 8] = rng.integers(0, 256, 8, dtype=np.uint8).tobytes()\n"
+        "    elif t % 4 == 1: x[at:at + 2] = b'\\xff\\xd9'\n"
+        "    elif t % 4 == 2: x[at:at + 2] = b'\\xff\\xd3'\n"
+        "    else: x = x[:at] + x[at + 50:]\n"
+        "    name = d + '/corrupt%d' % t\n"
+        "    open(name + '.jpg', 'wb').write(bytes(x))\n"
+        "    try:\n"
+        "        rgb = Image.open(name + '.jpg').convert('RGB').tobytes()\n"
+        "    except Exception:\n"
+        "        rgb = b''\n"
+        "    open(name + '.rgb', 'wb').write(rgb)\n",
+        args, 1);
+    for (int t = 0; t < CORRUPT_JPEGS; t++) {
+        char jpg[32], rgb_name[32];
+        snprintf(jpg, sizeof jpg, "corrupt%d.jpg", t);
+        snprintf(rgb_name, sizeof rgb_name, "corrupt%d.rgb", t);
+        size_t size;
+        unsigned char *want = read_whole(tmp_path(rgb_name), &size);
+        rgb_image img;
+        cln_error err = {0};
+        cln_status status = image_load(tmp_path(jpg), &img, &err);
+        if (size == 0) {
+            cr_expect_neq(status, CLN_OK, "%s: PIL refuses it, we decoded it", jpg);
+        } else {
+            cr_expect_eq(status, CLN_OK, "%s: PIL decodes it, we refused it: %s", jpg, err.message);
+            if (status == CLN_OK)
+                cr_expect(size == (size_t)img.width * img.height * 3 &&
+                              memcmp(img.rgb, want, size) == 0,
+                          "%s: other pixels than PIL's", jpg);
+        }
+        if (status == CLN_OK) image_free(&img);
+        free(want);
+    }
+}
+
 /* Files PIL refuses where stb_image would decode something: a BMP and a GIF cut short (PIL:
  * "image file is truncated"; stb fills black, or repeats a colour), and a GIF whose first frame
  * does not cover its screen (the two fill the rest differently). */
