@@ -792,8 +792,8 @@ Test(cli, named_pipes_and_devices_are_refused_without_blocking) {
 }
 
 /* A progressive JPEG of thousands of scans (a pass over the image each) is
- * refused at once instead of keeping the decoder busy; one of a few scans
- * past the limit's half is decoded. */
+ * refused at once instead of keeping the decoder busy; one of about a
+ * hundred, under the limit, is decoded. */
 Test(cli, jpeg_with_thousands_of_scans_is_refused) {
     char cmd[2048];
     const char *many = tmp_path("scans.jpg"), *few = tmp_path("few.jpg");

@@ -219,6 +219,29 @@ Test(preprocess, small_grey_rgba_and_palette_images) {
 
 /* ---- Where stb_image and PIL differ, decoded as PIL decodes them ---------------------------- */
 
+/* Decodes tmp_dir's `name` and compares it with PIL's convert('RGB') bytes, which the
+ * generating script wrote beside it as name-without-extension.rgb. */
+static void expect_pils_bytes(const char *name) {
+    char rgb_name[64];
+    snprintf(rgb_name, sizeof rgb_name, "%.*s.rgb", (int)strlen(name) - 4, name);
+    size_t size;
+    unsigned char *want = read_whole(tmp_path(rgb_name), &size);
+    rgb_image img;
+    cln_error err = {0};
+    cln_status status = image_load(tmp_path(name), &img, &err);
+    cr_assert_eq(status, CLN_OK, "%s: %s", name, err.message);
+    cr_expect_eq((size_t)img.width * img.height * 3, size, "%s: %d x %d", name, img.width,
+                 img.height);
+    if ((size_t)img.width * img.height * 3 == size) {
+        size_t differ = 0;
+        for (size_t k = 0; k < size; k++)
+            differ += img.rgb[k] != want[k];
+        cr_expect_eq(differ, 0, "%s: %zu of %zu bytes differ from PIL's", name, differ, size);
+    }
+    image_free(&img);
+    free(want);
+}
+
 static void expect_load_error(const char *path, cln_status want, const char *phrase);
 
 /* Files where stb_image alone would give other pixels than PIL: a 16-bit grey PNG (PIL clips
@@ -268,26 +291,8 @@ Test(preprocess, images_stb_reads_otherwise_decode_to_pils_bytes) {
         "        rgb = img.convert('RGB')\n"
         "    open(d + '/' + name[:-4] + '.rgb', 'wb').write(rgb.tobytes())\n",
         args, PIL_VARIANTS);
-    for (size_t i = 0; i < PIL_VARIANTS; i++) {
-        char rgb_name[64];
-        snprintf(rgb_name, sizeof rgb_name, "%.*s.rgb", (int)strlen(pil_variants[i]) - 4,
-                 pil_variants[i]);
-        size_t size;
-        unsigned char *want = read_whole(tmp_path(rgb_name), &size);
-        rgb_image img;
-        cln_error err = {0};
-        cln_status status = image_load(tmp_path(pil_variants[i]), &img, &err);
-        cr_assert_eq(status, CLN_OK, "%s: %s", pil_variants[i], err.message);
-        cr_assert_eq((size_t)img.width * img.height * 3, size, "%s: %d x %d", pil_variants[i],
-                     img.width, img.height);
-        size_t differ = 0;
-        for (size_t k = 0; k < size; k++)
-            differ += img.rgb[k] != want[k];
-        cr_expect_eq(differ, 0, "%s: %zu of %zu bytes differ from PIL's", pil_variants[i], differ,
-                     size);
-        image_free(&img);
-        free(want);
-    }
+    for (size_t i = 0; i < PIL_VARIANTS; i++)
+        expect_pils_bytes(pil_variants[i]);
 }
 
 /* JPEGs corrupted mid-stream (random bytes, an early end-of-image, a stray restart marker, a
@@ -423,28 +428,8 @@ static void make_jpeg_variants(void) {
 
 Test(preprocess, jpeg_variants_decode_to_pils_bytes) {
     make_jpeg_variants();
-    for (size_t i = 0; i < JPEG_VARIANTS; i++) {
-        char rgb_name[64];
-        snprintf(rgb_name, sizeof rgb_name, "%.*s.rgb", (int)strlen(jpeg_variants[i]) - 4,
-                 jpeg_variants[i]);
-        size_t size;
-        unsigned char *want = read_whole(tmp_path(rgb_name), &size);
-        rgb_image img;
-        cln_error err = {0};
-        cln_status status = image_load(tmp_path(jpeg_variants[i]), &img, &err);
-        cr_assert_eq(status, CLN_OK, "%s: %s", jpeg_variants[i], err.message);
-        cr_expect_eq((size_t)img.width * img.height * 3, size, "%s: %d x %d", jpeg_variants[i],
-                     img.width, img.height);
-        if ((size_t)img.width * img.height * 3 == size) {
-            size_t differ = 0;
-            for (size_t k = 0; k < size; k++)
-                differ += img.rgb[k] != want[k];
-            cr_expect_eq(differ, 0, "%s: %zu of %zu bytes differ from PIL's", jpeg_variants[i],
-                         differ, size);
-        }
-        image_free(&img);
-        free(want);
-    }
+    for (size_t i = 0; i < JPEG_VARIANTS; i++)
+        expect_pils_bytes(jpeg_variants[i]);
 }
 
 Test(preprocess, jpeg_variants_match_torchvision) {
