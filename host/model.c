@@ -495,7 +495,7 @@ static cln_status run_to(cln_model *m, int t, const float *input, int n, int h, 
     const net_tap *tap = &m->net.taps[t];
     status = prepare_plan(m, n, h, w, err);
     if (status != CLN_OK) return status;
-    status = check_finite(input, n, h, w, err);
+    status = check_finite(input, n, h, w, err); /* after the plan has checked n, h and w */
     if (status != CLN_OK) return status;
     cl_command_queue q = m->rt->queue;
     m->event_count = 0;

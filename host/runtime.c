@@ -69,8 +69,14 @@ static const struct {
 
 #define TUNABLE_COUNT (sizeof tunables / sizeof tunables[0])
 
-static bool tunable_allows(size_t i, long v) {
-    return v >= tunables[i].lo && v <= tunables[i].hi && (!tunables[i].pow2 || (v & (v - 1)) == 0);
+/* The value of tunable i in text (a whole number, up to a ',' or the end), if
+ * its constraint allows it. */
+static bool tunable_value(size_t i, const char *text, long *v) {
+    char *end;
+    errno = 0;
+    *v = strtol(text, &end, 10);
+    return !errno && end != text && (!*end || *end == ',') && *v >= tunables[i].lo &&
+           *v <= tunables[i].hi && (!tunables[i].pow2 || (*v & (*v - 1)) == 0);
 }
 
 /* Checks every entry of $CLINCEPTION_TUNABLES against the table: a known
@@ -101,10 +107,8 @@ static cln_status check_tunables(cln_error *err) {
             return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
                             "$CLINCEPTION_TUNABLES: %s follows %s and cannot be set apart",
                             tunables[i].name, tunables[i].same_as);
-        char *end;
-        errno = 0;
-        const long v = strtol(eq + 1, &end, 10);
-        if (errno || end == eq + 1 || (*end && *end != ',') || !tunable_allows(i, v))
+        long v;
+        if (!tunable_value(i, eq + 1, &v))
             return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
                             "$CLINCEPTION_TUNABLES: \"%.*s\": %s takes a whole number from %d to "
                             "%d%s",
@@ -154,25 +158,19 @@ const char *runtime_kernel_name(kernel_id k) {
 /* $CLINCEPTION_TUNABLES ("NAME=VALUE,NAME=VALUE") overrides the table, for
  * kernel experiments. */
 int runtime_tunable(const cln_runtime *rt, const char *name) {
-    for (size_t i = 0; i < TUNABLE_COUNT; i++)
-        if (strcmp(tunables[i].name, name) == 0 && tunables[i].same_as)
-            return runtime_tunable(rt, tunables[i].same_as);
     size_t i = 0;
     while (i < TUNABLE_COUNT && strcmp(tunables[i].name, name) != 0)
         i++;
     if (i == TUNABLE_COUNT) return 0;
+    if (tunables[i].same_as) return runtime_tunable(rt, tunables[i].same_as);
     /* a value the constraint refuses (set after cln_runtime_create checked
      * them) is ignored */
     const char *env = getenv("CLINCEPTION_TUNABLES");
     size_t len = strlen(name);
+    long v;
     for (const char *p = env; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
-        if (strncmp(p, name, len) == 0 && p[len] == '=') {
-            char *end;
-            errno = 0;
-            const long v = strtol(p + len + 1, &end, 10);
-            if (!errno && end != p + len + 1 && (!*end || *end == ',') && tunable_allows(i, v))
-                return (int)v;
-        }
+        if (strncmp(p, name, len) == 0 && p[len] == '=' && tunable_value(i, p + len + 1, &v))
+            return (int)v;
     return tunables[i].value[rt->kind];
 }
 

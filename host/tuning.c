@@ -350,13 +350,13 @@ static bool make_parent(const char *path) {
 }
 
 cln_status tuning_save(const tuning_table *t, const cln_device_info *device, cln_error *err) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", t->path, (long)getpid());
     if (!make_parent(t->path))
         return cln_fail(err, CLN_ERR_IO, "cannot create the folder of %s: %s", t->path,
                         strerror(errno));
-    FILE *f = fopen(tmp, "w");
-    if (!f) return cln_fail(err, CLN_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+    temp_file out;
+    cln_status status = temp_file_open(&out, t->path, err);
+    if (status != CLN_OK) return status;
+    FILE *f = out.f;
     fprintf(f, "# clinception tuning for %s / %s / %s / driver %s\n", device->platform_name,
             device->device_name, device->device_version, device->driver_version);
     if (t->has_xgemm) {
@@ -369,11 +369,10 @@ cln_status tuning_save(const tuning_table *t, const cln_device_info *device, cln
         const tuned_choice *c = &t->items[i];
         fprintf(f, "conv %d %d %d %s %s\n", c->n, c->h, c->w, c->layer, tuning_algo_name(c->algo));
     }
-    bool ok = !ferror(f);
-    ok &= fclose(f) == 0;
-    if (!ok || rename(tmp, t->path) != 0) {
-        unlink(tmp);
-        return cln_fail(err, CLN_ERR_IO, "cannot write %s", t->path);
+    if (ferror(f)) {
+        status = cln_fail(err, CLN_ERR_IO, "%s: cannot write: %s", t->path, strerror(errno));
+        temp_file_abort(&out);
+        return status;
     }
-    return CLN_OK;
+    return temp_file_commit(&out, err);
 }

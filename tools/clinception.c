@@ -451,6 +451,27 @@ static int cmd_devices(int argc, char **argv) {
 
 /* ---- infer ------------------------------------------------------------ */
 
+/* Reads an input batch (infer, features --input): a float32 .npy of shape
+ * (N, 3, H, W) with 1 <= N <= 65536 and CLN_MIN_INPUT_SIZE <= H, W <= 65536.
+ * On failure x is freed and err says why. */
+static cln_status read_batch(const char *path, npy_array *x, cln_error *err) {
+    cln_status st = npy_read_f32(path, x, err);
+    if (st != CLN_OK) return st;
+    if (x->ndim == 4 && x->shape[1] == 3 && x->shape[0] >= 1 && x->shape[0] <= 65536 &&
+        x->shape[2] >= CLN_MIN_INPUT_SIZE && x->shape[3] >= CLN_MIN_INPUT_SIZE &&
+        x->shape[2] <= 65536 && x->shape[3] <= 65536)
+        return CLN_OK;
+    char shape[160] = "(";
+    for (int d = 0; d < x->ndim; d++)
+        snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld", d ? ", " : "",
+                 (long long)x->shape[d]);
+    snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s)", x->ndim == 1 ? "," : "");
+    npy_free(x);
+    return cln_fail(err, CLN_ERR_FORMAT,
+                    "%s: shape %s is not (N, 3, H, W) with 1 <= N <= 65536 and %d <= H, W <= 65536",
+                    path, shape, CLN_MIN_INPUT_SIZE);
+}
+
 /* Indices of the k largest values, largest first. */
 static void top_k(const float *v, int count, int k, int *out) {
     for (int j = 0; j < k; j++) {
@@ -503,21 +524,7 @@ static int cmd_infer(int argc, char **argv) {
     session s = {0};
     float *logits = NULL;
     rc = 1;
-    if (npy_read_f32(input, &x, &err) != CLN_OK) goto done;
-    if (x.ndim != 4 || x.shape[1] != 3 || x.shape[0] < 1 || x.shape[0] > 65536 ||
-        x.shape[2] < CLN_MIN_INPUT_SIZE || x.shape[3] < CLN_MIN_INPUT_SIZE || x.shape[2] > 65536 ||
-        x.shape[3] > 65536) {
-        char shape[160] = "(";
-        for (int d = 0; d < x.ndim; d++)
-            snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld", d ? ", " : "",
-                     (long long)x.shape[d]);
-        snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s)",
-                 x.ndim == 1 ? "," : "");
-        snprintf(err.message, sizeof err.message,
-                 "%s: shape %s is not (N, 3, H, W) with 1 <= N <= 65536 and %d <= H, W <= 65536",
-                 input, shape, CLN_MIN_INPUT_SIZE);
-        goto done;
-    }
+    if (read_batch(input, &x, &err) != CLN_OK) goto done;
     const int n = (int)x.shape[0], h = (int)x.shape[2], w = (int)x.shape[3];
     if (open_session(&a, &s, &err) != CLN_OK) goto done;
     const int classes = cln_model_num_classes(s.model);
@@ -1074,17 +1081,8 @@ static int cmd_features(int argc, char **argv) {
     size_t unreadable = 0;
     int rc = 1, h = (int)ia.crop, w = (int)ia.crop;
     if (input) {
-        if (npy_read_f32(input, &x, &err) != CLN_OK) {
+        if (read_batch(input, &x, &err) != CLN_OK) {
             fail(&err);
-            goto done;
-        }
-        if (x.ndim != 4 || x.shape[1] != 3 || x.shape[0] < 1 || x.shape[0] > 65536 ||
-            x.shape[2] < CLN_MIN_INPUT_SIZE || x.shape[3] < CLN_MIN_INPUT_SIZE ||
-            x.shape[2] > 65536 || x.shape[3] > 65536) {
-            fprintf(stderr,
-                    "clinception features: %s is not a float32 (N, 3, H, W) batch with 1 <= N "
-                    "<= 65536 and %d <= H, W <= 65536\n",
-                    input, CLN_MIN_INPUT_SIZE);
             goto done;
         }
         h = (int)x.shape[2];

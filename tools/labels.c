@@ -71,13 +71,16 @@ static size_t utf8_sequence(const unsigned char *s, size_t n) {
     return len;
 }
 
-bool utf8_valid(const char *s, size_t n) {
-    for (size_t i = 0; i < n;) {
-        size_t len = s[i] ? utf8_sequence((const unsigned char *)s + i, n - i) : 0;
-        if (len == 0) return false;
+/* The length of the longest UTF-8 prefix of the n bytes at s. */
+static size_t utf8_prefix(const char *s, size_t n) {
+    size_t i = 0;
+    for (size_t len; i < n && s[i] && (len = utf8_sequence((const unsigned char *)s + i, n - i));)
         i += len;
-    }
-    return true;
+    return i;
+}
+
+bool utf8_valid(const char *s, size_t n) {
+    return utf8_prefix(s, n) == n;
 }
 
 void labels_free(label_list *labels) {
@@ -106,15 +109,12 @@ cln_status labels_read(const char *path, label_list *out, cln_error *err) {
             status = cln_fail(err, CLN_ERR_FORMAT, "%s: labels line %d is blank", path, lines + 1);
             goto done;
         }
-        for (size_t i = at; i < stop;) {
-            size_t len = out->text[i] ? utf8_sequence((unsigned char *)out->text + i, stop - i) : 0;
-            if (len == 0) {
-                status =
-                    cln_fail(err, CLN_ERR_FORMAT, "%s: labels line %d is not UTF-8 text (byte %zu)",
-                             path, lines + 1, i - at + 1);
-                goto done;
-            }
-            i += len;
+        const size_t valid = utf8_prefix(out->text + at, stop - at);
+        if (valid < stop - at) {
+            status =
+                cln_fail(err, CLN_ERR_FORMAT, "%s: labels line %d is not UTF-8 text (byte %zu)",
+                         path, lines + 1, valid + 1);
+            goto done;
         }
         at = end + 1;
     }

@@ -1,6 +1,5 @@
 /* Reading and writing NumPy .npy files of float32 in C order: a strict parser of the header
  * dict for untrusted input, and a writer that lays a file out as np.save does. */
-#define _POSIX_C_SOURCE 200809L
 #include "npy.h"
 
 #include "../host/error.h"
@@ -11,8 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "npy.c copies '<f4' data as it is, so it needs a little-endian host"
