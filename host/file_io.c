@@ -119,7 +119,7 @@ cln_status temp_file_open(temp_file *t, const char *path, cln_error *err) {
     t->temp = malloc(len + 8);
     if (!t->path || !t->temp) {
         temp_file_abort(t);
-        return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory opening %s", path);
+        return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "%s: cannot write: out of memory", path);
     }
     memcpy(t->path, path, len + 1);
     memcpy(t->temp, path, len);

@@ -286,7 +286,10 @@ cln_status op_conv_winograd(cln_runtime *rt, tensor_view src, conv_geometry g, l
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
                         "Winograd runs only 3x3 stride-1 convolutions, not %dx%d stride %dx%d",
                         g.kh, g.kw, g.sh, g.sw);
-    const size_t least = winograd_floats(src.c, dst.c, (size_t)panel, (size_t)panel);
+    /* one panel of tiles, or one image's tiles if fewer */
+    const size_t image_tiles = (size_t)th * tw;
+    const size_t least = winograd_floats(
+        src.c, dst.c, image_tiles < (size_t)panel ? image_tiles : (size_t)panel, (size_t)panel);
     if (least > scratch.floats)
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
                         "Winograd needs %zu floats of scratch for one panel of tiles, %zu given",

@@ -351,7 +351,7 @@ static bool make_parent(const char *path) {
 
 cln_status tuning_save(const tuning_table *t, const cln_device_info *device, cln_error *err) {
     if (!make_parent(t->path))
-        return cln_fail(err, CLN_ERR_IO, "cannot create the folder of %s: %s", t->path,
+        return cln_fail(err, CLN_ERR_IO, "%s: cannot write: cannot create its folder: %s", t->path,
                         strerror(errno));
     temp_file out;
     cln_status status = temp_file_open(&out, t->path, err);

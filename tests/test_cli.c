@@ -488,7 +488,7 @@ Test(cli, classify_refuses_bad_labels_files) {
     static const struct {
         const char *name, *text, *phrase;
     } cases[] = {
-        {"three.txt", "a\nb\nc\n", "holds 3 labels but the model has 1000 classes"},
+        {"three.txt", "a\nb\nc\n", "wrong number of labels: it holds 3, the model has 1000 classes"},
         {"blank.txt", "a\n\nc\n", "labels line 2 is blank"},
         {"latin1.txt", "a\ncaf\351\n", "labels line 2 is not UTF-8"},
         {"empty.txt", "", "holds no labels"},
@@ -758,6 +758,64 @@ Test(cli, output_that_is_a_device_or_the_input_is_refused) {
     cr_expect_str_eq(after, before, "the input changed");
     free(after);
     free(before);
+}
+
+/* An output that is one of the images (in a folder walked, through a link)
+ * or the --files-from list is refused before any work, and the file is left
+ * as it was. */
+Test(cli, output_that_is_an_image_or_the_list_is_refused) {
+    const char *folder = tmp_path("pictures");
+    cr_assert_eq(mkdir(folder, 0700), 0);
+    const char *image = tmp_path("pictures/cat.png"), *alias = tmp_path("alias.npy");
+    cr_assert_eq(link(sample("chelsea.png"), image), 0);
+    cr_assert_eq(symlink(image, alias), 0);
+    const char *list = tmp_path("list.txt");
+    write_text(list, image);
+    struct stat before, after;
+    cr_assert_eq(stat(image, &before), 0);
+    const char *outputs[] = {image, alias, tmp_path("pictures/cat.paths.txt")};
+    cr_assert_eq(symlink(image, outputs[2]), 0);
+    for (int i = 0; i < 3; i++) {
+        run_result r = RUN("features", "--random-weights", "--crop", "80", "--resize", "90",
+                           "--output", outputs[i], folder);
+        expect_status(&r, 1);
+        expect_contains(r.err, "cannot write: it is the input", "stderr");
+        free_result(&r);
+    }
+    run_result r = RUN("classify", "--random-weights", "--crop", "80", "--resize", "90", "--csv",
+                       list, "--files-from", list);
+    expect_status(&r, 1);
+    expect_contains(r.err, "cannot write: it is the input", "stderr");
+    free_result(&r);
+    r = RUN("classify", "--random-weights", "--crop", "80", "--resize", "90", "--trace", alias,
+            folder);
+    expect_status(&r, 1);
+    expect_contains(r.err, "cannot write: it is the input", "stderr");
+    free_result(&r);
+    /* a replaced file would be a new inode; a rewritten one, new bytes */
+    cr_assert_eq(stat(image, &after), 0);
+    cr_expect(after.st_ino == before.st_ino && after.st_size == before.st_size &&
+                  after.st_mtime == before.st_mtime,
+              "the image changed");
+    char *list_after = read_text(list);
+    cr_expect_str_eq(list_after, image, "the list changed");
+    free(list_after);
+}
+
+/* A file name with an escape sequence and a line break is printed escaped in
+ * the text results, so it forges no line; --json gives it exactly. */
+Test(cli, classify_escapes_control_characters_of_paths) {
+    const char *odd = tmp_path("a\x1b[2Jb\nc.png");
+    cr_assert_eq(link(sample("chelsea.png"), odd), 0);
+    run_result r = RUN("classify", "--random-weights", "--crop", "80", "--resize", "90", odd);
+    expect_status(&r, 0);
+    expect_contains(r.out, "a\\x1b[2Jb\\x0ac.png\n", "stdout");
+    cr_expect_null(strchr(r.out, '\x1b'), "a raw escape in: %s", r.out);
+    free_result(&r);
+    r = RUN("classify", "--random-weights", "--crop", "80", "--resize", "90", "--json", odd);
+    expect_status(&r, 0);
+    expect_contains(r.out, "a\\u001B[2Jb\\nc.png", "stdout");
+    free_result(&r);
 }
 
 /* A batch the device cannot hold is refused before its input is made on

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 /* What np.save(f, np.zeros((2, 3), np.float32)) writes before the data. */
@@ -439,4 +440,31 @@ Test(npy_read, names_the_file_in_format_errors) {
     cr_assert_eq(status, CLN_ERR_FORMAT);
     cr_assert(strstr(err.message, path) != NULL, "%s", err.message);
     cr_assert(strstr(err.message, "bad magic") != NULL, "%s", err.message);
+}
+
+/* A valid header followed by 64 GiB (a sparse file): refused from the header and the
+ * file's size, with no more than the header read; the address space is capped at 1 GiB
+ * so that reading the file whole could not pass. */
+Test(npy_read, refuses_a_file_larger_than_its_header_says_before_reading_it) {
+    char path[64];
+    make_temp_path(path, sizeof path);
+    uint8_t buf[1024];
+    size_t size = build_npy(buf, sizeof buf, 1,
+                            "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }\n",
+                            6 * sizeof(float));
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(buf, 1, size, f), size);
+    fclose(f);
+    cr_assert_eq(truncate(path, (off_t)64 << 30), 0);
+    struct rlimit cap = {1ul << 30, 1ul << 30};
+    cr_assert_eq(setrlimit(RLIMIT_AS, &cap), 0);
+    npy_array a;
+    cln_error err = {0};
+    cln_status status = npy_read_f32(path, &a, &err);
+    remove(path);
+    cr_assert_eq(status, CLN_ERR_FORMAT, "%s", err.message);
+    cr_assert(strstr(err.message, "but shape (2, 3) of float32 needs 24") != NULL, "%s",
+              err.message);
+    cr_assert_null(a.data);
 }

@@ -260,14 +260,16 @@ Test(ops, conv_tiled_im2col_in_chunks) {
     unsetenv("CLINCEPTION_TUNABLES");
 }
 
-/* Scratch for less than one image: CLBlast's row-major im2col two output
- * rows at a time (14 of an image's 63 columns, a partial last chunk), ours
- * two panels at a time, and a stride-2 and a 1x7 case; Winograd 16 of an
- * image's 42 tiles at a time. */
+/* Scratch for less than one image: with 8-column panels (AVX2), CLBlast's
+ * row-major im2col two output rows at a time (14 of an image's 63 columns,
+ * a partial last chunk), ours two panels at a time, and a stride-2 and a
+ * 1x7 case; Winograd 16 of an image's 42 tiles at a time. The scratch grows
+ * with the device's panel so that one panel always fits and one image never
+ * does. */
 Test(ops, conv_less_than_an_image_at_a_time) {
     const conv_geometry padded = {3, 3, 1, 1, 1, 1}, strided = {3, 3, 2, 2, 0, 0},
                         wide = {1, 7, 1, 1, 0, 3};
-    scratch_floats = 1000;
+    scratch_floats = 1000 * (size_t)runtime_tunable(rt, "TILE_N") / 8;
     check_conv(BY_GEMM, 2, 6, 9, 7, 5, padded, 0);
     check_conv(BY_TILED, 2, 6, 9, 7, 5, padded, 0);
     check_conv(BY_GEMM, 1, 13, 17, 13, 11, strided, 0);

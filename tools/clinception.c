@@ -289,11 +289,6 @@ static bool weights_given(const common_args *a, const char *usage) {
 static bool writable_path(const common_args *a, const char *path, const char *input) {
     const char *command = a->command;
     if (!path) return true;
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "clinception %s: cannot write %s: it is a folder\n", command, path);
-        return false;
-    }
     const char *inputs[2] = {a->weights, input};
     cln_error err;
     if (file_check_output(path, inputs, 2, &err) != CLN_OK) {
@@ -310,8 +305,9 @@ static bool writable_path(const common_args *a, const char *path, const char *in
     else
         *slash = '\0';
     if (access(dir, W_OK) != 0) {
-        fprintf(stderr, "clinception %s: cannot write %s: folder %s is not writable (%s)\n",
-                command, path, dir, strerror(errno));
+        cln_fail(&err, CLN_ERR_IO, "%s: cannot write: its folder %s is not writable: %s", path, dir,
+                 strerror(errno));
+        fprintf(stderr, "clinception %s: %s\n", command, err.message);
         return false;
     }
     return true;
@@ -610,15 +606,22 @@ typedef struct {
     "with progress on the way when standard error is a terminal.\n"
 
 /* The images of the arguments and --files-from; false (message printed) when
- * out of memory or the list cannot be read. */
+ * out of memory, the list cannot be read, or one of the run's outputs (NULLs
+ * skipped) is one of the images or the list: it is refused before any work,
+ * so that no image is replaced by what is written. */
 static bool list_images(const char *command, const image_args *ia, int argc, char **argv,
-                        path_list *paths, size_t *unreadable) {
+                        const char *const *outputs, size_t output_count, path_list *paths,
+                        size_t *unreadable) {
     cln_error err;
     cln_status st = CLN_OK;
     for (int i = optind; i < argc && st == CLN_OK; i++)
         st = paths_add_argument(paths, argv[i], unreadable, &err);
     if (st == CLN_OK && ia->files_from)
         st = paths_add_list_file(paths, ia->files_from, unreadable, &err);
+    for (size_t i = 0; i < output_count && st == CLN_OK; i++)
+        if (outputs[i] && (st = file_check_output(outputs[i], (const char *const *)paths->paths,
+                                                  paths->count, &err)) == CLN_OK)
+            st = file_check_output(outputs[i], &ia->files_from, 1, &err);
     if (st != CLN_OK) {
         fprintf(stderr, "clinception %s: %s\n", command, err.message);
         return false;
@@ -767,7 +770,9 @@ static const char *const classify_usage =
     "Prints each image's most likely classes, in input order as the batches finish.\n"
     "A model with 1000 classes is labelled with ImageNet's names, unless --labels\n"
     "gives others; a model with another number of classes (a fine-tuned head) shows\n"
-    "each class by its index, unless --labels names them.\n" IMAGE_INPUT_HELP "\n"
+    "each class by its index, unless --labels names them. A control character in a\n"
+    "path (a line break, an escape) is printed as \\xNN; --json gives paths "
+    "exactly.\n" IMAGE_INPUT_HELP "\n"
     "  --top K            classes per image (default 5, or all the model's classes if\n"
     "                     fewer; at most the model's classes)\n"
     "  --labels FILE      class names, one per line of UTF-8 text, as many as the\n"
@@ -799,6 +804,18 @@ static const char *class_label(const classify_sink *c, int index) {
     return c->classes == CLN_NUM_CLASSES ? imagenet_label(index) : NULL;
 }
 
+/* A path on its own line of the text results, with its control characters
+ * (a line break, an escape sequence) as \xNN, so that no file name can
+ * forge a result line or rewrite the terminal; --json gives it exactly. */
+static void print_escaped(const char *name) {
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            printf("\\x%02x", *p);
+        else
+            putchar(*p);
+    putchar('\n');
+}
+
 static cln_status print_classes(batch_sink *sink, const char *const *names, int n,
                                 const float *logits, cln_error *err) {
     classify_sink *c = sink->ctx;
@@ -817,7 +834,7 @@ static cln_status print_classes(batch_sink *sink, const char *const *names, int 
         softmax(l, c->classes, c->probs);
         top_k(l, c->classes, c->top, c->best);
         if (!c->json) {
-            printf("%s\n", names[i]);
+            print_escaped(names[i]);
             for (int j = 0; j < c->top; j++) {
                 const char *label = class_label(c, c->best[j]);
                 printf("  %d. %4d  %-30s %.4f\n", j + 1, c->best[j], label ? label : "",
@@ -884,15 +901,18 @@ static int cmd_classify(int argc, char **argv) {
         fail(&err);
         goto done;
     }
-    if (!list_images("classify", &ia, argc, argv, &paths, &unreadable)) goto done;
+    const char *outputs[] = {a.csv, a.trace};
+    if (!list_images("classify", &ia, argc, argv, outputs, 2, &paths, &unreadable)) goto done;
     if (open_session(&a, &s, &err) != CLN_OK) {
         fail(&err);
         goto done;
     }
     c.classes = cln_model_num_classes(s.model);
     if (labels_path && labels.count != c.classes) {
-        fprintf(stderr, "clinception classify: %s holds %d labels but the model has %d classes\n",
-                labels_path, labels.count, c.classes);
+        cln_fail(&err, CLN_ERR_FORMAT,
+                 "%s: wrong number of labels: it holds %d, the model has %d classes", labels_path,
+                 labels.count, c.classes);
+        fail(&err);
         goto done;
     }
     if (c.top == 0) c.top = c.classes < 5 ? c.classes : 5;
@@ -972,8 +992,8 @@ static cln_status write_rows(batch_sink *sink, const char *const *names, int n, 
                              cln_error *err) {
     features_sink *f = sink->ctx;
     for (int i = 0; i < n; i++) {
-        if (f->paths.f && strchr(names[i], '\n')) {
-            stream_note("%s: skipped: its name holds a newline, which the paths list cannot",
+        if (f->paths.f && strpbrk(names[i], "\n\r")) {
+            stream_note("%s: skipped: its name holds a line break, which the paths list cannot",
                         names[i]);
             sink->failures++;
             continue;
@@ -1087,8 +1107,16 @@ static int cmd_features(int argc, char **argv) {
         }
         h = (int)x.shape[2];
         w = (int)x.shape[3];
-    } else if (images && !list_images("features", &ia, argc, argv, &paths, &unreadable)) {
-        goto done;
+    } else if (images) {
+        paths_name = paths_list_name(output);
+        if (!paths_name) {
+            fprintf(stderr, "clinception features: out of memory\n");
+            goto done;
+        }
+        const char *outputs[] = {output, paths_name, a.csv, a.trace};
+        if (!writable_path(&a, paths_name, NULL) ||
+            !list_images("features", &ia, argc, argv, outputs, 4, &paths, &unreadable))
+            goto done;
     }
     if (open_session(&a, &s, &err) != CLN_OK) {
         fail(&err);
@@ -1114,9 +1142,7 @@ static int cmd_features(int argc, char **argv) {
         const long batch = fitting_batch(&s, ia.batch, h, w);
         rc = batch < 0 ? 1 : features_of_batch(&a, &s, &x, batch, &f);
     } else {
-        paths_name = paths_list_name(output);
-        if (!paths_name || temp_file_open(&f.paths, paths_name, &err) != CLN_OK) {
-            if (!paths_name) snprintf(err.message, sizeof err.message, "out of memory");
+        if (temp_file_open(&f.paths, paths_name, &err) != CLN_OK) {
             fail(&err);
             goto done;
         }

@@ -124,7 +124,7 @@ cln_status labels_read(const char *path, label_list *out, cln_error *err) {
     }
     out->names = malloc((size_t)lines * sizeof *out->names);
     if (!out->names) {
-        status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory reading %s", path);
+        status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "%s: cannot read: out of memory", path);
         goto done;
     }
     char *line = out->text;

@@ -275,73 +275,115 @@ static cln_status parse_preamble(const char *name, const uint8_t *bytes, size_t 
     return CLN_OK;
 }
 
-cln_status npy_parse_f32(const char *name, const uint8_t *bytes, size_t size, npy_array *out,
-                         cln_error *err) {
-    if (out) memset(out, 0, sizeof *out);
-    if (!name || !out || (!bytes && size > 0))
-        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
-                        "npy_parse_f32: name, out and bytes must not be NULL");
-
+/* Checks the preamble and header in the first `avail` bytes of a file of `size` bytes
+ * (avail < size only when the header cannot reach past avail) and that the rest holds
+ * exactly the shape's float32 data: *data_start is where it begins. */
+static cln_status parse_f32_header(const char *name, const uint8_t *bytes, size_t avail,
+                                   size_t size, npy_header *h, size_t *data_start, cln_error *err) {
     size_t header_start = 0, header_len = 0;
-    cln_status status = parse_preamble(name, bytes, size, &header_start, &header_len, err);
+    cln_status status = parse_preamble(name, bytes, avail, &header_start, &header_len, err);
     if (status != CLN_OK) return status;
     header_parser parser = {.name = name,
                             .text = bytes + header_start,
                             .len = header_len - 1,
                             .offset = header_start,
                             .err = err};
-    npy_header h = {0};
-    status = parse_header(&parser, &h);
+    memset(h, 0, sizeof *h);
+    status = parse_header(&parser, h);
     if (status != CLN_OK) return status;
 
-    if (!key_is(h.descr, h.descr_len, "<f4"))
+    if (!key_is(h->descr, h->descr_len, "<f4"))
         return cln_fail(err, CLN_ERR_FORMAT,
                         "%s: dtype '%.*s' is not float32 ('<f4'); save the array with "
                         ".astype(np.float32)",
-                        name, (int)h.descr_len, (const char *)h.descr);
-    if (h.fortran_order)
+                        name, (int)h->descr_len, (const char *)h->descr);
+    if (h->fortran_order)
         return cln_fail(err, CLN_ERR_FORMAT,
                         "%s: the array is in Fortran order; save np.ascontiguousarray(a) instead",
                         name);
     char shape_text[NPY_SHAPE_TEXT_SIZE];
-    format_shape(shape_text, sizeof shape_text, h.ndim, h.shape);
+    format_shape(shape_text, sizeof shape_text, h->ndim, h->shape);
     size_t numel;
-    if (!shape_numel(h.ndim, h.shape, &numel))
+    if (!shape_numel(h->ndim, h->shape, &numel))
         return cln_fail(err, CLN_ERR_FORMAT, "%s: the element count of shape %s overflows", name,
                         shape_text);
     if (numel > SIZE_MAX / sizeof(float))
         return cln_fail(err, CLN_ERR_FORMAT, "%s: the byte size of shape %s overflows", name,
                         shape_text);
-    size_t data_size = numel * sizeof(float);
-    size_t data_start = header_start + header_len;
-    if (size - data_start != data_size)
+    *data_start = header_start + header_len;
+    if (size - *data_start != numel * sizeof(float))
         return cln_fail(err, CLN_ERR_FORMAT,
                         "%s: data size is %zu bytes but shape %s of float32 needs %zu", name,
-                        size - data_start, shape_text, data_size);
+                        size - *data_start, shape_text, numel * sizeof(float));
+    return CLN_OK;
+}
 
-    float *data = malloc(data_size > 0 ? data_size : 1); /* never NULL, even for no elements */
+/* An array of h's shape with room for its data (never NULL, even for no elements). */
+static cln_status array_alloc(const char *name, const npy_header *h, npy_array *out,
+                              cln_error *err) {
+    size_t numel = 0;
+    shape_numel(h->ndim, h->shape, &numel); /* checked by parse_f32_header */
+    float *data = malloc(numel > 0 ? numel * sizeof(float) : 1);
     if (!data)
         return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of data", name,
-                        data_size);
-    memcpy(data, bytes + data_start, data_size);
-    out->ndim = h.ndim;
-    memcpy(out->shape, h.shape, sizeof h.shape);
+                        numel * sizeof(float));
+    out->ndim = h->ndim;
+    memcpy(out->shape, h->shape, sizeof h->shape);
     out->numel = numel;
     out->data = data;
     return CLN_OK;
 }
 
+cln_status npy_parse_f32(const char *name, const uint8_t *bytes, size_t size, npy_array *out,
+                         cln_error *err) {
+    if (out) memset(out, 0, sizeof *out);
+    if (!name || !out || (!bytes && size > 0))
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "npy_parse_f32: name, out and bytes must not be NULL");
+    npy_header h;
+    size_t data_start;
+    cln_status status = parse_f32_header(name, bytes, size, size, &h, &data_start, err);
+    if (status == CLN_OK) status = array_alloc(name, &h, out, err);
+    if (status == CLN_OK) memcpy(out->data, bytes + data_start, out->numel * sizeof(float));
+    return status;
+}
+
+/* The header is read first, and the data only once the file's size matches its shape:
+ * a file far larger than its header says is refused before it is read. */
 cln_status npy_read_f32(const char *path, npy_array *out, cln_error *err) {
     if (out) memset(out, 0, sizeof *out);
     if (!path || !out)
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
                         "npy_read_f32: path and out must not be NULL");
-    unsigned char *bytes = NULL;
-    size_t size = 0;
-    cln_status status = file_read_all(path, SIZE_MAX - 1, "a .npy file", &bytes, &size, err);
+    FILE *f;
+    size_t size;
+    cln_status status = file_open_regular(path, &f, &size, err);
     if (status != CLN_OK) return status;
-    status = npy_parse_f32(path, bytes, size, out, err);
-    free(bytes);
+    size_t avail =
+        size < NPY_V2_PREAMBLE + NPY_MAX_HEADER_SIZE ? size : NPY_V2_PREAMBLE + NPY_MAX_HEADER_SIZE;
+    uint8_t *head = malloc(avail > 0 ? avail : 1);
+    npy_header h;
+    size_t data_start = 0;
+    if (!head)
+        status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "%s: out of memory reading its header", path);
+    else if (fread(head, 1, avail, f) != avail)
+        status = cln_fail(err, CLN_ERR_IO, "%s: cannot read: %s", path,
+                          ferror(f) ? strerror(errno) : "the file changed size while it was read");
+    else
+        status = parse_f32_header(path, head, avail, size, &h, &data_start, err);
+    if (status == CLN_OK) status = array_alloc(path, &h, out, err);
+    if (status == CLN_OK) {
+        /* the header's dict is gone with head: out holds what it said */
+        size_t bytes = out->numel * sizeof(float);
+        if (fseek(f, (long)data_start, SEEK_SET) != 0 || fread(out->data, 1, bytes, f) != bytes ||
+            fgetc(f) != EOF)
+            status =
+                cln_fail(err, CLN_ERR_IO, "%s: cannot read: %s", path,
+                         ferror(f) ? strerror(errno) : "the file changed size while it was read");
+    }
+    free(head);
+    fclose(f);
+    if (status != CLN_OK) npy_free(out);
     return status;
 }
 

@@ -149,13 +149,15 @@ static cln_status walk(path_list *list, const char *dir, walk_state *state, size
             cap = cap ? 2 * cap : 64;
             char **grown = realloc(names, cap * sizeof *names);
             if (!grown) {
-                status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory listing %s", dir);
+                status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY,
+                                  "%s: cannot list the folder: out of memory", dir);
                 break;
             }
             names = grown;
         }
         if (!(names[count] = strdup(e->d_name)))
-            status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory listing %s", dir);
+            status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY,
+                              "%s: cannot list the folder: out of memory", dir);
         else
             count++;
     }
@@ -167,7 +169,8 @@ static cln_status walk(path_list *list, const char *dir, walk_state *state, size
         size_t size = len + strlen(names[k]) + 2;
         char *path = malloc(size);
         if (!path) {
-            status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory listing %s", dir);
+            status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY,
+                              "%s: cannot list the folder: out of memory", dir);
             break;
         }
         snprintf(path, size, "%s%s%s", dir, len && dir[len - 1] == '/' ? "" : "/", names[k]);

@@ -313,7 +313,7 @@ cln_status weights_load_safetensors(network *net, const char *path, packed_weigh
     sd.tmp = calloc(4 * max_channels, sizeof *sd.tmp);
     sd.weights = malloc(max_weights * sizeof *sd.weights);
     if (!sd.used || !sd.tmp || !sd.weights) {
-        status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory reading %s", path);
+        status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "%s: cannot read: out of memory", path);
         goto cleanup;
     }
     for (int i = 0; i < net->layer_count && status == CLN_OK; i++) {
