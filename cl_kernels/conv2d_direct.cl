@@ -17,7 +17,7 @@ typedef CONCAT(float, DIRECT_TILE_N) realn;
 #define vloadn CONCAT(vload, DIRECT_TILE_N)
 #define vstoren CONCAT(vstore, DIRECT_TILE_N)
 
-// weights: (Cin*KH*KW) x Cout transposed, in groups of channels (host/layout.h,
+// weights: (Cin*KH*KW) x Cout transposed, in groups of channels (weights/layout.h,
 // prelude.cl's weight_at), ldw between taps; dst channel co
 // starts at dst_off + co*N*Ho*Wo.
 // global: (ceil(Wo / DIRECT_TILE_N) * Ho * N, ceil(Cout / DIRECT_TILE_M))

@@ -1,6 +1,6 @@
 // Our GEMM with the bias and ReLU epilogue fused, for convolutions on
 // channel-major activations: C = relu(A * B + bias), A the weights stored
-// transposed in groups of rows (host/layout.h, prelude.cl's weight_at: row m
+// transposed in groups of rows (weights/layout.h, prelude.cl's weight_at: row m
 // at k lies at weight_at(m, a_group) + k * lda), B
 // the activations (K x N, row stride ldb) or an im2col matrix in panels of
 // TILE_N columns (ldb = 0: panel p is a K x TILE_N block at p*K*TILE_N),
@@ -11,7 +11,7 @@
 // (GEMM_READ_SLACK_FLOATS in host/ops.h).
 
 #ifndef TILE_M
-#define TILE_M 8 // output rows (channels) per work-item; divides 16 (host/layout.h)
+#define TILE_M 8 // output rows (channels) per work-item; divides 16 (weights/layout.h)
 #endif
 #ifndef TILE_N
 #define TILE_N 16 // columns per vector: 4, 8 or 16
@@ -96,7 +96,7 @@ __kernel void gemm_tiled(int M, int N, int K, __global const real *A, int a_off,
 }
 
 // Several products that share B, each with its own rows of A, bias and
-// output: a group of 1x1 convolutions that read one input (host/network.h),
+// output: a group of 1x1 convolutions that read one input (network/network.h),
 // their weights stacked. Member i has rows [ends[i-1], ends[i]) of A and of
 // the bias (ends[-1] = 0; each a multiple of WEIGHT_GROUP, which no tile
 // crosses) and writes C + c_offs[i], row stride ldc; bit i of raw set, it

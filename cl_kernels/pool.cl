@@ -1,6 +1,6 @@
 // Pooling over channel-major activations, where every (channel, image) plane
-// is contiguous: max pool, average pool counting the padding (torchvision's
-// count_include_pad=True) and the adaptive average pool to 1x1. Each
+// is contiguous: max pool, average pool counting the padding or not
+// (PyTorch's count_include_pad) and the adaptive average pool to 1x1. Each
 // work-item of the windowed pools writes one output row: a loop over its
 // pixels with the window's rows resolved once, in vectors of 8 pixels for
 // the network's own shapes.
@@ -47,14 +47,17 @@ __kernel void max_pool2d(__global const real *src, int src_off, int H, int W, in
     }
 }
 
-// The divisor is the window clipped to the padded input, as PyTorch does.
-// With `epilogue` set, each channel's bias is added and ReLU applied after
-// (a pool that runs after the 1x1 convolution it feeds; host/network.h):
+// The divisor is the window clipped to the padded input when `counted`
+// (count_include_pad=True), else clipped to the input itself: the real
+// pixels it covers (count_include_pad=False), as PyTorch does. With
+// `epilogue` set, each channel's bias is added and ReLU applied after
+// (a pool that runs after the 1x1 convolution it feeds; network/network.h):
 // plane p = c*N + n is channel c's, its bias at bias[bias_off + c].
 // global: (Ho, planes)
 __kernel void avg_pool2d(__global const real *src, int src_off, int H, int W, int K, int S,
                          int P, int Ho, int Wo, __global real *dst, int dst_off,
-                         __global const real *bias, int bias_off, int N, int epilogue) {
+                         __global const real *bias, int bias_off, int N, int epilogue,
+                         int counted) {
     const int oy = get_global_id(0);
     const int p = get_global_id(1);
     if (oy >= Ho) return;
@@ -78,20 +81,26 @@ __kernel void avg_pool2d(__global const real *src, int src_off, int H, int W, in
                                                 : (float8)(mid.s1234, mid.s567, ZERO);
                 sum += left + mid + right;
             }
-            float8 v = sum / (real)9;
+            // the real pixels of each window: its rows, times 2 columns at
+            // either end of the row and 3 elsewhere (a vector comparison is
+            // -1 where true)
+            const int8 x = (int8)(0, 1, 2, 3, 4, 5, 6, 7) + x0;
+            const float8 cols = convert_float8((int8)(3) + (x == (int8)(0)) + (x == (int8)(W - 1)));
+            float8 v = counted ? sum / (real)9 : sum / (cols * (real)(y1 - y0));
             if (epilogue) v = RELU(v + b, (float8)(ZERO));
             vstore8(v, 0, out + x0);
         }
         return;
     }
-    if (K == 3 && S == 1 && P == 1) { // every divisor is 9
+    if (K == 3 && S == 1 && P == 1) { // every counted divisor is 9
         for (int ox = 0; ox < Wo; ox++) {
             real sum = ZERO;
             for (int y = y0; y < y1; y++) {
                 __global const real *row = plane + y * W;
                 sum += (ox > 0 ? row[ox - 1] : ZERO) + row[ox] + (ox + 1 < W ? row[ox + 1] : ZERO);
             }
-            out[ox] = epilogue ? RELU(sum / (real)9 + b, ZERO) : sum / (real)9;
+            const real v = sum / (counted ? (real)9 : (real)((y1 - y0) * ((ox > 0) + 1 + (ox + 1 < W))));
+            out[ox] = epilogue ? RELU(v + b, ZERO) : v;
         }
         return;
     }
@@ -101,7 +110,8 @@ __kernel void avg_pool2d(__global const real *src, int src_off, int H, int W, in
         real sum = ZERO;
         for (int y = y0; y < y1; y++)
             for (int x = x0; x < x1; x++) sum += plane[y * W + x];
-        const real v = sum / (real)(rows * (min(xs + K, W + P) - xs));
+        const real v = sum / (real)(counted ? rows * (min(xs + K, W + P) - xs)
+                                            : (y1 - y0) * (x1 - x0));
         out[ox] = epilogue ? RELU(v + b, ZERO) : v;
     }
 }

@@ -5,12 +5,12 @@
 
 typedef float real;
 
-// A layer's weights (host/layout.h) come in groups of WEIGHT_GROUP output
+// A layer's weights (weights/layout.h) come in groups of WEIGHT_GROUP output
 // channels: group g starts at g * group_stride, and within a group the
 // channels of one tap are consecutive, tap_stride apart. This is where
 // channel o's weight at tap 0 lies; a tile of channels within one group reads
 // them as one run per tap.
-#define WEIGHT_GROUP 16 // host/layout.h's WEIGHT_CHANNEL_ALIGN
+#define WEIGHT_GROUP 16 // weights/layout.h's WEIGHT_CHANNEL_ALIGN
 
 inline int weight_at(int o, int group_stride) {
     return o / WEIGHT_GROUP * group_stride + o % WEIGHT_GROUP;

@@ -7,7 +7,7 @@
 #include <CL/cl.h>
 #include <clblast_c.h>
 
-#include "error.h"
+#include "../common/error.h"
 #include "fault.h"
 
 const char *cl_error_name(cl_int status);

@@ -1,10 +1,10 @@
 /* The model and its executor: weights in one device buffer, activations in
  * one planned arena, and a walk over the network table per forward. */
-#include "clinception.h"
+#include "../include/clinception.h"
 
 #include "../weights/model_weights.h"
-#include "error.h"
-#include "layout.h"
+#include "../common/error.h"
+#include "../weights/layout.h"
 #include "ops.h"
 #include "plan.h"
 #include "runtime.h"
@@ -15,17 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* torchvision's transform_input: x * std_c / 0.5 + (mean_c - 0.5) / 0.5 */
-static const float imagenet_mean[3] = {0.485f, 0.456f, 0.406f};
-static const float imagenet_std[3] = {0.229f, 0.224f, 0.225f};
-
 struct cln_model {
     cln_runtime *rt;
     network net;
     cl_mem weights; /* packed_weights.data */
     size_t w_off[NET_MAX_LAYERS], b_off[NET_MAX_LAYERS], winograd_off[NET_MAX_LAYERS];
-    bool weight_panels; /* the weights in panels (host/layout.h) */
-    /* per group's first member (host/network.h): whether this forward runs
+    bool weight_panels; /* the weights in panels (weights/layout.h) */
+    /* per group's first member (network/network.h): whether this forward runs
      * the group as one GEMM; per average pool: the grouped member it feeds */
     bool group_on[NET_MAX_LAYERS];
     int pooled_member[NET_MAX_LAYERS];
@@ -86,7 +82,7 @@ static cln_status upload_weights(cln_runtime *rt, const network *net, packed_wei
     else if (rt->info.is_cpu)
         status = tuning_apply_xgemm(rt->device, xgemm_cpu_candidates[0], err);
     if (status != CLN_OK) goto cleanup;
-    /* in panels on CPUs (host/layout.h); transform_winograd has read the
+    /* in panels on CPUs (weights/layout.h); transform_winograd has read the
      * plain layout already */
     if (runtime_tunable(rt, "WEIGHT_PANELS")) status = packed_weights_to_panels(&m->net, pw, err);
     if (status != CLN_OK) goto cleanup;
@@ -121,15 +117,44 @@ cleanup:
     return CLN_OK;
 }
 
-cln_status cln_model_load(cln_runtime *rt, const char *path, cln_model **out, cln_error *err) {
+const char *cln_network_name(cln_network network) {
+    return (int)network >= 0 && (int)network < CLN_NETWORK_COUNT ? network_names[network] : NULL;
+}
+
+cln_status cln_network_from_name(const char *name, cln_network *out, cln_error *err) {
+    const int i = name ? network_find(name) : -1;
+    if (i < 0)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "there is no network \"%s\"; the networks are %s and %s",
+                        name ? name : "(null)", network_names[0], network_names[1]);
+    *out = (cln_network)i;
+    return CLN_OK;
+}
+
+/* The table of a network the caller names, checked. */
+static cln_status build_network(cln_network which, network *net, const char *caller,
+                                cln_error *err) {
+    if ((int)which < 0 || (int)which >= CLN_NETWORK_COUNT)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "%s: %d is not a cln_network", caller,
+                        (int)which);
+    if (!network_build(net, (int)which))
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "%s: the table of %s does not fit in %d layers, %d values and %d taps",
+                        caller, network_names[which], NET_MAX_LAYERS, NET_MAX_VALUES, NET_MAX_TAPS);
+    return CLN_OK;
+}
+
+cln_status cln_model_load_network(cln_runtime *rt, cln_network which, const char *path,
+                                  cln_model **out, cln_error *err) {
     network net;
     packed_weights pw;
     *out = NULL;
     if (!rt || !path)
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "cln_model_load needs a runtime and a path");
-    network_inception_v3(&net, NET_IMAGENET_CLASSES);
+    cln_status status = build_network(which, &net, "cln_model_load", err);
+    if (status != CLN_OK) return status;
     double t0 = runtime_now_ms();
-    cln_status status = weights_load_safetensors(&net, path, &pw, err);
+    status = weights_load_safetensors(&net, path, &pw, err);
     if (status != CLN_OK) return status;
     double read_ms = runtime_now_ms() - t0;
     status = upload_weights(rt, &net, &pw, out, err);
@@ -137,16 +162,29 @@ cln_status cln_model_load(cln_runtime *rt, const char *path, cln_model **out, cl
     return status;
 }
 
-cln_status cln_model_load_random(cln_runtime *rt, uint64_t seed, cln_model **out, cln_error *err) {
+cln_status cln_model_load(cln_runtime *rt, const char *path, cln_model **out, cln_error *err) {
+    return cln_model_load_network(rt, CLN_NETWORK_INCEPTION_V3, path, out, err);
+}
+
+cln_status cln_model_load_random_network(cln_runtime *rt, cln_network which, uint64_t seed,
+                                         cln_model **out, cln_error *err) {
     network net;
     packed_weights pw;
     *out = NULL;
     if (!rt)
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "cln_model_load_random needs a runtime");
-    network_inception_v3(&net, NET_IMAGENET_CLASSES);
-    cln_status status = weights_random(&net, seed, &pw, err);
+    cln_status status = build_network(which, &net, "cln_model_load_random", err);
+    if (status == CLN_OK) status = weights_random(&net, seed, &pw, err);
     if (status != CLN_OK) return status;
     return upload_weights(rt, &net, &pw, out, err);
+}
+
+cln_status cln_model_load_random(cln_runtime *rt, uint64_t seed, cln_model **out, cln_error *err) {
+    return cln_model_load_random_network(rt, CLN_NETWORK_INCEPTION_V3, seed, out, err);
+}
+
+cln_network cln_model_network(const cln_model *model) {
+    return (cln_network)network_find(model->net.name);
 }
 
 static cln_status create_buffer(cln_runtime *rt, size_t floats, const char *what, cl_mem *out,
@@ -390,19 +428,15 @@ static cln_status run_layer(cln_model *m, int i, const cln_forward_options *o, c
         const layer *c = &m->net.layers[pooled];
         layer_params pc = {m->weights, m->w_off[pooled], m->b_off[pooled], 0, m->weight_panels};
         return op_avg_pool(m->rt, slice(value_view(m, l->dst), 0, c->out_channels), l->kh, l->sh,
-                           l->ph, slice(value_view(m, c->dst), c->dst_channel, c->out_channels),
-                           &pc, err);
+                           l->ph, l->count_include_pad,
+                           slice(value_view(m, c->dst), c->dst_channel, c->out_channels), &pc, err);
     }
     tensor_view dst = slice(value_view(m, l->dst), l->dst_channel, l->out_channels);
     layer_params p = {m->weights, m->w_off[i], m->b_off[i], m->winograd_off[i], m->weight_panels};
     if (l->op == LAYER_INPUT) {
-        float scale[3] = {1, 1, 1}, shift[3] = {0, 0, 0};
-        if (o->transform_input)
-            for (int c = 0; c < 3; c++) {
-                scale[c] = imagenet_std[c] / 0.5f;
-                shift[c] = (imagenet_mean[c] - 0.5f) / 0.5f;
-            }
-        return op_input(m->rt, m->input, scale, shift, dst, err);
+        static const float one[3] = {1, 1, 1}, zero[3] = {0, 0, 0};
+        return op_input(m->rt, m->input, o->transform_input ? m->net.input_scale : one,
+                        o->transform_input ? m->net.input_shift : zero, dst, err);
     }
     tensor_view src = value_view(m, l->src);
     conv_geometry g = {l->kh, l->kw, l->sh, l->sw, l->ph, l->pw};
@@ -419,7 +453,7 @@ static cln_status run_layer(cln_model *m, int i, const cln_forward_options *o, c
     case LAYER_MAX_POOL:
         return op_max_pool(m->rt, src, l->kh, l->sh, l->ph, dst, err);
     case LAYER_AVG_POOL:
-        return op_avg_pool(m->rt, src, l->kh, l->sh, l->ph, dst, NULL, err);
+        return op_avg_pool(m->rt, src, l->kh, l->sh, l->ph, l->count_include_pad, dst, NULL, err);
     case LAYER_GLOBAL_AVG_POOL:
         return op_global_avg_pool(m->rt, src, dst, err);
     case LAYER_LINEAR:

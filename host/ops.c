@@ -2,8 +2,8 @@
  * convolution, pooling and epilogues; CLBlast's SGEMM for the products. */
 #include "ops.h"
 
-#include "layout.h"
-#include "network.h"
+#include "../weights/layout.h"
+#include "../network/network.h"
 
 #include <limits.h>
 
@@ -47,7 +47,7 @@ static int to_int(size_t v) {
 }
 
 /* C (M x N, ldc) = A (M x K) * B (K x N, ldb) by CLBlast, A being a layer's
- * weights stored transposed (host/layout.h): one product, or one per panel
+ * weights stored transposed (weights/layout.h): one product, or one per panel
  * of WEIGHT_CHANNEL_ALIGN rows when the weights are in panels. */
 static cln_status gemm(cln_runtime *rt, size_t m, size_t n, size_t k, layer_params p, cl_mem b,
                        size_t b_off, size_t ldb, cl_mem c, size_t c_off, size_t ldc,
@@ -410,25 +410,26 @@ cln_status op_conv_group(cln_runtime *rt, tensor_view src, layer_params p, const
 }
 
 static cln_status pool(cln_runtime *rt, kernel_id kernel, tensor_view src, int k, int s, int pad,
-                       tensor_view dst, const layer_params *epilogue, cln_error *err) {
-    int so = to_int(src.off), dof = to_int(dst.off);
+                       bool count_pad, tensor_view dst, const layer_params *epilogue,
+                       cln_error *err) {
+    int so = to_int(src.off), dof = to_int(dst.off), counted = count_pad;
     int bo = epilogue ? to_int(epilogue->b_off) : 0, on = epilogue != NULL;
     cl_mem bias = epilogue ? epilogue->buf : src.buf; /* read only with the epilogue */
-    kernel_arg args[] = {ARG(src.buf), ARG(so),   ARG(src.h), ARG(src.w), ARG(k),
-                         ARG(s),       ARG(pad),  ARG(dst.h), ARG(dst.w), ARG(dst.buf),
-                         ARG(dof),     ARG(bias), ARG(bo),    ARG(src.n), ARG(on)};
+    kernel_arg args[] = {ARG(src.buf), ARG(so),    ARG(src.h), ARG(src.w),   ARG(k),   ARG(s),
+                         ARG(pad),     ARG(dst.h), ARG(dst.w), ARG(dst.buf), ARG(dof), ARG(bias),
+                         ARG(bo),      ARG(src.n), ARG(on),    ARG(counted)};
     size_t global[2] = {(size_t)dst.h, (size_t)src.c * src.n};
-    return launch(rt, kernel, args, kernel == KERNEL_AVG_POOL2D ? 15 : 11, 2, global, err);
+    return launch(rt, kernel, args, kernel == KERNEL_AVG_POOL2D ? 16 : 11, 2, global, err);
 }
 
 cln_status op_max_pool(cln_runtime *rt, tensor_view src, int k, int s, int pad, tensor_view dst,
                        cln_error *err) {
-    return pool(rt, KERNEL_MAX_POOL2D, src, k, s, pad, dst, NULL, err);
+    return pool(rt, KERNEL_MAX_POOL2D, src, k, s, pad, false, dst, NULL, err);
 }
 
-cln_status op_avg_pool(cln_runtime *rt, tensor_view src, int k, int s, int pad, tensor_view dst,
-                       const layer_params *epilogue, cln_error *err) {
-    return pool(rt, KERNEL_AVG_POOL2D, src, k, s, pad, dst, epilogue, err);
+cln_status op_avg_pool(cln_runtime *rt, tensor_view src, int k, int s, int pad, bool count_pad,
+                       tensor_view dst, const layer_params *epilogue, cln_error *err) {
+    return pool(rt, KERNEL_AVG_POOL2D, src, k, s, pad, count_pad, dst, epilogue, err);
 }
 
 cln_status op_global_avg_pool(cln_runtime *rt, tensor_view src, tensor_view dst, cln_error *err) {

@@ -70,7 +70,7 @@ cln_status op_conv_direct(cln_runtime *rt, tensor_view src, conv_geometry g, lay
 cln_status op_conv_winograd(cln_runtime *rt, tensor_view src, conv_geometry g, layer_params p,
                             tensor_view dst, bool relu, scratch_buffer scratch, cln_error *err);
 
-/* A group of 1x1 convolutions that read src (host/network.h), as one GEMM:
+/* A group of 1x1 convolutions that read src (network/network.h), as one GEMM:
  * weights in panels, member i's rows stacked after member i-1's from p.w_off
  * and its bias after theirs from p.b_off, each member's channels a multiple
  * of WEIGHT_CHANNEL_ALIGN, at most NET_GROUP_MAX members. Member i writes
@@ -79,12 +79,14 @@ cln_status op_conv_group(cln_runtime *rt, tensor_view src, layer_params p, const
                          const bool *raw, int members, scratch_buffer scratch, cln_error *err);
 
 /* k x k pools with stride s and padding pad; dst has the same channels. The
- * average pool adds bias p.b_off (one per channel) and applies ReLU after
- * when `epilogue`. */
+ * max pool's padding is -infinity; the average pool's counts in the divisor
+ * when count_pad (PyTorch's count_include_pad), else a window's divisor is
+ * its real pixels. The average pool adds bias p.b_off (one per channel) and
+ * applies ReLU after when `epilogue`. */
 cln_status op_max_pool(cln_runtime *rt, tensor_view src, int k, int s, int pad, tensor_view dst,
                        cln_error *err);
-cln_status op_avg_pool(cln_runtime *rt, tensor_view src, int k, int s, int pad, tensor_view dst,
-                       const layer_params *epilogue, cln_error *err);
+cln_status op_avg_pool(cln_runtime *rt, tensor_view src, int k, int s, int pad, bool count_pad,
+                       tensor_view dst, const layer_params *epilogue, cln_error *err);
 /* Adaptive average pool to 1x1: dst is c x n. */
 cln_status op_global_avg_pool(cln_runtime *rt, tensor_view src, tensor_view dst, cln_error *err);
 

@@ -2,7 +2,7 @@
  * value first, lowest offset that no live value overlaps). */
 #include "plan.h"
 
-#include "error.h"
+#include "../common/error.h"
 #include "ops.h"
 
 #include <limits.h>
@@ -33,8 +33,8 @@ static cln_status infer_shapes(const network *net, plan *pl, cln_error *err) {
                 return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
                                 "input %dx%d is too small: layer %s gets %dx%d and its %dx%d "
                                 "window does not fit (inputs of at least %dx%d work)",
-                                pl->h, pl->w, l->name, s->h, s->w, l->kh, l->kw, CLN_MIN_INPUT_SIZE,
-                                CLN_MIN_INPUT_SIZE);
+                                pl->h, pl->w, l->name, s->h, s->w, l->kh, l->kw, net->min_size,
+                                net->min_size);
         }
         value_plan *d = &pl->values[l->dst];
         if (d->h == 0) {
@@ -95,11 +95,11 @@ cln_status plan_build(const network *net, int n, int h, int w, plan *pl, cln_err
     pl->n = n;
     pl->h = h;
     pl->w = w;
-    if (n < 1 || h < CLN_MIN_INPUT_SIZE || w < CLN_MIN_INPUT_SIZE)
+    if (n < 1 || h < net->min_size || w < net->min_size)
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
                         "input of %d x 3 x %d x %d: the batch must be at least 1 and the image "
                         "at least %dx%d",
-                        n, h, w, CLN_MIN_INPUT_SIZE, CLN_MIN_INPUT_SIZE);
+                        n, h, w, net->min_size, net->min_size);
     cln_status status = infer_shapes(net, pl, err);
     if (status != CLN_OK) return status;
     for (int v = 0; v < net->value_count; v++) {

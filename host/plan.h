@@ -4,8 +4,8 @@
 #ifndef CLN_PLAN_H
 #define CLN_PLAN_H
 
-#include "clinception.h"
-#include "network.h"
+#include "../include/clinception.h"
+#include "../network/network.h"
 
 #include <stddef.h>
 

@@ -3,7 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "runtime.h"
 
-#include "file_io.h"
+#include "../common/file_io.h"
 
 #include "embedded.h"
 
@@ -38,7 +38,7 @@ static const struct {
     {PROGRAM_INPUT, "INPUT_RUN", {256, 256, 16}, NULL, 1, 4096, false},
     {PROGRAM_CONV2D_DIRECT, "DIRECT_TILE_M", {8, 8, 8}, NULL, 1, 32, false},
     {PROGRAM_CONV2D_DIRECT, "DIRECT_TILE_N", {16, 8, 16}, NULL, 4, 16, true},
-    /* TILE_M divides the 16 channels of a weight panel (host/layout.h) */
+    /* TILE_M divides the 16 channels of a weight panel (weights/layout.h) */
     {PROGRAM_GEMM_TILED, "TILE_M", {8, 4, 8}, NULL, 1, 16, true},
     {PROGRAM_GEMM_TILED, "TILE_N", {16, 8, 16}, NULL, 4, 16, true},
     {PROGRAM_GEMM_TILED, "TILE_V", {2, 3, 2}, NULL, 1, 8, false},
@@ -52,14 +52,14 @@ static const struct {
      * GEMM's work-items take several tiles each (0: one tile each) */
     {PROGRAM_COUNT, "GEMM_ITEMS_PER_UNIT", {32, 32, 0}, NULL, 0, 65536, false},
     /* the host's alone: 1 to keep the weights in panels of output channels
-     * (host/layout.h), which our kernels walk faster on a CPU; CLBlast then
+     * (weights/layout.h), which our kernels walk faster on a CPU; CLBlast then
      * runs one product per panel */
     {PROGRAM_COUNT, "WEIGHT_PANELS", {1, 1, 0}, NULL, 0, 1, false},
     /* the host's alone: floats of im2col in panels written and multiplied at
      * a time (0: a layer's whole batch at once) */
     {PROGRAM_COUNT, "IM2COL_CHUNK_FLOATS", {1 << 20, 1 << 20, 0}, NULL, 0, 1 << 28, false},
     /* the host's alone: 1 to run a group of 1x1 convolutions on one input
-     * as one GEMM, and the pool of a pooled member after it (host/network.h),
+     * as one GEMM, and the pool of a pooled member after it (network/network.h),
      * where the weights are in panels */
     {PROGRAM_COUNT, "GROUP_CONVS", {1, 1, 1}, NULL, 0, 1, false},
     /* the host's alone: 1 to copy a 1x1 convolution's input into panels for

@@ -4,7 +4,7 @@
 #define CLN_RUNTIME_H
 
 #include "cl_util.h"
-#include "clinception.h"
+#include "../include/clinception.h"
 
 /* Every kernel the engine launches, with the .cl file that defines it. */
 typedef enum {

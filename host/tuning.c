@@ -5,9 +5,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include "tuning.h"
 
-#include "file_io.h"
+#include "../common/file_io.h"
 
-#include "error.h"
+#include "../common/error.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -5,8 +5,8 @@
 #define CLN_TUNING_H
 
 #include "cl_util.h"
-#include "clinception.h"
-#include "network.h"
+#include "../include/clinception.h"
+#include "../network/network.h"
 
 #include <stddef.h>
 

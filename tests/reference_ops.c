@@ -25,19 +25,21 @@ void ref_conv2d(const float *in, int n, int cin, int h, int w, const float *weig
 }
 
 static void pool(const float *in, int n, int c, int h, int w, int k, int s, int pad, float *out,
-                 int ho, int wo, bool max) {
+                 int ho, int wo, bool max, bool count_pad) {
     for (int p = 0; p < n * c; p++)
         for (int oy = 0; oy < ho; oy++)
             for (int ox = 0; ox < wo; ox++) {
                 double acc = max ? -INFINITY : 0.0;
-                int y0 = oy * s - pad, x0 = ox * s - pad;
+                int y0 = oy * s - pad, x0 = ox * s - pad, real = 0;
                 for (int y = y0; y < y0 + k; y++)
                     for (int x = x0; x < x0 + k; x++) {
                         if (y < 0 || y >= h || x < 0 || x >= w) continue;
                         double v = in[(p * h + y) * w + x];
                         acc = max ? fmax(acc, v) : acc + v;
+                        real++;
                     }
-                if (!max) { /* the window clipped to the padded input */
+                if (!max && !count_pad) acc /= real; /* the pixels inside the input */
+                if (!max && count_pad) {             /* the window clipped to the padded input */
                     int ye = y0 + k < h + pad ? y0 + k : h + pad;
                     int xe = x0 + k < w + pad ? x0 + k : w + pad;
                     acc /= (double)((ye - y0) * (xe - x0));
@@ -48,12 +50,12 @@ static void pool(const float *in, int n, int c, int h, int w, int k, int s, int 
 
 void ref_max_pool(const float *in, int n, int c, int h, int w, int k, int s, int pad, float *out,
                   int ho, int wo) {
-    pool(in, n, c, h, w, k, s, pad, out, ho, wo, true);
+    pool(in, n, c, h, w, k, s, pad, out, ho, wo, true, false);
 }
 
-void ref_avg_pool(const float *in, int n, int c, int h, int w, int k, int s, int pad, float *out,
-                  int ho, int wo) {
-    pool(in, n, c, h, w, k, s, pad, out, ho, wo, false);
+void ref_avg_pool(const float *in, int n, int c, int h, int w, int k, int s, int pad,
+                  bool count_pad, float *out, int ho, int wo) {
+    pool(in, n, c, h, w, k, s, pad, out, ho, wo, false, count_pad);
 }
 
 void ref_global_avg_pool(const float *in, int n, int c, int h, int w, float *out) {

@@ -10,11 +10,13 @@
 void ref_conv2d(const float *in, int n, int cin, int h, int w, const float *weights,
                 const float *bias, int cout, int kh, int kw, int sh, int sw, int ph, int pw,
                 bool relu, float *out, int ho, int wo);
-/* k x k pools on n x c x h x w; avg counts the padding (count_include_pad). */
+/* k x k pools on n x c x h x w; max pads with -infinity; avg counts the
+ * padding in the divisor when count_pad (count_include_pad), else divides
+ * by the pixels inside the input. */
 void ref_max_pool(const float *in, int n, int c, int h, int w, int k, int s, int pad, float *out,
                   int ho, int wo);
-void ref_avg_pool(const float *in, int n, int c, int h, int w, int k, int s, int pad, float *out,
-                  int ho, int wo);
+void ref_avg_pool(const float *in, int n, int c, int h, int w, int k, int s, int pad,
+                  bool count_pad, float *out, int ho, int wo);
 /* out: n x c */
 void ref_global_avg_pool(const float *in, int n, int c, int h, int w, float *out);
 /* in: n x cin; weights: cout x cin; out: n x cout */

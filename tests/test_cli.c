@@ -488,7 +488,8 @@ Test(cli, classify_refuses_bad_labels_files) {
     static const struct {
         const char *name, *text, *phrase;
     } cases[] = {
-        {"three.txt", "a\nb\nc\n", "wrong number of labels: it holds 3, the model has 1000 classes"},
+        {"three.txt", "a\nb\nc\n",
+         "wrong number of labels: it holds 3, the model has 1000 classes"},
         {"blank.txt", "a\n\nc\n", "labels line 2 is blank"},
         {"latin1.txt", "a\ncaf\351\n", "labels line 2 is not UTF-8"},
         {"empty.txt", "", "holds no labels"},

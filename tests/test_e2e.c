@@ -8,7 +8,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 
-#include "npy.h"
+#include "../tools/npy.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +98,24 @@ Test(e2e, clblast_gemm_path) {
 Test(e2e, direct_convolution_with_bf16_weights) {
     e2e_case c = {"direct_bf16", 14, 2, 75, 91, "--no-aux --dtype bf16", "--conv direct"};
     check_case(&c, 1000);
+}
+
+/* pytorch-fid's wheel, fetched by tools/setup.sh --tests into the build
+ * folder (PyPI, pure Python; never committed). */
+#define PYTORCH_FID_WHEEL "pytorch-fid/pytorch_fid-0.3.0-py3-none-any.whl"
+
+/* The FID Inception, built by pytorch-fid's own fid_inception_v3() with
+ * seeded weights and calibrated BatchNorm: its 1008 logits, with the average
+ * pools that do not count the padding and Mixed_7c's max pool (the
+ * Inception v3 table on the same file gives other top-5 classes). */
+Test(e2e, fid_inception_against_pytorch_fid) {
+    char flags[4096];
+    snprintf(flags, sizeof flags, "--network fid --pytorch-fid %s/" PYTORCH_FID_WHEEL,
+             env("CLN_BUILD_DIR"));
+    e2e_case c = {"fid_inception", 7, 2, 299, 299, flags, "--network fid"};
+    check_case(&c, 1008);
+    e2e_case small = {"fid_inception_small", 9, 1, 83, 97, flags, "--network fid --conv winograd"};
+    check_case(&small, 1008);
 }
 
 Test(e2e, winograd_for_every_3x3_stride_1) {

@@ -6,10 +6,10 @@
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 
-#include "cl_util.h"
-#include "clinception.h"
+#include "../host/cl_util.h"
+#include "../include/clinception.h"
 
-#include "npy.h"
+#include "../tools/npy.h"
 
 #include <fcntl.h>
 #include <stdbool.h>

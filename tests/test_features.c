@@ -5,7 +5,7 @@
  * suite's (fine_tuned_head). */
 #include <criterion/criterion.h>
 
-#include "clinception.h"
+#include "../include/clinception.h"
 
 #include <math.h>
 #include <stdlib.h>

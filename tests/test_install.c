@@ -5,7 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 
-#include "clinception.h"
+#include "../include/clinception.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,7 +77,7 @@ Test(install, a_program_builds_through_pkg_config_and_runs) {
     cr_assert_eq(run(cmd, out, sizeof out), 0);
     size_t exported = 0;
     char header[1024];
-    snprintf(header, sizeof header, "%s/host/clinception.h", env("CLN_SOURCE_DIR"));
+    snprintf(header, sizeof header, "%s/include/clinception.h", env("CLN_SOURCE_DIR"));
     for (char *name = strtok(out, "\n"); name; name = strtok(NULL, "\n")) {
         exported++;
         cr_expect_eq(strncmp(name, "cln_", 4), 0, "exports %s", name);

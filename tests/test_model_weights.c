@@ -3,7 +3,7 @@
  * the loader enforces is refused with the status and message of that rule. */
 #define _POSIX_C_SOURCE 200809L
 
-#include "../host/layout.h"
+#include "../weights/layout.h"
 #include "../weights/model_weights.h"
 
 #include <criterion/criterion.h>
@@ -25,7 +25,7 @@
 /* ---- Tensor values ------------------------------------------------------ */
 
 /* The loaded value of element `flat` of a layer's weight tensor as torchvision
- * lays it out (cout x k), from the device layout of host/layout.h. */
+ * lays it out (cout x k), from the device layout of weights/layout.h. */
 static float packed_at(const packed_weights *pw, int layer, int cout, size_t k, size_t flat) {
     return pw->data[pw->w_off[layer] + weight_index(cout, (int)(flat / k), flat % k)];
 }

@@ -457,8 +457,10 @@ Test(npy_read, refuses_a_file_larger_than_its_header_says_before_reading_it) {
     cr_assert_eq(fwrite(buf, 1, size, f), size);
     fclose(f);
     cr_assert_eq(truncate(path, (off_t)64 << 30), 0);
+    /* (AddressSanitizer reserves terabytes of shadow: there the size check alone) */
+    const char *sanitize = getenv("CLN_SANITIZE");
     struct rlimit cap = {1ul << 30, 1ul << 30};
-    cr_assert_eq(setrlimit(RLIMIT_AS, &cap), 0);
+    if (!sanitize || strcmp(sanitize, "none") == 0) cr_assert_eq(setrlimit(RLIMIT_AS, &cap), 0);
     npy_array a;
     cln_error err = {0};
     cln_status status = npy_read_f32(path, &a, &err);

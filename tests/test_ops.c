@@ -4,9 +4,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 
-#include "layout.h"
-#include "model_weights.h"
-#include "ops.h"
+#include "../weights/layout.h"
+#include "../weights/model_weights.h"
+#include "../host/ops.h"
 #include "reference_ops.h"
 
 #include <stdlib.h>
@@ -109,7 +109,7 @@ static void free_dst(slice_dst *d) {
     free(d->host);
 }
 
-/* Whether upload_params lays the weights out in panels (host/layout.h), as
+/* Whether upload_params lays the weights out in panels (weights/layout.h), as
  * the model does on CPUs, or plainly, as elsewhere. */
 static bool weight_panels;
 /* check_conv's scratch when not 0, instead of scratch_images images' */
@@ -361,7 +361,7 @@ Test(ops, conv_gemm_refuses_small_scratch) {
  * (no bias, no ReLU) and then pooled with its bias and ReLU by the average
  * pool's epilogue, as the pool branch runs: against the convolutions of the
  * input, and of its pool, by the reference. */
-static void check_group(size_t scratch_floats) {
+static void check_group(size_t scratch_floats, bool count_pad) {
     enum { n = 2, cin = 21, h = 7, w = 9, hw = h * w, members = 3, total = 100 };
     const int couts[members] = {16, 32, 16}, firsts[members] = {2, 20, 60}, pooled_first = 80;
     const int rows = 16 + 32 + 16;
@@ -399,7 +399,8 @@ static void check_group(size_t scratch_floats) {
                  CLN_OK, "%s", err.message);
     layer_params last = {p.buf, 0, wsize + 48, 0, true};
     tensor_view pooled = {dst_buf, (size_t)pooled_first * n * hw, 16, n, h, w};
-    cr_assert_eq(op_avg_pool(rt, dst[2], 3, 1, 1, pooled, &last, &err), CLN_OK, "%s", err.message);
+    cr_assert_eq(op_avg_pool(rt, dst[2], 3, 1, 1, count_pad, pooled, &last, &err), CLN_OK, "%s",
+                 err.message);
     read_buffer(dst_buf, (size_t)total * n * hw, out);
 
     float *expect = malloc((size_t)n * 32 * hw * sizeof *expect);
@@ -414,7 +415,7 @@ static void check_group(size_t scratch_floats) {
         cr_expect_leq(max_rel_diff(got, expect, (size_t)n * couts[i] * hw), TOL, "member %d", i);
     }
     /* the raw member: relu(conv(avg_pool(x)) + bias) */
-    ref_avg_pool(in, n, cin, h, w, 3, 1, 1, in_pool, h, w);
+    ref_avg_pool(in, n, cin, h, w, 3, 1, 1, count_pad, in_pool, h, w);
     ref_conv2d(in_pool, n, cin, h, w, weights + 48 * cin, bias + 48, 16, 1, 1, 1, 1, 0, 0, true,
                expect, h, w);
     channel_major_to_nchw(out + (size_t)pooled_first * n * hw, n, 16, hw, got);
@@ -444,13 +445,15 @@ static void check_group(size_t scratch_floats) {
 }
 
 /* Its input copied into panels a few at a time (scratch for 3 panels of
- * 21 rows), and as it lies (no scratch). */
+ * 21 rows), and as it lies (no scratch); the pool after it counting the
+ * padding (torchvision's) or not (the FID Inception's). */
 Test(ops, conv_group_and_pool_after) {
-    check_group(600);
-    check_group(0);
+    check_group(600, true);
+    check_group(0, true);
+    check_group(600, false);
 }
 
-typedef enum { POOL_MAX, POOL_AVG } pool_kind;
+typedef enum { POOL_MAX, POOL_AVG, POOL_AVG_EXCLUDING_PAD } pool_kind;
 
 static void check_pool(pool_kind kind, int n, int c, int h, int w, int k, int s, int pad) {
     const int ho = conv_out_size(h, k, s, pad), wo = conv_out_size(w, k, s, pad);
@@ -462,19 +465,23 @@ static void check_pool(pool_kind kind, int n, int c, int h, int w, int k, int s,
     if (kind == POOL_MAX)
         ref_max_pool(in, n, c, h, w, k, s, pad, expect, ho, wo);
     else
-        ref_avg_pool(in, n, c, h, w, k, s, pad, expect, ho, wo);
+        ref_avg_pool(in, n, c, h, w, k, s, pad, kind == POOL_AVG, expect, ho, wo);
     cl_mem src_buf = device_buffer(count, in_cm);
     slice_dst d = make_dst(c + 4, 2, n, ho, wo);
     tensor_view src = {src_buf, 0, c, n, h, w};
     cln_error err;
     cln_status st = kind == POOL_MAX
                         ? op_max_pool(rt, src, k, s, pad, dst_view(&d, c, n, ho, wo), &err)
-                        : op_avg_pool(rt, src, k, s, pad, dst_view(&d, c, n, ho, wo), NULL, &err);
+                        : op_avg_pool(rt, src, k, s, pad, kind == POOL_AVG,
+                                      dst_view(&d, c, n, ho, wo), NULL, &err);
     cr_assert_eq(st, CLN_OK, "%s", err.message);
     float *got = read_slice_nchw(&d, c, n, ho, wo);
     double diff = max_rel_diff(got, expect, (size_t)n * c * ho * wo);
     cr_expect_leq(diff, TOL, "%s pool k%d s%d p%d n=%d c=%d %dx%d: diff %g",
-                  kind == POOL_MAX ? "max" : "avg", k, s, pad, n, c, h, w, diff);
+                  kind == POOL_MAX   ? "max"
+                  : kind == POOL_AVG ? "avg"
+                                     : "avg excluding padding",
+                  k, s, pad, n, c, h, w, diff);
     free(got);
     free_dst(&d);
     clReleaseMemObject(src_buf);
@@ -499,6 +506,29 @@ Test(ops, avg_pool_3x3_counts_padding) {
     check_pool(POOL_AVG, 2, 3, 8, 8, 3, 1, 1);
     check_pool(POOL_AVG, 1, 4, 17, 17, 3, 1, 1);
     check_pool(POOL_AVG, 2, 3, 6, 35, 3, 1, 1);
+}
+
+/* The FID Inception's average pools: a border window's divisor is its real
+ * pixels (4 at a corner, 6 along an edge), on every path, and in other
+ * windows and strides. */
+Test(ops, avg_pool_excluding_padding) {
+    check_pool(POOL_AVG_EXCLUDING_PAD, 2, 5, 9, 12, 3, 1, 1);
+    check_pool(POOL_AVG_EXCLUDING_PAD, 1, 7, 4, 3, 3, 1, 1);
+    check_pool(POOL_AVG_EXCLUDING_PAD, 2, 3, 8, 8, 3, 1, 1);
+    check_pool(POOL_AVG_EXCLUDING_PAD, 1, 4, 17, 17, 3, 1, 1);
+    check_pool(POOL_AVG_EXCLUDING_PAD, 2, 3, 6, 35, 3, 1, 1);
+    check_pool(POOL_AVG_EXCLUDING_PAD, 1, 3, 9, 9, 5, 2, 2);
+    check_pool(POOL_AVG, 1, 3, 9, 9, 5, 2, 2);
+}
+
+/* The FID Inception's Mixed_7c pool branch, 3x3 stride 1 padding 1: the
+ * padding never wins (it is -infinity, as PyTorch pads), on rows of either
+ * path's widths; and a stride-2 padded one. */
+Test(ops, max_pool_padded) {
+    check_pool(POOL_MAX, 2, 5, 8, 8, 3, 1, 1);
+    check_pool(POOL_MAX, 1, 3, 9, 17, 3, 1, 1);
+    check_pool(POOL_MAX, 2, 2, 5, 3, 3, 1, 1);
+    check_pool(POOL_MAX, 1, 3, 9, 11, 3, 2, 1);
 }
 
 Test(ops, global_avg_pool) {

@@ -3,8 +3,8 @@
  * that no two values alive at once share arena space. */
 #include <criterion/criterion.h>
 
-#include "network.h"
-#include "plan.h"
+#include "../network/network.h"
+#include "../host/plan.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -119,7 +119,7 @@ Test(plan, live_values_never_share_memory) {
     check_placement(2, 107, 139);
 }
 
-/* The 1x1 convolutions that read one input, grouped (host/network.h): each
+/* The 1x1 convolutions that read one input, grouped (network/network.h): each
  * Inception block's, the pool branch's behind its average pool, and no
  * others; and what a member writes is live, placed apart from everything
  * else live, from its group's first member on. */
@@ -184,4 +184,78 @@ Test(plan, refuses_inputs_too_large_to_index) {
     cln_error err;
     cr_expect_eq(plan_build(&net, 4096, 299, 299, &pl, &err), CLN_ERR_INVALID_ARGUMENT);
     cr_expect(strstr(err.message, "too large"), "%s", err.message);
+}
+
+/* The FID Inception's table against torchvision's: the same layers, except
+ * the pool branches' pools (pytorch-fid's FIDInceptionA, C, E_1 average
+ * without the padding, E_2 takes the maximum), 1008 classes, and its own
+ * input transform; everything else (eps, ignored tensors, smallest input)
+ * as the network's data says. */
+Test(plan, fid_table_differs_only_in_its_pools) {
+    static network fid;
+    cr_assert(network_fid_inception_v3(&fid, NET_FID_CLASSES));
+    cr_assert_eq(fid.layer_count, net.layer_count);
+    int excluded = 0, max_branch = 0;
+    for (int i = 0; i < net.layer_count; i++) {
+        const layer *a = &net.layers[i], *b = &fid.layers[i];
+        const bool pool_branch = strstr(a->name, ".avg_pool") != NULL;
+        cr_assert(strncmp(a->name, b->name, pool_branch ? strlen(a->name) - 8 : sizeof a->name) ==
+                      0,
+                  "%s against %s", a->name, b->name);
+        if (!pool_branch) {
+            cr_expect_eq(a->op, b->op, "%s", a->name);
+            cr_expect_eq(a->out_channels + (a->op == LAYER_LINEAR ? 8 : 0), b->out_channels, "%s",
+                         a->name);
+            continue;
+        }
+        cr_expect(a->count_include_pad, "%s counts the padding in torchvision's", a->name);
+        if (strncmp(a->name, "Mixed_7c.", 9) == 0) {
+            cr_expect_eq(b->op, LAYER_MAX_POOL, "%s", b->name);
+            max_branch++;
+        } else {
+            cr_expect_eq(b->op, LAYER_AVG_POOL, "%s", b->name);
+            cr_expect(!b->count_include_pad, "%s", b->name);
+            excluded++;
+        }
+        cr_expect(b->kh == 3 && b->sh == 1 && b->ph == 1, "%s", b->name);
+    }
+    cr_expect_eq(excluded, 8); /* Mixed_5b-5d, 6b-6e, 7b */
+    cr_expect_eq(max_branch, 1);
+    cr_expect_eq(fid.layers[network_classifier(&fid)].out_channels, 1008);
+    cr_expect_eq(fid.bn_eps, 1e-3);
+    cr_expect_eq(fid.min_size, 75);
+    for (int c = 0; c < 3; c++) {
+        cr_expect_eq(fid.input_scale[c], 2.0f);
+        cr_expect_eq(fid.input_shift[c], -1.0f);
+    }
+    cr_expect(network_ignores(&fid, "AuxLogits.fc.weight"));
+    cr_expect(network_ignores(&net, "Mixed_5b.branch1x1.bn.num_batches_tracked"));
+    cr_expect(!network_ignores(&net, "Mixed_5b.branch1x1.bn.running_var"));
+    cr_expect(!network_ignores(&net, "num_batches_tracked.x"));
+    /* the pool branch's conv still runs in its group before the pool, which
+     * commutes with it whether or not the padding counts; not the max pool */
+    for (int i = 0; i < fid.layer_count; i++) {
+        const layer *l = &fid.layers[i];
+        if (strstr(l->name, ".branch_pool") && strncmp(l->name, "Mixed_7c.", 9) == 0)
+            cr_expect_eq(l->pool_layer, -1, "%s", l->name);
+        else if (strstr(l->name, ".branch_pool") && l->kh == 1)
+            cr_expect_geq(l->pool_layer, 0, "%s", l->name);
+    }
+}
+
+/* A builder that runs past the table's room says so instead of writing
+ * past it. */
+Test(plan, a_table_past_its_room_is_marked) {
+    static network big;
+    cr_assert(network_inception_v3(&big, NET_IMAGENET_CLASSES));
+    cr_assert(!big.overflow);
+    while (big.tap_count < NET_MAX_TAPS)
+        network_tap_layer(&big, 0);
+    cr_assert(!big.overflow);
+    network_tap_layer(&big, 0);
+    cr_expect(big.overflow);
+    cr_expect_eq(big.tap_count, NET_MAX_TAPS);
+    cr_expect_eq(network_find("fid"), 1);
+    cr_expect_eq(network_find("inception_v3"), 0);
+    cr_expect_eq(network_find("resnet"), -1);
 }

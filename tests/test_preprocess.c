@@ -87,12 +87,14 @@ static void run_python_text(const char *text) {
     run_python_args(text, NULL, 0);
 }
 
-/* torchvision's preprocessing of the images, as an (n, 3, crop, crop) array. */
+/* torchvision's preprocessing of the images (or pytorch-fid's, with resize 0), as an (n, 3,
+ * crop, crop) array. */
 static void reference(const char *const *images, int n, int resize, int crop, npy_array *out) {
     char cmd[4096];
     const char *ref = tmp_path("reference.npy");
-    int used = snprintf(cmd, sizeof cmd, PYTHON " '%s' --out '%s' --resize %d --crop %d",
-                        source_path("tools/preprocess_reference.py"), ref, resize, crop);
+    int used = snprintf(cmd, sizeof cmd, PYTHON " '%s' --out '%s' --resize %d --crop %d%s",
+                        source_path("tools/preprocess_reference.py"), ref, resize ? resize : 1,
+                        crop, resize ? "" : " --fid");
     for (int i = 0; i < n; i++)
         used += snprintf(cmd + used, sizeof cmd - (size_t)used, " '%s'", images[i]);
     cr_assert_lt((size_t)used, sizeof cmd);
@@ -188,6 +190,42 @@ Test(preprocess, photos_crop_larger_than_resize) {
 /* Enlarging: astronaut.png is 512 x 512. */
 Test(preprocess, photos_enlarged) {
     expect_photos_match(600, 577);
+}
+
+/* pytorch-fid's preprocessing (torch's bilinear F.interpolate without antialiasing, after
+ * ToTensor) of the photos, shrunk to 299 and 75 and enlarged to 700, and of a 1 x 3 image,
+ * against torch's own: the same floats up to float rounding. */
+Test(preprocess, fid_preprocessing_matches_torch) {
+    const char *paths[] = {source_path("tools/data/chelsea.png"),
+                           source_path("tools/data/coffee.jpg"),
+                           source_path("tools/data/astronaut.png"), tmp_path("thin.png")};
+    run_python_text("import sys\n"
+                    "from PIL import Image\n"
+                    "Image.new('RGB', (1, 3), (200, 10, 99)).save(sys.argv[1] + '/thin.png')\n");
+    const int sizes[] = {299, 75, 700};
+    for (int s = 0; s < 3; s++) {
+        const int size = sizes[s];
+        npy_array ref;
+        reference(paths, 4, 0, size, &ref);
+        const size_t per_image = 3 * (size_t)size * size;
+        float *ours = malloc(per_image * sizeof *ours);
+        cr_assert_not_null(ours);
+        for (int i = 0; i < 4; i++) {
+            rgb_image img;
+            cln_error err = {0};
+            cr_assert_eq(image_load(paths[i], &img, &err), CLN_OK, "%s", err.message);
+            cr_assert_eq(image_preprocess_fid(&img, size, ours, &err), CLN_OK, "%s", err.message);
+            image_free(&img);
+            double max = 0.0;
+            for (size_t k = 0; k < per_image; k++) {
+                const double d = fabs((double)ours[k] - ref.data[i * per_image + k]);
+                if (d > max) max = d;
+            }
+            cr_expect_leq(max, 1e-6, "%s at %d: max abs diff %g", paths[i], size, max);
+        }
+        free(ours);
+        npy_free(&ref);
+    }
 }
 
 /* ---- Odd images against torchvision --------------------------------------------------------- */

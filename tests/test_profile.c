@@ -4,8 +4,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 
-#include "clinception.h"
-#include "report.h"
+#include "../include/clinception.h"
+#include "../tools/report.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -25,7 +25,7 @@ static float input[N * 3 * H * W], logits[N * CLN_NUM_CLASSES];
 static void setup(void) {
     /* one im2col per convolution larger than 1x1 (no chunks of columns, no
      * 1x1 input copied into panels, host/ops.c) and every convolution on its
-     * own (no groups, host/network.h) */
+     * own (no groups, network/network.h) */
     setenv("CLINCEPTION_TUNABLES", "IM2COL_CHUNK_FLOATS=0,GROUP_CONVS=0,PACK_1X1=0", 1);
     cln_error err;
     cr_assert_eq(cln_runtime_create(NULL, &rt, &err), CLN_OK, "%s", err.message);

@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "clinception.h"
+#include "../include/clinception.h"
 
 #include <stdio.h>
 #include <stdlib.h>

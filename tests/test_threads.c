@@ -4,7 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 
-#include "clinception.h"
+#include "../include/clinception.h"
 
 #include <pthread.h>
 #include <stdio.h>

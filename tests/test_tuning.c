@@ -5,7 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 
-#include "clinception.h"
+#include "../include/clinception.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -2,9 +2,9 @@
  * Inception v3 on a .npy batch, `classify` labels images, `bench` times
  * forwards; --profile, --csv and --trace report every kernel. */
 #define _POSIX_C_SOURCE 200809L
-#include "clinception.h"
-#include "error.h"
-#include "../host/file_io.h"
+#include "../include/clinception.h"
+#include "../common/error.h"
+#include "../common/file_io.h"
 #include "image.h"
 #include "labels.h"
 #include "npy.h"
@@ -43,9 +43,12 @@ static const char *const main_usage =
 
 /* Options shared by infer, classify and bench. */
 #define COMMON_OPTIONS_HELP                                                                        \
-    "  --weights FILE     torchvision Inception v3 state dict in .safetensors (F32, F16\n"         \
-    "                     or BF16; AuxLogits.* and num_batches_tracked are ignored)\n"             \
+    "  --weights FILE     the network's torchvision state dict in .safetensors (F32,\n"           \
+    "                     F16 or BF16; AuxLogits.* and num_batches_tracked are ignored)\n"         \
     "  --random-weights   seeded random weights instead (the results mean nothing)\n"              \
+    "  --network NET      inception_v3 (torchvision's Inception v3, the default) or\n"            \
+    "                     fid (pytorch-fid's FID Inception, the TensorFlow graph's\n"              \
+    "                     port: weights pt_inception-2015-12-05, 1008 classes)\n"                  \
     "  --device D         OpenCL device: P:D index (see `clinception devices`), cpu,\n"            \
     "                     gpu, or part of the platform or device name; default\n"                  \
     "                     $CLINCEPTION_DEVICE, then the first GPU, then the first device\n"        \
@@ -71,15 +74,18 @@ static const char *const infer_usage =
     "                         --output Y.npy [--transform-input] [--repeat K] [OPTIONS]\n"
     "\n"
     "Reads X, a float32 C-order .npy of shape (N, 3, H, W) with N >= 1 and H, W >= 75,\n"
-    "runs Inception v3 in eval mode and writes the logits to Y, float32 (N, K) for\n"
-    "the model's K classes (the rows of its fc.weight: 1000 for ImageNet's weights).\n"
+    "runs the network (Inception v3, or --network's) in eval mode and writes the\n"
+    "logits to Y, float32 (N, K) for the model's K classes (the rows of its\n"
+    "fc.weight: 1000 for ImageNet's weights, 1008 for the FID Inception's).\n"
     "Prints each image's five highest logits (class index:logit) on standard output,\n"
     "and the device, load and forward times on standard error.\n"
     "\n"
     "  --input FILE       the input batch, .npy float32 (N, 3, H, W)\n"
     "  --output FILE      where the logits go, .npy float32 (N, K)\n"
-    "  --transform-input  apply torchvision's transform_input (on for its pretrained\n"
-    "                     weights: the input is then normalized with ImageNet's mean/std)\n"
+    "  --transform-input  apply the network's input transform: torchvision's\n"
+    "                     transform_input for Inception v3 (on for its pretrained\n"
+    "                     weights: the input is then normalized with ImageNet's\n"
+    "                     mean/std); 2x - 1 for the FID Inception (the input in [0, 1])\n"
     "  --repeat K         run the forward K times (default 1) and print each "
     "time\n" COMMON_OPTIONS_HELP;
 
@@ -144,6 +150,7 @@ typedef struct {
     const char *command;
     const char *weights, *device, *csv, *trace;
     bool random_weights, profile;
+    cln_network network;
     cln_forward_options fwd;
 } common_args;
 
@@ -160,6 +167,11 @@ static int common_option(common_args *a, int opt) {
     case 'd':
         a->device = optarg;
         return 1;
+    case 'N':
+        if (cln_network_from_name(optarg, &a->network, NULL) == CLN_OK) return 1;
+        fprintf(stderr, "clinception %s: --network takes inception_v3 or fid, not '%s'\n",
+                a->command, optarg);
+        return -1;
     case 'P':
         a->profile = true;
         return 1;
@@ -224,7 +236,7 @@ static int parse_options(common_args *common, const char *command, const char *u
         {"weights", required_argument, NULL, 'w'}, {"random-weights", no_argument, NULL, 'r'},
         {"device", required_argument, NULL, 'd'},  {"conv", required_argument, NULL, 'c'},
         {"profile", no_argument, NULL, 'P'},       {"csv", required_argument, NULL, 'C'},
-        {"trace", required_argument, NULL, 'T'},
+        {"trace", required_argument, NULL, 'T'},   {"network", required_argument, NULL, 'N'},
     };
     struct option options[MAX_OPTIONS];
     int n = 0;
@@ -346,9 +358,9 @@ static cln_status open_session(const common_args *a, session *s, cln_error *err)
                 "no weight file: using seeded random weights (seed %d); the classes "
                 "mean nothing\n",
                 RANDOM_WEIGHTS_SEED);
-        st = cln_model_load_random(s->rt, RANDOM_WEIGHTS_SEED, &s->model, err);
+        st = cln_model_load_random_network(s->rt, a->network, RANDOM_WEIGHTS_SEED, &s->model, err);
     } else {
-        st = cln_model_load(s->rt, a->weights, &s->model, err);
+        st = cln_model_load_network(s->rt, a->network, a->weights, &s->model, err);
     }
     if (st != CLN_OK) return st;
     if (cln_model_warning(s->model))
@@ -967,7 +979,8 @@ static const char *const features_usage =
     "                     the crop size (or --input's height and width), and stop\n"
     "  --input FILE       a float32 (N, 3, H, W) .npy instead of images, run as by\n"
     "                     `clinception infer`\n"
-    "  --transform-input  with --input: apply torchvision's transform_input\n" IMAGE_OPTIONS_HELP
+    "  --transform-input  with --input: apply the network's input transform (as\n"
+    "                     `clinception infer --help` says)\n" IMAGE_OPTIONS_HELP
         COMMON_OPTIONS_HELP;
 
 /* The paths list beside F: F's name with .npy replaced by (or, without it,

@@ -5,9 +5,9 @@
  * crop keeps. */
 #include "image.h"
 
-#include "../host/file_io.h"
+#include "../common/file_io.h"
 
-#include "../host/error.h"
+#include "../common/error.h"
 
 #include <stb/stb_image.h>
 
@@ -718,5 +718,68 @@ cln_status image_preprocess(const rgb_image *img, int resize, int crop, float *o
     free(tmp);
     resample_axis_free(&horiz);
     resample_axis_free(&vert);
+    return CLN_OK;
+}
+
+/* One axis of torch's bilinear interpolation (align_corners=False, no
+ * antialiasing) of a float tensor, as ATen computes it: the scale in /
+ * out in float, the source position max(scale * (i + 0.5) - 0.5, 0) in
+ * double (the 0.5 is a double there), its fraction l in float; output i
+ * reads inputs i0 and i0 + (i0 < in - 1) with weights 1 - l and l. */
+static void linear_axis(int in, int out, int *index, float *lambda) {
+    const float scale = (float)in / (float)out;
+    for (int i = 0; i < out; i++) {
+        double src = (double)scale * (i + 0.5) - 0.5;
+        if (src < 0) src = 0;
+        index[i] = (int)src;
+        const float l = (float)(src - index[i]);
+        lambda[i] = l < 0 ? 0 : l > 1 ? 1 : l;
+    }
+}
+
+cln_status image_preprocess_fid(const rgb_image *img, int size, float *out, cln_error *err) {
+    if (!img || !img->rgb || !out)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "image_preprocess_fid: the image, its pixels and out must not be NULL");
+    if (!image_within_limits(img->width, img->height))
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "image_preprocess_fid: the image is %d x %d pixels; it must be 1 to %d "
+                        "pixels a side and at most %d pixels in all",
+                        img->width, img->height, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS);
+    if (size < 1 || size > IMAGE_MAX_CROP)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "image_preprocess_fid: size %d is out of range (1 to %d)", size,
+                        IMAGE_MAX_CROP);
+    const int w = img->width, h = img->height;
+    int *xi = malloc(2 * (size_t)size * sizeof *xi);
+    float *xl = malloc(2 * (size_t)size * sizeof *xl);
+    if (!xi || !xl) {
+        free(xi);
+        free(xl);
+        return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "image_preprocess_fid: out of memory");
+    }
+    int *yi = xi + size;
+    float *yl = xl + size;
+    linear_axis(w, size, xi, xl);
+    linear_axis(h, size, yi, yl);
+    /* ToTensor: v / 255 in float; then the width's two taps, then the height's */
+    for (int c = 0; c < 3; c++)
+        for (int oy = 0; oy < size; oy++) {
+            const int y0 = yi[oy], y1 = y0 + (y0 < h - 1);
+            const unsigned char *r0 = img->rgb + (size_t)y0 * w * 3 + c;
+            const unsigned char *r1 = img->rgb + (size_t)y1 * w * 3 + c;
+            float *dst = out + ((size_t)c * size + oy) * size;
+            for (int ox = 0; ox < size; ox++) {
+                const int x0 = xi[ox], x1 = x0 + (x0 < w - 1);
+                const float lw = xl[ox], lh = yl[oy];
+                const float t0 =
+                    (float)r0[3 * x0] / 255.0f * (1.0f - lw) + (float)r0[3 * x1] / 255.0f * lw;
+                const float t1 =
+                    (float)r1[3 * x0] / 255.0f * (1.0f - lw) + (float)r1[3 * x1] / 255.0f * lw;
+                dst[ox] = t0 * (1.0f - lh) + t1 * lh;
+            }
+        }
+    free(xi);
+    free(xl);
     return CLN_OK;
 }

@@ -1,10 +1,10 @@
 /* Reading images (JPEG through libjpeg-turbo, PNG and the other formats stb_image decodes) as
- * 8-bit RGB, and torchvision's eval preprocessing for Inception v3 (resize, center crop, scale
- * to [-1, 1]). */
+ * 8-bit RGB, torchvision's eval preprocessing for Inception v3 (resize, center crop, scale
+ * to [-1, 1]) and pytorch-fid's for the FID Inception (scale to [0, 1], bilinear resize). */
 #ifndef CLN_IMAGE_H
 #define CLN_IMAGE_H
 
-#include "../host/clinception.h"
+#include "../include/clinception.h"
 
 #include <stddef.h>
 
@@ -28,11 +28,11 @@ cln_status image_load(const char *path, rgb_image *out, cln_error *err);
  * is replicated, alpha dropped, palettes expanded (a GIF's transparent colour too), 16-bit
  * samples reduced to their high byte but 16-bit grey clipped at 255 as PIL 9.4 does, a
  * top-down BMP read top down. What PIL refuses is refused: a BMP or GIF cut short, and a GIF
- * whose first frame does not cover its screen (which the two would fill differently). A JPEG (told by its first bytes, FF D8 FF)
- * decodes to PIL's bytes, CMYK included; like PIL it accepts entropy-coded data that libjpeg
- * only warns about and repairs. A corrupt, truncated, empty or unsupported file, or one larger
- * than the limits above, is CLN_ERR_FORMAT with a message naming it (name) and, for decoding
- * errors, the decoder's reason. *out is zeroed on failure. */
+ * whose first frame does not cover its screen (which the two would fill differently). A JPEG (told
+ * by its first bytes, FF D8 FF) decodes to PIL's bytes, CMYK included; like PIL it accepts
+ * entropy-coded data that libjpeg only warns about and repairs. A corrupt, truncated, empty or
+ * unsupported file, or one larger than the limits above, is CLN_ERR_FORMAT with a message naming it
+ * (name) and, for decoding errors, the decoder's reason. *out is zeroed on failure. */
 cln_status image_load_memory(const char *name, const unsigned char *bytes, size_t size,
                              rgb_image *out, cln_error *err);
 
@@ -51,5 +51,13 @@ void image_free(rgb_image *img);
  * [1, IMAGE_MAX_RESIZE], crop in [1, IMAGE_MAX_CROP]; out: 3 x crop x crop floats (CHW).
  * Anything else is CLN_ERR_INVALID_ARGUMENT. */
 cln_status image_preprocess(const rgb_image *img, int resize, int crop, float *out, cln_error *err);
+
+/* pytorch-fid's preprocessing: ToTensor (v / 255), then the whole image
+ * resized to size x size by torch's F.interpolate(mode="bilinear",
+ * align_corners=False), without antialiasing (not classify's resize). Its
+ * 2x - 1 (normalize_input) is left to the FID Inception's input transform
+ * (cln_forward_options.transform_input). out: 3 x size x size floats in
+ * [0, 1]; size in [1, IMAGE_MAX_CROP]. */
+cln_status image_preprocess_fid(const rgb_image *img, int size, float *out, cln_error *err);
 
 #endif

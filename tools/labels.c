@@ -2,9 +2,9 @@
  * user's labels, read from theirs. */
 #include "labels.h"
 
-#include "embedded.h"
-#include "../host/file_io.h"
-#include "error.h"
+#include "../host/embedded.h"
+#include "../common/file_io.h"
+#include "../common/error.h"
 
 #include <errno.h>
 #include <stdio.h>

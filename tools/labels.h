@@ -4,7 +4,7 @@
 #ifndef CLN_LABELS_H
 #define CLN_LABELS_H
 
-#include "../host/clinception.h"
+#include "../include/clinception.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""Write an end-to-end test case: a seeded random torchvision Inception3 as
-model.safetensors, a seeded input.npy (or images preprocessed as torchvision
-does), and its float64 reference logits.npy."""
+"""Write an end-to-end test case: a seeded random torchvision Inception3 (or
+pytorch-fid's FID Inception, --network fid) as model.safetensors, a seeded
+input.npy (or images preprocessed as torchvision does), and its float64
+reference logits.npy."""
 
 import argparse
 import math
@@ -71,6 +72,19 @@ def parse_args():
         help="build the model with transform_input=True (ImageNet re-normalisation in the model)",
     )
     p.add_argument(
+        "--network",
+        choices=["inception_v3", "fid"],
+        default="inception_v3",
+        help="inception_v3 (torchvision's Inception3, the default) or fid: pytorch-fid's own "
+        "fid_inception_v3() (1008 classes, no aux head), built by its code from --pytorch-fid "
+        "with its weight download replaced by the seeded weights",
+    )
+    p.add_argument(
+        "--pytorch-fid",
+        metavar="WHEEL",
+        help="pytorch-fid's wheel or unpacked folder (for --network fid)",
+    )
+    p.add_argument(
         "--dtype",
         choices=sorted(SAVE_DTYPES),
         default="f32",
@@ -94,7 +108,30 @@ def parse_args():
         p.error("--seed must be >= 0")
     if args.classes < 6:
         p.error("--classes must be at least 6 (the check compares the top 6)")
+    if args.network == "fid":
+        if not args.pytorch_fid:
+            p.error("--network fid needs --pytorch-fid WHEEL")
+        if args.image or args.transform_input or args.classes != 1000:
+            p.error("--network fid takes none of --image, --transform-input, --classes")
+        args.classes = 1008
+        args.no_aux = True
     return args
+
+
+def fid_inception(wheel):
+    """pytorch-fid's fid_inception_v3(), by its own code, with its download of
+    pt_inception-2015-12-05 replaced by nothing: the caller seeds the weights."""
+    sys.path.insert(0, wheel)
+    import pytorch_fid.inception as pfi
+
+    original_url, original_load = pfi.load_state_dict_from_url, torchvision.models.Inception3.load_state_dict
+    pfi.load_state_dict_from_url = lambda *args, **kwargs: None
+    torchvision.models.Inception3.load_state_dict = lambda self, state, *args, **kwargs: None
+    try:
+        return pfi.fid_inception_v3()
+    finally:
+        pfi.load_state_dict_from_url = original_url
+        torchvision.models.Inception3.load_state_dict = original_load
 
 
 def sub_generators(seed, count):
@@ -161,9 +198,12 @@ def calibrate_batchnorm(model, calibration, gen):
 def build_model(args):
     torch.manual_seed(args.seed)
     gen_weights, gen_calibration, gen_stats, gen_input = sub_generators(args.seed, 4)
-    model = torchvision.models.Inception3(
-        num_classes=args.classes, aux_logits=True, transform_input=args.transform_input, init_weights=False
-    )
+    if args.network == "fid":
+        model = fid_inception(args.pytorch_fid)
+    else:
+        model = torchvision.models.Inception3(
+            num_classes=args.classes, aux_logits=True, transform_input=args.transform_input, init_weights=False
+        )
     init_weights(model, gen_weights)
     images = min(MAX_CALIBRATION_IMAGES, max(2, -(-CALIBRATION_PIXELS // (args.height * args.width))))
     calibration = torch.randn((images, 3, args.height, args.width), generator=gen_calibration)

@@ -2,7 +2,7 @@
  * dict for untrusted input, and a writer that lays a file out as np.save does. */
 #include "npy.h"
 
-#include "../host/error.h"
+#include "../common/error.h"
 
 #include <errno.h>
 #include <inttypes.h>

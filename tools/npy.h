@@ -3,8 +3,8 @@
 #ifndef CLN_NPY_H
 #define CLN_NPY_H
 
-#include "../host/clinception.h"
-#include "../host/file_io.h"
+#include "../include/clinception.h"
+#include "../common/file_io.h"
 
 #include <stddef.h>
 #include <stdio.h>

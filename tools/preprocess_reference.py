@@ -1,11 +1,14 @@
 #!/usr/bin/python3
-"""Preprocess images with torchvision's own eval pipeline for Inception v3 and save the
-batch as a float32 .npy of shape (N, 3, crop, crop): the reference for tools/image.c."""
+"""Preprocess images with torchvision's own eval pipeline for Inception v3 (or, with --fid,
+pytorch-fid's: ToTensor, then F.interpolate to crop x crop, bilinear, align_corners=False)
+and save the batch as a float32 .npy of shape (N, 3, crop, crop): the reference for
+tools/image.c."""
 
 import argparse
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torchvision import transforms
 
@@ -56,8 +59,22 @@ def main():
     p.add_argument("--out", required=True, help="the .npy to write")
     p.add_argument("--resize", type=positive_int, default=342, help="short side after resizing")
     p.add_argument("--crop", type=positive_int, default=299, help="side of the center crop")
+    p.add_argument(
+        "--fid",
+        action="store_true",
+        help="pytorch-fid's preprocessing instead (its ImagePathDataset's PIL convert('RGB') and "
+        "ToTensor, its InceptionV3's resize_input to crop x crop); --resize is not used",
+    )
     p.add_argument("images", nargs="+", help="image files")
     args = p.parse_args()
+    if args.fid:
+        batch = []
+        for path in args.images:
+            with Image.open(path) as img:
+                x = transforms.ToTensor()(img.convert("RGB")).unsqueeze(0)
+            batch.append(F.interpolate(x, size=(args.crop, args.crop), mode="bilinear", align_corners=False))
+        np.save(args.out, torch.cat(batch).numpy().astype(np.float32))
+        return
     batch = normalized_batch(args.images, args.resize, args.crop)
     out = torch.stack([transform_input(x) for x in batch]).numpy().astype(np.float32)
     np.save(args.out, out)

@@ -2,8 +2,8 @@
  * by --profile, the --csv file and the --trace Chrome trace. */
 #include "report.h"
 
-#include "error.h"
-#include "../host/file_io.h"
+#include "../common/error.h"
+#include "../common/file_io.h"
 
 #include <errno.h>
 

@@ -3,7 +3,7 @@
 #ifndef CLN_REPORT_H
 #define CLN_REPORT_H
 
-#include "clinception.h"
+#include "../include/clinception.h"
 
 #include <stdio.h>
 

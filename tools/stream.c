@@ -3,7 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "stream.h"
 
-#include "../host/error.h"
+#include "../common/error.h"
 #include "image.h"
 
 #include <dirent.h>

@@ -4,7 +4,7 @@
 #ifndef CLN_STREAM_H
 #define CLN_STREAM_H
 
-#include "../host/clinception.h"
+#include "../include/clinception.h"
 
 #include <pthread.h>
 #include <stdbool.h>

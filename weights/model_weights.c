@@ -2,8 +2,8 @@
  * (or a seed) to the packed parameters of every layer of a network. */
 #include "model_weights.h"
 
-#include "../host/error.h"
-#include "../host/layout.h"
+#include "../common/error.h"
+#include "layout.h"
 #include "safetensors.h"
 
 #include <limits.h>
@@ -32,7 +32,7 @@ static size_t align_up(size_t v) {
 }
 
 /* Sets every layer's offsets and allocates the packed array. The members of
- * a group (host/network.h) lie together, all their weights and then all
+ * a group (network/network.h) lie together, all their weights and then all
  * their biases, when its first member comes: in panels their weights are
  * then one matrix of the members' rows stacked, and their biases one vector. */
 static cln_status layout(const network *net, packed_weights *pw, cln_error *err) {
@@ -226,7 +226,7 @@ static cln_status load_conv(state_dict *sd, const network *net, const layer *l, 
                             "%s: tensor \"%s.bn.running_var\" has %g at channel %zu; a variance "
                             "must not be negative",
                             sd->file->path, l->name, (double)bn[3][o], o);
-        double scale = (double)bn[0][o] / sqrt((double)bn[3][o] + BN_EPS);
+        double scale = (double)bn[0][o] / sqrt((double)bn[3][o] + net->bn_eps);
         for (size_t j = 0; j < k; j++) {
             const float v = (float)(raw[o * k + j] * scale);
             if (!isfinite(v))
@@ -260,13 +260,6 @@ static cln_status load_linear(state_dict *sd, const network *net, const layer *l
             w[weight_index(l->out_channels, o, j)] = sd->weights[o * k + j];
     snprintf(name, sizeof name, "%s.bias", l->name);
     return read_tensor(sd, name, 1, bshape, b, err);
-}
-
-/* Tensors the engine does not use but torchvision's files carry. */
-static bool ignorable(const char *name) {
-    const char *suffix = ".num_batches_tracked";
-    size_t n = strlen(name), s = strlen(suffix);
-    return strncmp(name, "AuxLogits.", 10) == 0 || (n >= s && strcmp(name + n - s, suffix) == 0);
 }
 
 /* The class count of the file's classifier: the rows of its weight, which
@@ -325,11 +318,11 @@ cln_status weights_load_safetensors(network *net, const char *path, packed_weigh
             status = load_linear(&sd, net, l, w, b, err);
     }
     for (size_t t = 0; t < file.count && status == CLN_OK; t++)
-        if (!sd.used[t] && !ignorable(file.tensors[t].name))
+        if (!sd.used[t] && !network_ignores(net, file.tensors[t].name))
             status = cln_fail(err, CLN_ERR_MODEL,
-                              "%s: tensor \"%s\" is not part of Inception v3 (is this another "
+                              "%s: tensor \"%s\" is not part of %s (is this another "
                               "model's file?)",
-                              path, file.tensors[t].name);
+                              path, file.tensors[t].name, net->title);
     if (status == CLN_OK) transform_winograd(net, out);
 cleanup:
     free(sd.used);

@@ -4,9 +4,9 @@
 
 #include "safetensors.h"
 
-#include "../host/file_io.h"
+#include "../common/file_io.h"
 
-#include "../host/error.h"
+#include "../common/error.h"
 
 #include <errno.h>
 #include <inttypes.h>

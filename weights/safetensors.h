@@ -3,7 +3,7 @@
 #ifndef CLN_SAFETENSORS_H
 #define CLN_SAFETENSORS_H
 
-#include "../host/clinception.h"
+#include "../include/clinception.h"
 
 #include <stddef.h>
 #include <stdio.h>

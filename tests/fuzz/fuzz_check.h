@@ -3,7 +3,7 @@
 #ifndef CLN_FUZZ_CHECK_H
 #define CLN_FUZZ_CHECK_H
 
-#include "../../host/clinception.h"
+#include "../../include/clinception.h"
 
 #include <stdio.h>
 #include <stdlib.h>

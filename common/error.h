@@ -2,7 +2,7 @@
 #ifndef CLN_ERROR_H
 #define CLN_ERROR_H
 
-#include "clinception.h"
+#include "../include/clinception.h"
 
 #include <stdarg.h>
 

@@ -5,7 +5,7 @@
 #ifndef CLN_FILE_IO_H
 #define CLN_FILE_IO_H
 
-#include "clinception.h"
+#include "../include/clinception.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -56,7 +56,7 @@ extern "C" {
 const char *cln_version(void);
 
 /* The classes of torchvision's ImageNet weights (a model's own count is
- * cln_model_num_classes). */
+ * cln_model_num_classes), and the smallest input side of every network. */
 #define CLN_NUM_CLASSES 1000
 #define CLN_MIN_INPUT_SIZE 75
 
@@ -161,10 +161,35 @@ cln_status cln_model_load(cln_runtime *rt, const char *path, cln_model **out, cl
 /* The same network with seeded random weights and 1000 classes (for trying
  * the engine without a weight file: its classes mean nothing). */
 cln_status cln_model_load_random(cln_runtime *rt, uint64_t seed, cln_model **out, cln_error *err);
+
+/* The networks a model can be:
+ *   CLN_NETWORK_INCEPTION_V3  torchvision's Inception3, as above;
+ *   CLN_NETWORK_FID           pytorch-fid's FID Inception (the TensorFlow
+ *     2015 graph ported, pt_inception-2015-12-05): the pool branches of
+ *     Mixed_5b-5d, 6b-6e and 7b average without counting the padding,
+ *     Mixed_7c's takes the maximum, 1008 classes, no auxiliary head. Its
+ *     input transform is pytorch-fid's normalize_input, 2x - 1, for images
+ *     scaled to [0, 1]. */
+typedef enum { CLN_NETWORK_INCEPTION_V3 = 0, CLN_NETWORK_FID = 1 } cln_network;
+#define CLN_NETWORK_COUNT 2
+/* "inception_v3" or "fid". */
+const char *cln_network_name(cln_network network);
+/* The network of that name; CLN_ERR_INVALID_ARGUMENT, naming the networks,
+ * for another. */
+cln_status cln_network_from_name(const char *name, cln_network *out, cln_error *err);
+/* cln_model_load and cln_model_load_random for either network (the random
+ * one with the network's own classes: 1000, or 1008 for the FID one). */
+cln_status cln_model_load_network(cln_runtime *rt, cln_network network, const char *path,
+                                  cln_model **out, cln_error *err);
+cln_status cln_model_load_random_network(cln_runtime *rt, cln_network network, uint64_t seed,
+                                         cln_model **out, cln_error *err);
+cln_network cln_model_network(const cln_model *model);
 void cln_model_free(cln_model *model);
 
 typedef struct {
-    bool transform_input;    /* torchvision's transform_input (on for its pretrained weights) */
+    /* the network's input transform: torchvision's transform_input for
+     * Inception v3 (on for its pretrained weights), 2x - 1 for the FID one */
+    bool transform_input;
     cln_conv_algo conv_algo; /* how convolutions run */
     bool profile;            /* record every kernel launch (see cln_model_profile) */
 } cln_forward_options;

@@ -5,9 +5,19 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The next tap; past NET_MAX_TAPS the last is reused and the table marked
+ * as overflowed. */
+static net_tap *new_tap(network *net) {
+    if (net->tap_count == NET_MAX_TAPS) {
+        net->overflow = true;
+        net->tap_count--;
+    }
+    return &net->taps[net->tap_count++];
+}
+
 void network_tap_layer(network *net, int i) {
     const layer *l = &net->layers[i];
-    net_tap *t = &net->taps[net->tap_count++];
+    net_tap *t = new_tap(net);
     memcpy(t->name, l->name, sizeof t->name); /* both NUL-terminated, NET_NAME_SIZE */
     t->value = l->dst;
     t->first_channel = l->dst_channel;
@@ -16,7 +26,7 @@ void network_tap_layer(network *net, int i) {
 }
 
 void network_tap_value(network *net, const char *name, int v, int last_layer) {
-    net_tap *t = &net->taps[net->tap_count++];
+    net_tap *t = new_tap(net);
     snprintf(t->name, sizeof t->name, "%s", name);
     t->value = v;
     t->first_channel = 0;
@@ -35,6 +45,18 @@ void network_set_classes(network *net, int classes) {
     net->value_channels[net->output] += classes - l->out_channels;
     l->out_channels = classes;
     net->taps[net->output_tap].channels = classes;
+}
+
+bool network_ignores(const network *net, const char *name) {
+    const size_t n = strlen(name);
+    for (int i = 0; i < net->ignored_count; i++) {
+        const char *pattern = net->ignored[i];
+        const size_t p = strlen(pattern) - 1; /* without the '*' */
+        if (pattern[p] == '*' ? strncmp(name, pattern, p) == 0
+                              : n >= p && strcmp(name + n - p, pattern + 1) == 0)
+            return true;
+    }
+    return false;
 }
 
 int network_find_tap(const network *net, const char *name) {
@@ -56,8 +78,8 @@ static int readers(const network *net, int v) {
     return count;
 }
 
-/* The 3x3 stride-1 average pool, padding 1 counted, that writes the whole of
- * layer i's input and feeds nothing else; -1 if there is none. */
+/* The 3x3 stride-1 average pool, padding 1 (counted or not), that writes the
+ * whole of layer i's input and feeds nothing else; -1 if there is none. */
 static int feeding_pool(const network *net, int i) {
     const int v = net->layers[i].src;
     for (int p = 0; p < i; p++) {
