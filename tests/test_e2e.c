@@ -10,6 +10,7 @@
 
 #include "../tools/npy.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,108 @@ Test(e2e, fid_inception_against_pytorch_fid) {
     check_case(&c, 1008);
     e2e_case small = {"fid_inception_small", 9, 1, 83, 97, flags, "--network fid --conv winograd"};
     check_case(&small, 1008);
+}
+
+/* The "fid" of the last line a command printed to path (clinception's
+ * --json, fid_reference.py). */
+static double fid_of(const char *path) {
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    char line[4096], last[4096] = "";
+    while (fgets(line, sizeof line, f))
+        memcpy(last, line, sizeof line);
+    fclose(f);
+    const char *at = strstr(last, "\"fid\": ");
+    cr_assert_not_null(at, "no FID in %s: %s", path, last);
+    return strtod(at + 7, NULL);
+}
+
+/* A FID Inception made by pytorch-fid's code with seeded weights, and two
+ * folders of seeded synthetic images (PNG and JPEG, sizes from 40 to 400);
+ * *dir is the case's folder. */
+static void fid_case(const char *name, int seed, char *dir, size_t cap) {
+    char cmd[16384];
+    snprintf(dir, cap, "%s/e2e/%s", env("CLN_BUILD_DIR"), name);
+    snprintf(cmd, sizeof cmd,
+             "rm -rf %s && mkdir -p %s && " PYTHON
+             " %s/tools/make_reference.py --network fid --pytorch-fid %s/" PYTORCH_FID_WHEEL
+             " --out %s --seed %d >&2 && " PYTHON
+             " %s/tools/make_fid_images.py --out %s/a --seed %d --count 12 && " PYTHON
+             " %s/tools/make_fid_images.py --out %s/b --seed %d --count 11 --tint 0.15",
+             dir, dir, env("CLN_SOURCE_DIR"), env("CLN_BUILD_DIR"), dir, seed,
+             env("CLN_SOURCE_DIR"), dir, seed + 1, env("CLN_SOURCE_DIR"), dir, seed + 2);
+    cr_assert_eq(run(cmd), 0, "making the FID case failed");
+}
+
+/* pytorch-fid's FID of A and B (each a folder or an .npz) at dims. */
+static double reference_fid(const char *dir, const char *a, const char *b, int dims) {
+    char cmd[16384], out[4200];
+    snprintf(out, sizeof out, "%s/reference-%d.txt", dir, dims);
+    snprintf(cmd, sizeof cmd,
+             PYTHON " %s/tools/fid_reference.py --pytorch-fid %s/" PYTORCH_FID_WHEEL
+                    " --weights %s/model.safetensors --dims %d %s %s > %s",
+             env("CLN_SOURCE_DIR"), env("CLN_BUILD_DIR"), dir, dims, a, b, out);
+    cr_assert_eq(run(cmd), 0, "fid_reference.py failed");
+    return fid_of(out);
+}
+
+static double our_fid(const char *dir, const char *a, const char *b, int dims) {
+    char cmd[16384], out[4200];
+    snprintf(out, sizeof out, "%s/ours-%d.txt", dir, dims);
+    snprintf(cmd, sizeof cmd,
+             "%s fid --weights %s/model.safetensors --device cpu --dims %d --json %s %s > %s",
+             env("CLINCEPTION"), dir, dims, a, b, out);
+    cr_assert_eq(run(cmd), 0, "clinception fid failed");
+    return fid_of(out);
+}
+
+/* clinception fid against pytorch-fid's own code (its InceptionV3,
+ * get_activations in float64, calculate_frechet_distance) at each of the
+ * four dims: within 1e-3 relative. */
+Test(e2e, fid_at_every_dims_against_pytorch_fid) {
+    char dir[4096], a[4200], b[4200];
+    fid_case("fid_dims", 52, dir, sizeof dir);
+    snprintf(a, sizeof a, "%s/a", dir);
+    snprintf(b, sizeof b, "%s/b", dir);
+    const int dims[] = {64, 192, 768, 2048};
+    for (int i = 0; i < 4; i++) {
+        const double theirs = reference_fid(dir, a, b, dims[i]), ours = our_fid(dir, a, b, dims[i]);
+        cr_log_info("dims %d: FID %.10g, pytorch-fid %.10g", dims[i], ours, theirs);
+        cr_expect(theirs > 0, "dims %d: pytorch-fid's FID %g", dims[i], theirs);
+        cr_expect_leq(fabs(ours - theirs), 1e-3 * fabs(theirs),
+                      "dims %d: FID %.10g, pytorch-fid %.10g", dims[i], ours, theirs);
+    }
+}
+
+/* Statistics files both ways: ours (--save-stats) read by pytorch-fid, and
+ * pytorch-fid's (save_fid_stats, np.savez_compressed) read by ours, give
+ * the FID of the folders. */
+Test(e2e, fid_statistics_files_both_ways) {
+    char dir[4096], a[4200], b[4200], ours_npz[4200], theirs_npz[4200], cmd[16384];
+    fid_case("fid_stats", 61, dir, sizeof dir);
+    snprintf(a, sizeof a, "%s/a", dir);
+    snprintf(b, sizeof b, "%s/b", dir);
+    snprintf(ours_npz, sizeof ours_npz, "%s/a_ours.npz", dir);
+    snprintf(theirs_npz, sizeof theirs_npz, "%s/b_theirs.npz", dir);
+    snprintf(cmd, sizeof cmd,
+             "%s fid --weights %s/model.safetensors --device cpu --dims 192 --save-stats %s %s >&2",
+             env("CLINCEPTION"), dir, a, ours_npz);
+    cr_assert_eq(run(cmd), 0, "clinception fid --save-stats failed");
+    snprintf(cmd, sizeof cmd,
+             PYTHON " %s/tools/fid_reference.py --pytorch-fid %s/" PYTORCH_FID_WHEEL
+                    " --weights %s/model.safetensors --dims 192 --save-stats %s %s >&2",
+             env("CLN_SOURCE_DIR"), env("CLN_BUILD_DIR"), dir, b, theirs_npz);
+    cr_assert_eq(run(cmd), 0, "pytorch-fid's save_fid_stats failed");
+    const double folders = reference_fid(dir, a, b, 192);
+    const double read_by_them = reference_fid(dir, ours_npz, b, 192);
+    const double read_by_us = our_fid(dir, a, theirs_npz, 192);
+    const double both_files = our_fid(dir, ours_npz, theirs_npz, 192);
+    cr_expect_leq(fabs(read_by_them - folders), 1e-3 * folders, "%.10g against %.10g", read_by_them,
+                  folders);
+    cr_expect_leq(fabs(read_by_us - folders), 1e-3 * folders, "%.10g against %.10g", read_by_us,
+                  folders);
+    cr_expect_leq(fabs(both_files - folders), 1e-3 * folders, "%.10g against %.10g", both_files,
+                  folders);
 }
 
 Test(e2e, winograd_for_every_3x3_stride_1) {

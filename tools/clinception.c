@@ -5,6 +5,7 @@
 #include "../include/clinception.h"
 #include "../common/error.h"
 #include "../common/file_io.h"
+#include "fid.h"
 #include "image.h"
 #include "labels.h"
 #include "npy.h"
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -28,13 +30,15 @@
 static const char *const main_usage =
     "usage: clinception COMMAND [OPTIONS]\n"
     "\n"
-    "Runs torchvision's Inception v3 through OpenCL.\n"
+    "Runs torchvision's Inception v3 (and pytorch-fid's FID Inception) through\n"
+    "OpenCL.\n"
     "\n"
     "commands:\n"
     "  devices   list every OpenCL platform and device, with its index\n"
     "  infer     run the network on a .npy batch and write the logits as .npy\n"
     "  classify  label images and folders of them with the model's classes\n"
     "  features  write any layer's output (the 2048 pooled features by default)\n"
+    "  fid       the Frechet Inception Distance between two folders or statistics\n"
     "  bench     time whole forwards and the start-up phases\n"
     "  tune      measure the fastest way to run each convolution on a device\n"
     "  help      show this text\n"
@@ -43,10 +47,10 @@ static const char *const main_usage =
 
 /* Options shared by infer, classify and bench. */
 #define COMMON_OPTIONS_HELP                                                                        \
-    "  --weights FILE     the network's torchvision state dict in .safetensors (F32,\n"           \
+    "  --weights FILE     the network's torchvision state dict in .safetensors (F32,\n"            \
     "                     F16 or BF16; AuxLogits.* and num_batches_tracked are ignored)\n"         \
     "  --random-weights   seeded random weights instead (the results mean nothing)\n"              \
-    "  --network NET      inception_v3 (torchvision's Inception v3, the default) or\n"            \
+    "  --network NET      inception_v3 (torchvision's Inception v3, the default) or\n"             \
     "                     fid (pytorch-fid's FID Inception, the TensorFlow graph's\n"              \
     "                     port: weights pt_inception-2015-12-05, 1008 classes)\n"                  \
     "  --device D         OpenCL device: P:D index (see `clinception devices`), cpu,\n"            \
@@ -611,6 +615,9 @@ typedef struct {
     "pretrained Inception v3: RGB, shorter side resized to S (bilinear with\n"                     \
     "antialiasing, as PIL), center crop C x C, scaled to [0, 1], normalized with\n"                \
     "the ImageNet mean/std and transform_input (together: each channel to [-1, 1]).\n"             \
+    "With --network fid they are preprocessed as pytorch-fid does instead: RGB,\n"                 \
+    "scaled to [0, 1], the whole image resized to C x C (bilinear without\n"                       \
+    "antialiasing, as torch's F.interpolate; --resize does not apply), then 2x - 1.\n"             \
     "Worker threads decode them while the device runs, in batches, with memory\n"                  \
     "bounded whatever their number. An image that cannot be read gets an error\n"                  \
     "naming it and is skipped; the others go on (the exit status is then 1). A\n"                  \
@@ -688,11 +695,15 @@ static int run_images(const char *command, const common_args *a, session *s, con
         snprintf(err.message, sizeof err.message, "out of memory for a batch of %ld", ia->batch);
         goto done;
     }
-    if (image_stream_start(&stream, paths, (int)ia->resize, crop, (int)ia->workers,
+    /* torchvision's preprocessing does transform_input itself; pytorch-fid's
+     * leaves its 2x - 1 to the FID Inception's input transform */
+    const image_pipeline pipeline =
+        a->network == CLN_NETWORK_FID ? PIPELINE_FID : PIPELINE_TORCHVISION;
+    if (image_stream_start(&stream, paths, pipeline, (int)ia->resize, crop, (int)ia->workers,
                            2 * (size_t)ia->batch, &err) != CLN_OK)
         goto done;
-    cln_forward_options fwd = a->fwd; /* preprocessing did transform_input already */
-    fwd.transform_input = false;
+    cln_forward_options fwd = a->fwd;
+    fwd.transform_input = pipeline == PIPELINE_FID;
     common_args reported = *a;
     const double start = now_ms();
     double shown = start;
@@ -1204,6 +1215,245 @@ static double percentile(const double *sorted, size_t n, double p) {
     return sorted[rank ? rank - 1 : 0];
 }
 
+/* ---- FID ------------------------------------------------------------- */
+
+static const char *const fid_usage =
+    "usage: clinception fid (--weights W.safetensors | --random-weights) [--dims D]\n"
+    "                       [--batch B] [--workers N] [--json] [--progress] [OPTIONS] A B\n"
+    "       clinception fid --save-stats [--dims D] [OPTIONS] IMAGES OUT.npz\n"
+    "\n"
+    "Prints the Frechet Inception Distance between A and B as pytorch-fid computes\n"
+    "it, on any OpenCL device. A and B are each a folder of images (read\n"
+    "recursively, as classify reads one), a list of image paths (a file ending in\n"
+    ".txt, one path or folder per line, or - for standard input), or a .npz of\n"
+    "statistics (pytorch-fid's: mu and sigma; no weights are needed for two).\n"
+    "The FID Inception (--network fid; weights pt_inception-2015-12-05 converted by\n"
+    "tools/pth_to_safetensors.py, see the README) runs on each image as\n"
+    "pytorch-fid's does: RGB, scaled to [0, 1], resized to 299 x 299 (bilinear\n"
+    "without antialiasing), 2x - 1; the features are those of --dims, averaged\n"
+    "over space; their mean and covariance (N - 1) are taken in float64, and\n"
+    "d^2 = |mu1 - mu2|^2 + tr(s1 + s2 - 2 sqrtm(s1 s2)), with 1e-6 added to both\n"
+    "diagonals where the product has no finite square root, as pytorch-fid does.\n"
+    "An image that cannot be read is named and left out (the exit status is then\n"
+    "1). With --save-stats, IMAGES' statistics are written to OUT.npz instead,\n"
+    "which pytorch-fid reads (and fid reads pytorch-fid's).\n"
+    "\n"
+    "  --dims D           the features: 2048 (the final average pool, the default),\n"
+    "                     768 (Mixed_6e), 192 (maxpool2) or 64 (maxpool1)\n"
+    "  --save-stats       write the statistics of IMAGES to OUT.npz\n"
+    "  --json             end with one JSON line: {\"fid\": VALUE, \"dims\": D,\n"
+    "                     \"images\": [NA, NB] (null for a statistics file),\n"
+    "                     \"failed\": K, \"offset\": BOOL (1e-6 was added)}\n"
+    "  --batch B          images per forward (default 8, or the most that fit)\n"
+    "  --workers N        decoding threads (default: one per CPU, at most 4)\n"
+    "  --progress         print progress on standard error even when it is not a\n"
+    "                     terminal\n" COMMON_OPTIONS_HELP;
+
+/* pytorch-fid's blocks by --dims, and our layer each ends with */
+static const struct {
+    int dims;
+    const char *layer;
+} fid_blocks[] = {{2048, "avgpool"}, {768, "Mixed_6e"}, {192, "maxpool2"}, {64, "maxpool1"}};
+
+/* Each image's features averaged over space (as pytorch-fid's
+ * adaptive_avg_pool2d) into the accumulator, in float64. */
+typedef struct {
+    fid_accumulator acc;
+    int channels, pixels;
+    double *rows; /* a batch of averaged rows */
+} fid_sink;
+
+static cln_status add_features(batch_sink *sink, const char *const *names, int n, const float *out,
+                               cln_error *err) {
+    (void)names;
+    (void)err;
+    fid_sink *f = sink->ctx;
+    const size_t per_image = (size_t)f->channels * f->pixels;
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < f->channels; c++) {
+            const float *plane = out + i * per_image + (size_t)c * f->pixels;
+            double sum = 0.0;
+            for (int p = 0; p < f->pixels; p++)
+                sum += plane[p];
+            f->rows[(size_t)i * f->channels + c] = sum / f->pixels;
+        }
+    fid_accumulate(&f->acc, f->rows, (size_t)n);
+    return CLN_OK;
+}
+
+static bool is_stats_file(const char *arg) {
+    const size_t n = strlen(arg);
+    return n >= 4 && strcasecmp(arg + n - 4, ".npz") == 0;
+}
+
+static bool is_list_file(const char *arg) {
+    const size_t n = strlen(arg);
+    return strcmp(arg, "-") == 0 || (n >= 4 && strcasecmp(arg + n - 4, ".txt") == 0);
+}
+
+#define FID_SIZE 299 /* pytorch-fid resizes every image to this */
+
+/* The statistics of one set: read from a .npz, or made from its images on
+ * the session (opened on first use); *failed counts images left out.
+ * false (message printed) on an error that stops the run. */
+static bool set_statistics(const common_args *a, image_args ia, session *s, const char *arg,
+                           int dims, const char *const *outputs, size_t output_count,
+                           fid_stats *out, size_t *failed) {
+    cln_error err;
+    if (is_stats_file(arg)) {
+        if (fid_stats_read(arg, out, &err) != CLN_OK) return fail(&err), false;
+        if (out->dims != dims) {
+            fprintf(stderr, "clinception fid: %s holds statistics of %d dims, not --dims %d\n", arg,
+                    out->dims, dims);
+            return false;
+        }
+        return true;
+    }
+    path_list paths = {0};
+    size_t unreadable = 0;
+    fid_sink f = {0};
+    bool ok = false;
+    const char *layer = NULL;
+    for (size_t i = 0; i < sizeof fid_blocks / sizeof fid_blocks[0]; i++)
+        if (fid_blocks[i].dims == dims) layer = fid_blocks[i].layer;
+    cln_status st = is_list_file(arg) ? paths_add_list_file(&paths, arg, &unreadable, &err)
+                                      : paths_add_argument(&paths, arg, &unreadable, &err);
+    for (size_t i = 0; i < output_count && st == CLN_OK; i++)
+        if (outputs[i])
+            st = file_check_output(outputs[i], (const char *const *)paths.paths, paths.count, &err);
+    if (st != CLN_OK) {
+        fail(&err);
+        goto done;
+    }
+    if (paths.count == 0) {
+        fprintf(stderr,
+                "clinception fid: %s: no images: it holds no file with an image extension\n", arg);
+        goto done;
+    }
+    if (!s->model && open_session(a, s, &err) != CLN_OK) {
+        fail(&err);
+        goto done;
+    }
+    int c, oh, ow;
+    if (cln_model_feature_shape(s->model, layer, FID_SIZE, FID_SIZE, &c, &oh, &ow, &err) !=
+            CLN_OK ||
+        fid_accumulator_init(&f.acc, c, &err) != CLN_OK) {
+        fail(&err);
+        goto done;
+    }
+    s->layer = layer;
+    f.channels = c;
+    f.pixels = oh * ow;
+    if ((ia.batch = fitting_batch(s, ia.batch, FID_SIZE, FID_SIZE)) < 0) goto done;
+    f.rows = malloc((size_t)ia.batch * c * sizeof *f.rows);
+    if (!f.rows) {
+        fprintf(stderr, "clinception fid: out of memory\n");
+        goto done;
+    }
+    ia.crop = FID_SIZE;
+    batch_sink sink = {add_features, &f, (size_t)c * oh * ow, 0, false};
+    const int rc = run_images("fid", a, s, &ia, &paths, unreadable, &sink);
+    if (!sink.completed) goto done;
+    *failed += rc ? paths.count - f.acc.count : 0;
+    if (fid_stats_from(&f.acc, out, &err) != CLN_OK) {
+        cln_error_append(&err, " (%s gave %zu)", arg, f.acc.count);
+        fail(&err);
+        goto done;
+    }
+    ok = true;
+done:
+    free(f.rows);
+    fid_accumulator_free(&f.acc);
+    paths_free(&paths);
+    return ok;
+}
+
+static int cmd_fid(int argc, char **argv) {
+    common_args a = {.command = "fid", .network = CLN_NETWORK_FID};
+    image_args ia = {0};
+    long dims = 2048;
+    bool json = false, save = false;
+    const opt_spec specs[] = {
+        {"dims", OPT_COUNT, &dims, 1, 2048},        {"json", OPT_FLAG, &json, 0, 0},
+        {"save-stats", OPT_FLAG, &save, 0, 0},      {"batch", OPT_COUNT, &ia.batch, 1, 4096},
+        {"workers", OPT_COUNT, &ia.workers, 1, 64}, {"progress", OPT_FLAG, &ia.progress, 0, 0},
+    };
+    int parsed = parse_options(&a, "fid", fid_usage, specs, (int)(sizeof specs / sizeof specs[0]),
+                               argc, argv);
+    if (parsed >= 0) return parsed;
+    if (a.network != CLN_NETWORK_FID) {
+        fprintf(stderr, "clinception fid: FID runs the FID Inception; --network does not apply\n");
+        return 2;
+    }
+    if (dims != 2048 && dims != 768 && dims != 192 && dims != 64) {
+        fprintf(stderr, "clinception fid: --dims takes 2048, 768, 192 or 64, not %ld\n", dims);
+        return 2;
+    }
+    if (argc - optind != 2) {
+        fprintf(stderr,
+                "clinception fid: give two sets: A B (or IMAGES OUT.npz with --save-stats)\n\n%s",
+                fid_usage);
+        return 2;
+    }
+    const char *first = argv[optind], *second = argv[optind + 1];
+    if (save && (is_stats_file(first) || !is_stats_file(second))) {
+        fprintf(stderr, "clinception fid: --save-stats takes images and then the .npz to write\n");
+        return 2;
+    }
+    const bool images = !is_stats_file(first) || (!save && !is_stats_file(second));
+    if (images && !weights_given(&a, fid_usage)) return 2;
+    if (save && !writable_path(&a, second, NULL)) return 1;
+    if (!writable_path(&a, a.csv, NULL) || !writable_path(&a, a.trace, NULL)) return 1;
+    if (!ia.workers) ia.workers = default_workers();
+
+    session s = {0};
+    fid_stats sa = {0}, sb = {0};
+    size_t failed = 0;
+    int rc = 1;
+    const char *outputs[] = {save ? second : NULL, a.csv, a.trace};
+    if (!set_statistics(&a, ia, &s, first, (int)dims, outputs, 3, &sa, &failed)) goto done;
+    cln_error err;
+    if (save) {
+        if (fid_stats_write(second, &sa, &err) != CLN_OK) {
+            fail(&err);
+            goto done;
+        }
+        fprintf(stderr, "wrote %s (statistics of %zu images, %ld dims)\n", second, sa.count, dims);
+        rc = failed ? 1 : 0;
+        goto done;
+    }
+    a.profile = false; /* a second set: profile and trace only the first */
+    a.csv = a.trace = NULL;
+    if (!set_statistics(&a, ia, &s, second, (int)dims, outputs, 3, &sb, &failed)) goto done;
+    double fid;
+    bool offset;
+    if (fid_distance(&sa, &sb, &fid, &offset, &err) != CLN_OK) {
+        fail(&err);
+        goto done;
+    }
+    if (offset)
+        fprintf(stderr,
+                "clinception fid: the covariances' product is singular; %g was added to "
+                "their diagonals, as pytorch-fid does\n",
+                FID_EPS);
+    if (json) {
+        char na[32] = "null", nb[32] = "null"; /* the images behind a set; null for a file */
+        if (sa.count) snprintf(na, sizeof na, "%zu", sa.count);
+        if (sb.count) snprintf(nb, sizeof nb, "%zu", sb.count);
+        printf("{\"fid\": %.17g, \"dims\": %ld, \"images\": [%s, %s], \"failed\": %zu, "
+               "\"offset\": %s}\n",
+               fid, dims, na, nb, failed, offset ? "true" : "false");
+    } else {
+        printf("FID: %.6f\n", fid);
+    }
+    rc = failed ? 1 : 0;
+done:
+    fid_stats_free(&sa);
+    fid_stats_free(&sb);
+    close_session(&s);
+    return rc;
+}
+
 static int cmd_bench(int argc, char **argv) {
     common_args a = {.command = "bench"};
     long batch = 1, size = 299, iters = 10, warmup = 2;
@@ -1405,6 +1655,7 @@ static int run_command(int argc, char **argv) {
     if (strcmp(cmd, "infer") == 0) return cmd_infer(argc - 1, argv + 1);
     if (strcmp(cmd, "classify") == 0) return cmd_classify(argc - 1, argv + 1);
     if (strcmp(cmd, "features") == 0) return cmd_features(argc - 1, argv + 1);
+    if (strcmp(cmd, "fid") == 0) return cmd_fid(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
     if (strcmp(cmd, "tune") == 0) return cmd_tune(argc - 1, argv + 1);
     fprintf(stderr, "clinception: unknown command '%s'\n\n%s", cmd, main_usage);

@@ -277,9 +277,11 @@ static cln_status parse_preamble(const char *name, const uint8_t *bytes, size_t 
 
 /* Checks the preamble and header in the first `avail` bytes of a file of `size` bytes
  * (avail < size only when the header cannot reach past avail) and that the rest holds
- * exactly the shape's float32 data: *data_start is where it begins. */
-static cln_status parse_f32_header(const char *name, const uint8_t *bytes, size_t avail,
-                                   size_t size, npy_header *h, size_t *data_start, cln_error *err) {
+ * exactly the shape's data, float32 (or float64 when f8_too; *elem is its size):
+ * *data_start is where it begins. */
+static cln_status parse_header_of(const char *name, const uint8_t *bytes, size_t avail, size_t size,
+                                  bool f8_too, npy_header *h, size_t *elem, size_t *data_start,
+                                  cln_error *err) {
     size_t header_start = 0, header_len = 0;
     cln_status status = parse_preamble(name, bytes, avail, &header_start, &header_len, err);
     if (status != CLN_OK) return status;
@@ -292,7 +294,14 @@ static cln_status parse_f32_header(const char *name, const uint8_t *bytes, size_
     status = parse_header(&parser, h);
     if (status != CLN_OK) return status;
 
-    if (!key_is(h->descr, h->descr_len, "<f4"))
+    *elem = key_is(h->descr, h->descr_len, "<f4")             ? 4
+            : f8_too && key_is(h->descr, h->descr_len, "<f8") ? 8
+                                                              : 0;
+    if (!*elem && f8_too)
+        return cln_fail(err, CLN_ERR_FORMAT,
+                        "%s: dtype '%.*s' is not float32 or float64 ('<f4', '<f8')", name,
+                        (int)h->descr_len, (const char *)h->descr);
+    if (!*elem)
         return cln_fail(err, CLN_ERR_FORMAT,
                         "%s: dtype '%.*s' is not float32 ('<f4'); save the array with "
                         ".astype(np.float32)",
@@ -307,15 +316,21 @@ static cln_status parse_f32_header(const char *name, const uint8_t *bytes, size_
     if (!shape_numel(h->ndim, h->shape, &numel))
         return cln_fail(err, CLN_ERR_FORMAT, "%s: the element count of shape %s overflows", name,
                         shape_text);
-    if (numel > SIZE_MAX / sizeof(float))
+    if (numel > SIZE_MAX / 8)
         return cln_fail(err, CLN_ERR_FORMAT, "%s: the byte size of shape %s overflows", name,
                         shape_text);
     *data_start = header_start + header_len;
-    if (size - *data_start != numel * sizeof(float))
+    if (size - *data_start != numel * *elem)
         return cln_fail(err, CLN_ERR_FORMAT,
-                        "%s: data size is %zu bytes but shape %s of float32 needs %zu", name,
-                        size - *data_start, shape_text, numel * sizeof(float));
+                        "%s: data size is %zu bytes but shape %s of float%d needs %zu", name,
+                        size - *data_start, shape_text, (int)*elem * 8, numel * *elem);
     return CLN_OK;
+}
+
+static cln_status parse_f32_header(const char *name, const uint8_t *bytes, size_t avail,
+                                   size_t size, npy_header *h, size_t *data_start, cln_error *err) {
+    size_t elem;
+    return parse_header_of(name, bytes, avail, size, false, h, &elem, data_start, err);
 }
 
 /* An array of h's shape with room for its data (never NULL, even for no elements). */
@@ -387,6 +402,39 @@ cln_status npy_read_f32(const char *path, npy_array *out, cln_error *err) {
     return status;
 }
 
+cln_status npy_parse_f64(const char *name, const uint8_t *bytes, size_t size, npy_f64 *out,
+                         cln_error *err) {
+    memset(out, 0, sizeof *out);
+    npy_header h;
+    size_t elem, data_start, numel = 0;
+    cln_status status = parse_header_of(name, bytes, size, size, true, &h, &elem, &data_start, err);
+    if (status != CLN_OK) return status;
+    shape_numel(h.ndim, h.shape, &numel);
+    double *data = malloc(numel > 0 ? numel * sizeof *data : 1);
+    if (!data)
+        return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of data", name,
+                        numel * sizeof *data);
+    for (size_t i = 0; i < numel; i++) {
+        if (elem == 8) {
+            memcpy(&data[i], bytes + data_start + 8 * i, 8);
+        } else {
+            float f;
+            memcpy(&f, bytes + data_start + 4 * i, 4);
+            data[i] = f;
+        }
+    }
+    out->ndim = h.ndim;
+    memcpy(out->shape, h.shape, sizeof h.shape);
+    out->numel = numel;
+    out->data = data;
+    return CLN_OK;
+}
+
+void npy_f64_free(npy_f64 *a) {
+    free(a->data);
+    memset(a, 0, sizeof *a);
+}
+
 /* ---- Writing ------------------------------------------------------------------------------ */
 
 /* Writes the v1.0 header of a '<f4' C-order array of the given shape (dims
@@ -395,11 +443,13 @@ cln_status npy_read_f32(const char *path, npy_array *out, cln_error *err) {
  * length. The dict is the shape's text plus 53 characters, so it fits in
  * NPY_HEADER_MAX bytes. */
 #define NPY_HEADER_MAX 384
-static size_t format_header(char *header, int ndim, const int64_t *shape, size_t total) {
+static size_t format_header_of(char *header, const char *descr, int ndim, const int64_t *shape,
+                               size_t total) {
     char shape_text[NPY_SHAPE_TEXT_SIZE];
     format_shape(shape_text, sizeof shape_text, ndim, shape);
-    int dict_len = snprintf(header + NPY_V1_PREAMBLE, NPY_HEADER_MAX - NPY_V1_PREAMBLE,
-                            "{'descr': '<f4', 'fortran_order': False, 'shape': %s, }", shape_text);
+    int dict_len =
+        snprintf(header + NPY_V1_PREAMBLE, NPY_HEADER_MAX - NPY_V1_PREAMBLE,
+                 "{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr, shape_text);
     size_t unpadded = NPY_V1_PREAMBLE + (size_t)dict_len + 1;
     size_t natural = (unpadded + NPY_DATA_ALIGN - 1) / NPY_DATA_ALIGN * NPY_DATA_ALIGN;
     if (total < natural) total = natural;
@@ -412,6 +462,26 @@ static size_t format_header(char *header, int ndim, const int64_t *shape, size_t
     memset(header + NPY_V1_PREAMBLE + dict_len, ' ', total - unpadded);
     header[total - 1] = '\n';
     return total;
+}
+
+static size_t format_header(char *header, int ndim, const int64_t *shape, size_t total) {
+    return format_header_of(header, "<f4", ndim, shape, total);
+}
+
+cln_status npy_format_f64(const double *data, int ndim, const int64_t *shape, uint8_t **bytes,
+                          size_t *size, cln_error *err) {
+    size_t numel = 0;
+    if (ndim < 0 || ndim > NPY_MAX_DIMS || !shape_numel(ndim, shape, &numel) ||
+        numel > (SIZE_MAX - NPY_HEADER_MAX) / 8)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "npy_format_f64: a bad shape");
+    char header[NPY_HEADER_MAX];
+    const size_t head = format_header_of(header, "<f8", ndim, shape, 0);
+    *size = head + 8 * numel;
+    *bytes = malloc(*size);
+    if (!*bytes) return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory writing an array");
+    memcpy(*bytes, header, head);
+    if (numel) memcpy(*bytes + head, data, 8 * numel);
+    return CLN_OK;
 }
 
 cln_status npy_write_f32(const char *path, const float *data, int ndim, const int64_t *shape,

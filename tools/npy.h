@@ -32,6 +32,21 @@ cln_status npy_write_f32(const char *path, const float *data, int ndim, const in
                          cln_error *err);
 void npy_free(npy_array *a);
 
+/* A float64 array: read from '<f8' or '<f4' (widened) .npy bytes, as
+ * statistics files hold them. */
+typedef struct {
+    int ndim;
+    int64_t shape[NPY_MAX_DIMS];
+    size_t numel;
+    double *data; /* malloc'd */
+} npy_f64;
+cln_status npy_parse_f64(const char *name, const uint8_t *bytes, size_t size, npy_f64 *out,
+                         cln_error *err);
+void npy_f64_free(npy_f64 *a);
+/* A '<f8' C-order .npy (version 1.0) of data in memory: *bytes malloc'd. */
+cln_status npy_format_f64(const double *data, int ndim, const int64_t *shape, uint8_t **bytes,
+                          size_t *size, cln_error *err);
+
 /* A '<f4' .npy written row by row, whose first dimension is the rows
  * appended, fixed in the header at the end (a temp_file). */
 typedef struct {

@@ -255,9 +255,11 @@ static void *worker(void *arg) {
         pthread_mutex_unlock(&s->lock);
         rgb_image img = {0};
         cln_status st = image_load(s->paths->paths[i], &img, &slot->error);
+        float *pixels = s->pixels + (i % s->slot_count) * s->per_image;
         if (st == CLN_OK)
-            st = image_preprocess(&img, s->resize, s->crop,
-                                  s->pixels + (i % s->slot_count) * s->per_image, &slot->error);
+            st = s->pipeline == PIPELINE_FID
+                     ? image_preprocess_fid(&img, s->crop, pixels, &slot->error)
+                     : image_preprocess(&img, s->resize, s->crop, pixels, &slot->error);
         image_free(&img);
         pthread_mutex_lock(&s->lock);
         slot->status = st;
@@ -268,9 +270,11 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-cln_status image_stream_start(image_stream *s, const path_list *paths, int resize, int crop,
-                              int workers, size_t slot_count, cln_error *err) {
+cln_status image_stream_start(image_stream *s, const path_list *paths, image_pipeline pipeline,
+                              int resize, int crop, int workers, size_t slot_count,
+                              cln_error *err) {
     memset(s, 0, sizeof *s);
+    s->pipeline = pipeline;
     if (workers < 1) workers = 1;
     if (slot_count < (size_t)workers + 1) slot_count = (size_t)workers + 1;
     s->paths = paths;

@@ -38,8 +38,15 @@ void paths_free(path_list *list);
 
 typedef enum { SLOT_FREE, SLOT_BUSY, SLOT_READY } slot_state;
 
+/* How images become a network's input: torchvision's eval transform for
+ * Inception v3 (image_preprocess: resize, crop, scale to [-1, 1]), or
+ * pytorch-fid's for the FID Inception (image_preprocess_fid: the whole
+ * image to crop x crop, in [0, 1], the network's input transform after). */
+typedef enum { PIPELINE_TORCHVISION, PIPELINE_FID } image_pipeline;
+
 typedef struct {
     const path_list *paths;
+    image_pipeline pipeline;
     int resize, crop;
     size_t per_image; /* floats: 3 x crop x crop */
     size_t slot_count;
@@ -56,9 +63,10 @@ typedef struct {
 
 /* Starts `workers` threads decoding paths into slot_count slots (at least
  * workers + 1): each image is resized to `resize` and cropped to `crop` as
- * image_preprocess does. */
-cln_status image_stream_start(image_stream *s, const path_list *paths, int resize, int crop,
-                              int workers, size_t slot_count, cln_error *err);
+ * image_preprocess does, or, for PIPELINE_FID, resized to crop x crop as
+ * image_preprocess_fid does. */
+cln_status image_stream_start(image_stream *s, const path_list *paths, image_pipeline pipeline,
+                              int resize, int crop, int workers, size_t slot_count, cln_error *err);
 /* Waits for the next image in input order. Returns false at the end;
  * otherwise *index is its index in paths, and either *pixels its
  * preprocessed floats (valid until image_stream_release) or, for an image

@@ -1,0 +1,359 @@
+/* FID's statistics, their files and the distance (fid.h): BLAS for the
+ * outer products, LAPACK (through LAPACKE) for the eigenproblems, libzip for
+ * the .npz container. */
+#include "fid.h"
+
+#include "../common/error.h"
+#include "../common/file_io.h"
+#include "npy.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zip.h>
+
+#define FID_BATCH_ROWS 64 /* rows shifted and added with one rank-k update */
+
+cln_status fid_accumulator_init(fid_accumulator *a, int dims, cln_error *err) {
+    memset(a, 0, sizeof *a);
+    if (dims < 1 || dims > FID_MAX_DIMS)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "FID statistics of %d dims: 1 to %d work",
+                        dims, FID_MAX_DIMS);
+    const size_t d = (size_t)dims;
+    a->dims = dims;
+    a->shift = calloc(d, sizeof *a->shift);
+    a->sum = calloc(d, sizeof *a->sum);
+    a->cross = calloc(d * d, sizeof *a->cross);
+    a->rows = malloc(FID_BATCH_ROWS * d * sizeof *a->rows);
+    if (!a->shift || !a->sum || !a->cross || !a->rows) {
+        fid_accumulator_free(a);
+        return cln_fail(err, CLN_ERR_OUT_OF_MEMORY,
+                        "out of memory for the statistics of %d features", dims);
+    }
+    return CLN_OK;
+}
+
+void fid_accumulate(fid_accumulator *a, const double *rows, size_t n) {
+    const size_t d = (size_t)a->dims;
+    if (a->count == 0 && n > 0) memcpy(a->shift, rows, d * sizeof *rows);
+    for (size_t r0 = 0; r0 < n; r0 += FID_BATCH_ROWS) {
+        const size_t m = n - r0 < FID_BATCH_ROWS ? n - r0 : FID_BATCH_ROWS;
+        for (size_t r = 0; r < m; r++)
+            for (size_t j = 0; j < d; j++) {
+                const double v = rows[(r0 + r) * d + j] - a->shift[j];
+                a->rows[r * d + j] = v;
+                a->sum[j] += v;
+            }
+        /* cross += X^T X over the upper triangle */
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)m, 1.0, a->rows, (int)d,
+                    1.0, a->cross, (int)d);
+    }
+    a->count += n;
+}
+
+void fid_accumulator_free(fid_accumulator *a) {
+    free(a->shift);
+    free(a->sum);
+    free(a->cross);
+    free(a->rows);
+    memset(a, 0, sizeof *a);
+}
+
+static cln_status stats_alloc(fid_stats *s, int dims, cln_error *err) {
+    memset(s, 0, sizeof *s);
+    s->dims = dims;
+    s->mu = malloc((size_t)dims * sizeof *s->mu);
+    s->sigma = malloc((size_t)dims * dims * sizeof *s->sigma);
+    if (!s->mu || !s->sigma) {
+        fid_stats_free(s);
+        return cln_fail(err, CLN_ERR_OUT_OF_MEMORY,
+                        "out of memory for the statistics of %d features", dims);
+    }
+    return CLN_OK;
+}
+
+cln_status fid_stats_from(const fid_accumulator *a, fid_stats *out, cln_error *err) {
+    memset(out, 0, sizeof *out);
+    if (a->count < 2)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "FID needs the features of at least 2 images for a covariance, not %zu",
+                        a->count);
+    cln_status status = stats_alloc(out, a->dims, err);
+    if (status != CLN_OK) return status;
+    const size_t d = (size_t)a->dims;
+    const double n = (double)a->count;
+    out->count = a->count;
+    /* sigma = (sum of x x^T - n m m^T) / (n - 1), m the shifted mean */
+    for (size_t i = 0; i < d; i++) {
+        const double mi = a->sum[i] / n;
+        out->mu[i] = a->shift[i] + mi;
+        for (size_t j = i; j < d; j++) {
+            const double v = (a->cross[i * d + j] - n * mi * (a->sum[j] / n)) / (n - 1);
+            out->sigma[i * d + j] = out->sigma[j * d + i] = v;
+        }
+    }
+    return CLN_OK;
+}
+
+void fid_stats_free(fid_stats *s) {
+    free(s->mu);
+    free(s->sigma);
+    memset(s, 0, sizeof *s);
+}
+
+/* ---- .npz files ------------------------------------------------------ */
+
+/* Entry `name` of the archive, whole, at most `limit` bytes: *bytes malloc'd. */
+static cln_status read_entry(const char *path, zip_t *za, const char *name, size_t limit,
+                             uint8_t **bytes, size_t *size, cln_error *err) {
+    *bytes = NULL;
+    zip_stat_t st;
+    const zip_int64_t index = zip_name_locate(za, name, 0);
+    if (index < 0)
+        return cln_fail(err, CLN_ERR_FORMAT,
+                        "%s: not FID statistics: the archive holds no %s (pytorch-fid's files "
+                        "hold mu and sigma)",
+                        path, name);
+    zip_stat_init(&st);
+    if (zip_stat_index(za, (zip_uint64_t)index, 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE))
+        return cln_fail(err, CLN_ERR_FORMAT, "%s: cannot read %s: %s", path, name,
+                        zip_strerror(za));
+    if (st.size > limit)
+        return cln_fail(err, CLN_ERR_FORMAT,
+                        "%s: %s is %llu bytes, more than the %zu of %d x %d float64 values", path,
+                        name, (unsigned long long)st.size, limit, FID_MAX_DIMS, FID_MAX_DIMS);
+    zip_file_t *f = zip_fopen_index(za, (zip_uint64_t)index, 0);
+    uint8_t *buf = malloc((size_t)st.size + 1);
+    if (!f || !buf) {
+        free(buf);
+        if (f) zip_fclose(f);
+        return cln_fail(err, f ? CLN_ERR_OUT_OF_MEMORY : CLN_ERR_FORMAT, "%s: cannot read %s: %s",
+                        path, name, f ? "out of memory" : zip_strerror(za));
+    }
+    /* one byte more than its size: an entry longer than it says is refused */
+    const zip_int64_t got = zip_fread(f, buf, st.size + 1);
+    const bool ok = got == (zip_int64_t)st.size;
+    cln_status status = CLN_OK;
+    if (!ok)
+        status = cln_fail(err, CLN_ERR_FORMAT, "%s: cannot read %s: %s", path, name,
+                          got < 0 ? zip_file_strerror(f) : "its size is not what the archive says");
+    zip_fclose(f);
+    if (status != CLN_OK) {
+        free(buf);
+        return status;
+    }
+    *bytes = buf;
+    *size = (size_t)st.size;
+    return CLN_OK;
+}
+
+/* Entry name of the archive as a finite float64 array of ndim dims (the
+ * first of them, dims, or any up to FID_MAX_DIMS when *dims is 0), square
+ * when ndim is 2. */
+static cln_status read_array(const char *path, zip_t *za, const char *name, int ndim, int *dims,
+                             double **out, cln_error *err) {
+    uint8_t *bytes;
+    size_t size = 0;
+    const size_t limit = (size_t)8 * FID_MAX_DIMS * FID_MAX_DIMS + (1 << 20);
+    cln_status status = read_entry(path, za, name, limit, &bytes, &size, err);
+    if (status != CLN_OK) return status;
+    char label[4096 + 64];
+    snprintf(label, sizeof label, "%s: %s", path, name);
+    npy_f64 a;
+    status = npy_parse_f64(label, bytes, size, &a, err);
+    free(bytes);
+    if (status != CLN_OK) return status;
+    const int64_t d = a.ndim >= 1 ? a.shape[0] : 0;
+    if (a.ndim != ndim || d < 1 || d > FID_MAX_DIMS || (ndim == 2 && a.shape[1] != d) ||
+        (*dims && d != *dims)) {
+        npy_f64_free(&a);
+        return cln_fail(err, CLN_ERR_FORMAT,
+                        "%s: %s has %d dimensions of which the first is %lld; FID statistics "
+                        "need mu (D,) and sigma (D, D) with the same D, 1 to %d",
+                        path, name, a.ndim, (long long)d, FID_MAX_DIMS);
+    }
+    for (size_t i = 0; i < a.numel; i++)
+        if (!isfinite(a.data[i])) {
+            status = cln_fail(err, CLN_ERR_FORMAT, "%s: %s holds a non-finite value (%g) at %zu",
+                              path, name, a.data[i], i);
+            npy_f64_free(&a);
+            return status;
+        }
+    *dims = (int)d;
+    *out = a.data; /* the array's only allocation */
+    return CLN_OK;
+}
+
+cln_status fid_stats_read(const char *path, fid_stats *out, cln_error *err) {
+    memset(out, 0, sizeof *out);
+    unsigned char *bytes;
+    size_t size;
+    cln_status status =
+        file_read_all(path, FID_MAX_FILE_BYTES, "a statistics file", &bytes, &size, err);
+    if (status != CLN_OK) return status;
+    zip_error_t ze;
+    zip_error_init(&ze);
+    zip_source_t *src = zip_source_buffer_create(bytes, size, 0, &ze);
+    zip_t *za = src ? zip_open_from_source(src, ZIP_RDONLY | ZIP_CHECKCONS, &ze) : NULL;
+    if (!za) {
+        status = cln_fail(err, CLN_ERR_FORMAT, "%s: not an .npz of FID statistics: %s", path,
+                          zip_error_strerror(&ze));
+        if (src) zip_source_free(src);
+    } else {
+        int dims = 0;
+        status = read_array(path, za, "mu.npy", 1, &dims, &out->mu, err);
+        if (status == CLN_OK)
+            status = read_array(path, za, "sigma.npy", 2, &dims, &out->sigma, err);
+        out->dims = dims;
+        zip_discard(za); /* frees src */
+    }
+    zip_error_fini(&ze);
+    free(bytes);
+    if (status != CLN_OK) fid_stats_free(out);
+    return status;
+}
+
+/* Adds data (freed by libzip once written) as entry name, deflated. */
+static bool add_entry(zip_t *za, const char *name, uint8_t *data, size_t size) {
+    zip_source_t *src = zip_source_buffer(za, data, size, 1);
+    if (!src) {
+        free(data);
+        return false;
+    }
+    const zip_int64_t index = zip_file_add(za, name, src, ZIP_FL_OVERWRITE);
+    if (index < 0) {
+        zip_source_free(src);
+        return false;
+    }
+    return zip_set_file_compression(za, (zip_uint64_t)index, ZIP_CM_DEFLATE, 0) == 0;
+}
+
+cln_status fid_stats_write(const char *path, const fid_stats *s, cln_error *err) {
+    const int64_t mu_shape[1] = {s->dims}, sigma_shape[2] = {s->dims, s->dims};
+    uint8_t *mu = NULL, *sigma = NULL;
+    size_t mu_size = 0, sigma_size = 0;
+    cln_status status = npy_format_f64(s->mu, 1, mu_shape, &mu, &mu_size, err);
+    if (status == CLN_OK)
+        status = npy_format_f64(s->sigma, 2, sigma_shape, &sigma, &sigma_size, err);
+    if (status != CLN_OK) {
+        free(mu);
+        return status;
+    }
+    /* the archive is made in memory, then written through a temporary file */
+    zip_error_t ze;
+    zip_error_init(&ze);
+    zip_source_t *archive = zip_source_buffer_create(NULL, 0, 0, &ze);
+    zip_t *za = archive ? zip_open_from_source(archive, ZIP_TRUNCATE, &ze) : NULL;
+    if (archive) zip_source_keep(archive);
+    bool ok = za && add_entry(za, "mu.npy", mu, mu_size);
+    mu = NULL;
+    ok = ok && add_entry(za, "sigma.npy", sigma, sigma_size);
+    sigma = NULL;
+    if (za && (!ok || zip_close(za) != 0)) {
+        status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "%s: cannot make the archive: %s", path,
+                          zip_strerror(za));
+        zip_discard(za);
+    } else if (!za) {
+        status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "%s: cannot make the archive: %s", path,
+                          zip_error_strerror(&ze));
+    }
+    free(mu);
+    free(sigma);
+    temp_file out = {0};
+    zip_stat_t st;
+    zip_stat_init(&st);
+    if (status == CLN_OK && (zip_source_stat(archive, &st) != 0 || zip_source_open(archive) != 0))
+        status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "%s: cannot read the archive back", path);
+    if (status == CLN_OK) {
+        uint8_t *bytes = malloc(st.size ? st.size : 1);
+        const bool read = bytes && zip_source_read(archive, bytes, st.size) == (zip_int64_t)st.size;
+        zip_source_close(archive);
+        if (!read)
+            status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "%s: cannot read the archive back", path);
+        if (status == CLN_OK) status = temp_file_open(&out, path, err);
+        if (status == CLN_OK && fwrite(bytes, 1, st.size, out.f) != st.size) {
+            status = cln_fail(err, CLN_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+            temp_file_abort(&out);
+        } else if (status == CLN_OK) {
+            status = temp_file_commit(&out, err);
+        }
+        free(bytes);
+    }
+    if (archive) zip_source_free(archive);
+    zip_error_fini(&ze);
+    return status;
+}
+
+/* ---- The distance ----------------------------------------------------- */
+
+/* tr sqrtm(s1 s2) = tr sqrtm(R s2 R), R = s1^1/2 (symmetric, from s1's
+ * eigenvectors), with eps on both diagonals; NAN where LAPACK fails. */
+static double trace_sqrt_product(const double *s1, const double *s2, int dims, double eps,
+                                 double *work) {
+    const size_t d = (size_t)dims, dd = d * d;
+    double *v = work, *r = work + dd, *t = work + 2 * dd, *w = work + 3 * dd;
+    memcpy(v, s1, dd * sizeof *v);
+    memcpy(t, s2, dd * sizeof *t);
+    for (size_t i = 0; i < d; i++) {
+        v[i * d + i] += eps;
+        t[i * d + i] += eps;
+    }
+    if (LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', dims, v, dims, w) != 0) return NAN;
+    /* r = V diag(sqrt(w)) V^T: V's columns scaled, then times V^T */
+    memcpy(r, v, dd * sizeof *r);
+    for (size_t j = 0; j < d; j++) {
+        const double root = w[j] > 0 ? sqrt(w[j]) : 0.0;
+        for (size_t i = 0; i < d; i++)
+            r[i * d + j] *= root;
+    }
+    double *sqrt1 = work + 3 * dd + d; /* d x d after w */
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, dims, dims, dims, 1.0, r, dims, v, dims,
+                0.0, sqrt1, dims);
+    /* m = sqrt1 s2 sqrt1, symmetric up to rounding: its upper triangle */
+    cblas_dsymm(CblasRowMajor, CblasRight, CblasUpper, dims, dims, 1.0, t, dims, sqrt1, dims, 0.0,
+                r, dims);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, dims, dims, dims, 1.0, r, dims, sqrt1,
+                dims, 0.0, v, dims);
+    if (LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'N', 'U', dims, v, dims, w) != 0) return NAN;
+    double trace = 0.0;
+    for (size_t i = 0; i < d; i++)
+        trace += w[i] > 0 ? sqrt(w[i]) : 0.0;
+    return trace;
+}
+
+cln_status fid_distance(const fid_stats *a, const fid_stats *b, double *fid, bool *offset,
+                        cln_error *err) {
+    *offset = false;
+    if (a->dims != b->dims)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "the two statistics have %d and %d dims; FID compares the same features",
+                        a->dims, b->dims);
+    const size_t d = (size_t)a->dims, dd = d * d;
+    double *work = malloc((4 * dd + d) * sizeof *work);
+    if (!work)
+        return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory comparing %d x %d covariances",
+                        a->dims, a->dims);
+    double diff = 0.0, traces = 0.0;
+    for (size_t i = 0; i < d; i++) {
+        diff += (a->mu[i] - b->mu[i]) * (a->mu[i] - b->mu[i]);
+        traces += a->sigma[i * d + i] + b->sigma[i * d + i];
+    }
+    double root = trace_sqrt_product(a->sigma, b->sigma, a->dims, 0.0, work);
+    if (!isfinite(root)) {
+        *offset = true;
+        root = trace_sqrt_product(a->sigma, b->sigma, a->dims, FID_EPS, work);
+    }
+    free(work);
+    if (!isfinite(root))
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "the covariances' product has no finite square root, even with %g on "
+                        "their diagonals",
+                        FID_EPS);
+    *fid = diff + traces - 2.0 * root;
+    return CLN_OK;
+}
