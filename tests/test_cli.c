@@ -922,3 +922,149 @@ Test(cli, profile_table_and_trace_from_infer) {
     json_decref(root);
     free_result(&r);
 }
+
+/* ---- FID --------------------------------------------------------------- */
+
+/* Runs a Python snippet with the test folder as sys.argv[1]. */
+static void run_python(const char *code) {
+    const char *script = tmp_path("make.py");
+    write_text(script, code);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' '%s'", script, tmp_dir_path());
+    cr_assert_eq(system(cmd), 0, "failed: %s", cmd);
+}
+
+/* Statistics files that are not pytorch-fid's, or do not fit, are refused
+ * with the file named; a named pipe does not block. */
+Test(cli, fid_refuses_bad_statistics_files) {
+    run_python("import sys, numpy as np\n"
+               "d = sys.argv[1] + '/'\n"
+               "np.savez(d + 'good.npz', mu=np.zeros(3), sigma=np.eye(3))\n"
+               "np.savez(d + 'nosigma.npz', mu=np.zeros(3))\n"
+               "np.savez(d + 'shape.npz', mu=np.zeros(3), sigma=np.zeros((3, 4)))\n"
+               "np.savez(d + 'other.npz', mu=np.zeros(4), sigma=np.eye(4))\n"
+               "s = np.eye(3); s[1, 2] = np.nan\n"
+               "np.savez_compressed(d + 'nan.npz', mu=np.zeros(3), sigma=s)\n"
+               "np.savez(d + 'ints.npz', mu=np.zeros(3, np.int64), sigma=np.eye(3))\n"
+               "open(d + 'junk.npz', 'wb').write(bytes(range(256)) * 4)\n");
+    const char *good = tmp_path("good.npz");
+    static const struct {
+        const char *file, *phrase;
+    } cases[] = {
+        {"junk.npz", "not an .npz of FID statistics"},
+        {"nosigma.npz", "holds no sigma.npy"},
+        {"shape.npz", "need mu (D,) and sigma (D, D) with the same D"},
+        {"other.npz", "holds statistics of 4 dims, not --dims 64"},
+        {"nan.npz", "holds a non-finite value (nan) at 5"},
+        {"ints.npz", "is not float32 or float64"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s", tmp_path(cases[i].file));
+        run_result r = RUN("fid", "--dims", "64", path, good);
+        expect_status(&r, 1);
+        expect_contains(r.err, path, "stderr");
+        expect_contains(r.err, cases[i].phrase, "stderr");
+        cr_expect_eq(r.out[0], '\0', "printed a result: %s", r.out);
+        free_result(&r);
+    }
+    run_result r = RUN("fid", "--dims", "2048", good, good);
+    expect_status(&r, 1);
+    expect_contains(r.err, "holds statistics of 3 dims, not --dims 2048", "stderr");
+    free_result(&r);
+    const char *pipe = tmp_path("pipe.npz");
+    cr_assert_eq(mkfifo(pipe, 0600), 0);
+    r = RUN("fid", "--dims", "64", pipe, good);
+    expect_status(&r, 1);
+    expect_contains(r.err, "cannot read: it is a named pipe, not a regular file", "stderr");
+    free_result(&r);
+}
+
+Test(cli, fid_usage_errors) {
+    const char *good = tmp_path("x.npz");
+    static const char *const phrases[] = {"--dims takes 2048, 768, 192 or 64, not 100",
+                                          "give two sets", "--network does not apply",
+                                          "give one of --weights FILE or --random-weights",
+                                          "--save-stats takes images and then the .npz"};
+    run_result runs[5] = {
+        RUN("fid", "--dims", "100", good, good),
+        RUN("fid", good),
+        RUN("fid", "--network", "inception_v3", good, good),
+        RUN("fid", tmp_dir_path(), good),
+        RUN("fid", "--save-stats", "--random-weights", good, good),
+    };
+    for (int i = 0; i < 5; i++) {
+        expect_status(&runs[i], 2);
+        expect_contains(runs[i].err, phrases[i], "stderr");
+        free_result(&runs[i]);
+    }
+}
+
+/* A folder against itself is at distance 0 (up to rounding, against the
+ * traces); an image that cannot be read is named, left out and fails the
+ * run, which still gives the distance of the rest; one image is not enough
+ * for a covariance. */
+Test(cli, fid_of_folders_with_random_weights) {
+    const char *a = tmp_path("a");
+    cr_assert_eq(mkdir(a, 0700), 0);
+    run_python("import sys, numpy as np\n"
+               "from PIL import Image\n"
+               "rng = np.random.default_rng(3)\n"
+               "for i in range(4):\n"
+               "    px = rng.integers(0, 256, (50 + 9 * i, 61, 3), dtype=np.uint8)\n"
+               "    Image.fromarray(px).save(sys.argv[1] + '/a/%d.png' % i)\n");
+    run_result r = RUN("fid", "--random-weights", "--dims", "64", "--json", a, a);
+    expect_status(&r, 0);
+    const char *at = strstr(r.out, "\"fid\": ");
+    cr_assert_not_null(at, "%s", r.out);
+    cr_expect_lt(fabs(strtod(at + 7, NULL)), 1e-6, "%s", r.out);
+    expect_contains(r.out, "\"images\": [4, 4], \"failed\": 0", "stdout");
+    free_result(&r);
+
+    const char *stats = tmp_path("a.npz");
+    r = RUN("fid", "--random-weights", "--dims", "64", "--save-stats", a, stats);
+    expect_status(&r, 0);
+    free_result(&r);
+    write_bytes(tmp_path("a/broken.png"), 100);
+    r = RUN("fid", "--random-weights", "--dims", "64", "--json", a, stats);
+    expect_status(&r, 1);
+    expect_contains(r.err, "broken.png", "stderr");
+    expect_contains(r.out, "\"images\": [4, null], \"failed\": 1", "stdout");
+    free_result(&r);
+
+    const char *one = tmp_path("one");
+    cr_assert_eq(mkdir(one, 0700), 0);
+    cr_assert_eq(link(tmp_path("a/0.png"), tmp_path("one/0.png")), 0);
+    r = RUN("fid", "--random-weights", "--dims", "64", one, stats);
+    expect_status(&r, 1);
+    expect_contains(r.err, "at least 2 images for a covariance, not 1", "stderr");
+    free_result(&r);
+    /* the statistics file to write may not be one of the images (a list
+     * names any file) */
+    const char *list = tmp_path("list.txt");
+    write_text(list, stats);
+    r = RUN("fid", "--random-weights", "--dims", "64", "--save-stats", list, stats);
+    expect_status(&r, 1);
+    expect_contains(r.err, "cannot write: it is the input", "stderr");
+    free_result(&r);
+}
+
+/* --network names one of the two tables; the FID Inception's 1008 classes
+ * are shown by index. */
+Test(cli, network_option) {
+    run_result r =
+        RUN("classify", "--network", "resnet", "--random-weights", sample("chelsea.png"));
+    expect_status(&r, 2);
+    expect_contains(r.err, "--network takes inception_v3 or fid, not 'resnet'", "stderr");
+    free_result(&r);
+    r = RUN("classify", "--network", "fid", "--random-weights", "--top", "1008", "--crop", "80",
+            sample("chelsea.png"));
+    expect_status(&r, 0);
+    expect_contains(r.out, "1008.", "stdout");
+    free_result(&r);
+    r = RUN("classify", "--network", "fid", "--random-weights", "--top", "1009", "--crop", "80",
+            sample("chelsea.png"));
+    expect_status(&r, 2);
+    expect_contains(r.err, "more than the model's 1008 classes", "stderr");
+    free_result(&r);
+}

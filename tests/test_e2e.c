@@ -115,6 +115,23 @@ Test(e2e, fid_inception_against_pytorch_fid) {
              env("CLN_BUILD_DIR"));
     e2e_case c = {"fid_inception", 7, 2, 299, 299, flags, "--network fid"};
     check_case(&c, 1008);
+    /* as pt_inception-2015-12-05-6726825d.pth comes: a plain state dict in a
+     * .pth, converted by tools/pth_to_safetensors.py */
+    char dir[1024], cmd[16384];
+    snprintf(dir, sizeof dir, "%s/e2e/fid_inception", env("CLN_BUILD_DIR"));
+    snprintf(
+        cmd, sizeof cmd,
+        PYTHON
+        " -c \"import sys, torch; sys.path.insert(0, '%s/tools'); "
+        "from safetensors_io import load_safetensors; "
+        "torch.save(load_safetensors('%s/model.safetensors'), '%s/pt_inception.pth')\" && " PYTHON
+        " %s/tools/pth_to_safetensors.py %s/pt_inception.pth %s/converted.safetensors >&2 && "
+        "%s infer --network fid --weights %s/converted.safetensors --input %s/input.npy "
+        "--output %s/converted.npy --device cpu >&2 && " PYTHON
+        " %s/tools/compare_logits.py %s/logits.npy %s/converted.npy --tol 1e-4 >&2",
+        env("CLN_SOURCE_DIR"), dir, dir, env("CLN_SOURCE_DIR"), dir, dir, env("CLINCEPTION"), dir,
+        dir, dir, env("CLN_SOURCE_DIR"), dir, dir);
+    cr_expect_eq(run(cmd), 0, "a .pth of the FID Inception, converted, gives other logits");
     e2e_case small = {"fid_inception_small", 9, 1, 83, 97, flags, "--network fid --conv winograd"};
     check_case(&small, 1008);
 }

@@ -171,11 +171,12 @@ static cln_status read_array(const char *path, zip_t *za, const char *name, int 
     const int64_t d = a.ndim >= 1 ? a.shape[0] : 0;
     if (a.ndim != ndim || d < 1 || d > FID_MAX_DIMS || (ndim == 2 && a.shape[1] != d) ||
         (*dims && d != *dims)) {
+        status = cln_fail(err, CLN_ERR_FORMAT,
+                          "%s: %s has %d dimensions of which the first is %lld; FID statistics "
+                          "need mu (D,) and sigma (D, D) with the same D, 1 to %d",
+                          path, name, a.ndim, (long long)d, FID_MAX_DIMS);
         npy_f64_free(&a);
-        return cln_fail(err, CLN_ERR_FORMAT,
-                        "%s: %s has %d dimensions of which the first is %lld; FID statistics "
-                        "need mu (D,) and sigma (D, D) with the same D, 1 to %d",
-                        path, name, a.ndim, (long long)d, FID_MAX_DIMS);
+        return status;
     }
     for (size_t i = 0; i < a.numel; i++)
         if (!isfinite(a.data[i])) {
@@ -189,32 +190,40 @@ static cln_status read_array(const char *path, zip_t *za, const char *name, int 
     return CLN_OK;
 }
 
-cln_status fid_stats_read(const char *path, fid_stats *out, cln_error *err) {
+cln_status fid_stats_parse(const char *name, const uint8_t *bytes, size_t size, fid_stats *out,
+                           cln_error *err) {
     memset(out, 0, sizeof *out);
-    unsigned char *bytes;
-    size_t size;
-    cln_status status =
-        file_read_all(path, FID_MAX_FILE_BYTES, "a statistics file", &bytes, &size, err);
-    if (status != CLN_OK) return status;
+    cln_status status;
     zip_error_t ze;
     zip_error_init(&ze);
     zip_source_t *src = zip_source_buffer_create(bytes, size, 0, &ze);
     zip_t *za = src ? zip_open_from_source(src, ZIP_RDONLY | ZIP_CHECKCONS, &ze) : NULL;
     if (!za) {
-        status = cln_fail(err, CLN_ERR_FORMAT, "%s: not an .npz of FID statistics: %s", path,
+        status = cln_fail(err, CLN_ERR_FORMAT, "%s: not an .npz of FID statistics: %s", name,
                           zip_error_strerror(&ze));
         if (src) zip_source_free(src);
     } else {
         int dims = 0;
-        status = read_array(path, za, "mu.npy", 1, &dims, &out->mu, err);
+        status = read_array(name, za, "mu.npy", 1, &dims, &out->mu, err);
         if (status == CLN_OK)
-            status = read_array(path, za, "sigma.npy", 2, &dims, &out->sigma, err);
+            status = read_array(name, za, "sigma.npy", 2, &dims, &out->sigma, err);
         out->dims = dims;
         zip_discard(za); /* frees src */
     }
     zip_error_fini(&ze);
-    free(bytes);
     if (status != CLN_OK) fid_stats_free(out);
+    return status;
+}
+
+cln_status fid_stats_read(const char *path, fid_stats *out, cln_error *err) {
+    memset(out, 0, sizeof *out);
+    unsigned char *bytes;
+    size_t size = 0;
+    cln_status status =
+        file_read_all(path, FID_MAX_FILE_BYTES, "a statistics file", &bytes, &size, err);
+    if (status != CLN_OK) return status;
+    status = fid_stats_parse(path, bytes, size, out, err);
+    free(bytes);
     return status;
 }
 

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define FID_MAX_DIMS 4096                    /* the widest statistics read or made */
 #define FID_MAX_FILE_BYTES ((size_t)1 << 30) /* a larger statistics file is refused unread */
@@ -42,6 +43,9 @@ cln_status fid_stats_from(const fid_accumulator *a, fid_stats *out, cln_error *e
  * sigma (D, D), float32 or float64, finite): anything else is refused with
  * a message naming the file. */
 cln_status fid_stats_read(const char *path, fid_stats *out, cln_error *err);
+/* The same from the bytes of one in memory; name is used in messages. */
+cln_status fid_stats_parse(const char *name, const uint8_t *bytes, size_t size, fid_stats *out,
+                           cln_error *err);
 /* Writes mu and sigma as float64 into a compressed .npz pytorch-fid reads,
  * through a temporary file renamed into place. */
 cln_status fid_stats_write(const char *path, const fid_stats *s, cln_error *err);

@@ -20,5 +20,5 @@ else
   CC=clang meson setup build-fuzz --werror -Dfuzz=true -Db_lundef=false -Dfuzz_seconds="$seconds"
 fi
 # Only the harnesses: the rest of the project is built and tested in build/ and build-asan/.
-ninja -C build-fuzz tests/fuzz/fuzz_safetensors tests/fuzz/fuzz_npy tests/fuzz/fuzz_image
+ninja -C build-fuzz tests/fuzz/fuzz_safetensors tests/fuzz/fuzz_npy tests/fuzz/fuzz_image tests/fuzz/fuzz_npz
 meson test -C build-fuzz --suite fuzz --no-rebuild --print-errorlogs -v

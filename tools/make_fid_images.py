@@ -16,11 +16,14 @@ def main():
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--count", type=int, default=12)
     p.add_argument("--tint", type=float, default=0.0, help="shifts the colours (another distribution)")
+    p.add_argument("--size", type=int, default=0, help="every image SIZE x SIZE (default: 40 to 400 a side)")
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
     rng = np.random.default_rng(args.seed)
     for i in range(args.count):
         w, h = int(rng.integers(40, 400)), int(rng.integers(40, 400))
+        if args.size:
+            w = h = args.size
         y, x = np.mgrid[0:h, 0:w]
         f = rng.uniform(0.5, 6.0, size=3)
         phase = rng.uniform(0, 6.3, size=3)

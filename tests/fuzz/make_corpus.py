@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Writes the fuzzers' seed corpora into tests/fuzz/corpus/<target>/ with our own tools
-(tools/safetensors_io.py, numpy's .npy writer, PIL's encoders): small valid files and a few
+(tools/safetensors_io.py, numpy's .npy and .npz writers, PIL's encoders): small valid files and a few
 slightly broken ones, named seed-*. The reproducers of bugs found (regression-*) are left alone.
 
 usage: /usr/bin/python3 tests/fuzz/make_corpus.py"""
@@ -236,8 +236,37 @@ def make_images():
         write("image", f"seed-{name}", bytes([resize - 1, crop - 1]) + data)
 
 
+# ---- FID statistics (.npz) -------------------------------------------------------------------
+
+
+def npz_bytes(compressed=False, **arrays):
+    f = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(f, **arrays)
+    return f.getvalue()
+
+
+def make_npz():
+    clear("npz")
+    x = rng.standard_normal((6, 4))
+    mu, sigma = x.mean(axis=0), np.cov(x, rowvar=False)
+    write("npz", "seed-valid-stored", npz_bytes(mu=mu, sigma=sigma))
+    write("npz", "seed-valid-compressed", npz_bytes(True, mu=mu, sigma=sigma))
+    write("npz", "seed-valid-float32-mu", npz_bytes(True, mu=mu.astype(np.float32), sigma=sigma))
+    broken = {
+        "no-sigma": npz_bytes(mu=mu),
+        "not-square": npz_bytes(mu=mu, sigma=sigma[:, :3]),
+        "other-dims": npz_bytes(mu=mu[:3], sigma=sigma),
+        "nan": npz_bytes(mu=mu, sigma=np.full((4, 4), np.nan)),
+        "ints": npz_bytes(mu=np.arange(4), sigma=sigma),
+        "truncated": npz_bytes(True, mu=mu, sigma=sigma)[:-30],
+    }
+    for name, raw in broken.items():
+        write("npz", f"seed-broken-{name}", raw)
+
+
 if __name__ == "__main__":
     torch.manual_seed(20240601)
     make_safetensors()
     make_npy()
     make_images()
+    make_npz()
