@@ -3,6 +3,7 @@
 #define CLN_FAULT_IMPLEMENTATION
 #include "cl_util.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 
 #ifdef CLN_FAULT_INJECTION
@@ -20,14 +21,20 @@ long fault_count(void) {
     return calls;
 }
 
-/* Whether this call is the one to fail. */
+/* Whether this call is the one to fail. Runtimes on several threads (one
+ * per device) count together: the Nth call of the process fails, on
+ * whichever thread makes it. */
 static bool fail_now(void) {
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&lock);
     if (!env_read) {
         const char *at = getenv("CLN_FAULT_AT");
         armed = at ? atol(at) : 0;
         env_read = true;
     }
-    return ++calls == armed;
+    const bool now = ++calls == armed;
+    pthread_mutex_unlock(&lock);
+    return now;
 }
 
 cl_context

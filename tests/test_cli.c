@@ -1068,3 +1068,149 @@ Test(cli, network_option) {
     expect_contains(r.err, "more than the model's 1008 classes", "stderr");
     free_result(&r);
 }
+
+/* ---- More than one device ---------------------------------------------- */
+
+/* Two one-thread CPU devices from PoCL, for the runs that follow. */
+static void two_devices(void) {
+    setenv("POCL_DEVICES", "pthread pthread", 1);
+    setenv("POCL_MAX_PTHREAD_COUNT", "1", 1); /* PoCL 3.1; later ones read the next */
+    setenv("POCL_CPU_MAX_CU_COUNT", "1", 1);
+}
+
+static char *read_file_bytes(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    fseek(f, 0, SEEK_END);
+    *size = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *bytes = malloc(*size + 1);
+    cr_assert_not_null(bytes);
+    cr_assert_eq(fread(bytes, 1, *size, f), *size);
+    fclose(f);
+    return bytes;
+}
+
+static void expect_same_file(const char *a, const char *b) {
+    size_t na, nb;
+    char *x = read_file_bytes(a, &na), *y = read_file_bytes(b, &nb);
+    cr_expect(na == nb && memcmp(x, y, na) == 0, "%s and %s differ", a, b);
+    free(x);
+    free(y);
+}
+
+/* A folder of n small images of varied sizes. */
+static const char *image_folder(const char *name, int n) {
+    static char dir[4096];
+    snprintf(dir, sizeof dir, "%s", tmp_path(name));
+    cr_assert_eq(mkdir(dir, 0700), 0);
+    char code[1024];
+    snprintf(code, sizeof code,
+             "import sys, numpy as np\n"
+             "from PIL import Image\n"
+             "rng = np.random.default_rng(5)\n"
+             "for i in range(%d):\n"
+             "    px = rng.integers(0, 256, (40 + 7 * i, 90 - 3 * i, 3), dtype=np.uint8)\n"
+             "    Image.fromarray(px).save(sys.argv[1] + '/%s/%%02d.png' %% i)\n",
+             n, name);
+    run_python(code);
+    return dir;
+}
+
+/* --device all over two devices gives, image by image, the bytes of a run
+ * on one of them alone: classify's lines, features' rows, fid's value,
+ * infer's logits; bench reports both devices' shares. */
+Test(cli, devices_all_gives_the_single_device_outputs) {
+    two_devices();
+    const char *dir = image_folder("many", 9);
+    char single[4096], multi[4096];
+    snprintf(single, sizeof single, "%s", tmp_path("single.txt"));
+    snprintf(multi, sizeof multi, "%s", tmp_path("multi.txt"));
+    const char *devices[2] = {"0:1", "all"}, *outs[2] = {single, multi};
+    for (int i = 0; i < 2; i++) {
+        stdout_to = outs[i];
+        run_result r = RUN("classify", "--random-weights", "--device", devices[i], "--batch", "2",
+                           "--crop", "75", "--resize", "80", dir);
+        stdout_to = NULL;
+        expect_status(&r, 0);
+        if (i == 1) {
+            expect_contains(r.err, "device 0, ", "stderr");
+            expect_contains(r.err, "device 1, ", "stderr");
+        }
+        free_result(&r);
+    }
+    expect_same_file(single, multi);
+
+    char f1[4096], f2[4096];
+    snprintf(f1, sizeof f1, "%s", tmp_path("f1.npy"));
+    snprintf(f2, sizeof f2, "%s", tmp_path("f2.npy"));
+    run_result r = RUN("features", "--random-weights", "--device", "0:0", "--batch", "2", "--crop",
+                       "75", "--layer", "Mixed_5b", "--output", f1, dir);
+    expect_status(&r, 0);
+    free_result(&r);
+    r = RUN("features", "--random-weights", "--device", "0:0,0:1", "--batch", "2", "--crop", "75",
+            "--layer", "Mixed_5b", "--output", f2, dir);
+    expect_status(&r, 0);
+    free_result(&r);
+    expect_same_file(f1, f2);
+
+    run_result fids[2];
+    for (int i = 0; i < 2; i++)
+        fids[i] = RUN("fid", "--random-weights", "--device", devices[i], "--batch", "2", "--dims",
+                      "192", "--json", dir, dir);
+    expect_status(&fids[0], 0);
+    expect_status(&fids[1], 0);
+    cr_expect_str_eq(fids[0].out, fids[1].out);
+    free_result(&fids[0]);
+    free_result(&fids[1]);
+
+    char y1[4096], y2[4096];
+    snprintf(y1, sizeof y1, "%s", tmp_path("y1.npy"));
+    snprintf(y2, sizeof y2, "%s", tmp_path("y2.npy"));
+    const char *x = small_input();
+    r = RUN("infer", "--random-weights", "--device", "0:1", "--input", x, "--output", y1);
+    expect_status(&r, 0);
+    free_result(&r);
+    r = RUN("infer", "--random-weights", "--device", "all", "--input", x, "--output", y2);
+    expect_status(&r, 0);
+    free_result(&r);
+    expect_same_file(y1, y2);
+
+    r = RUN("bench", "--random-weights", "--device", "all", "--size", "75", "--iters", "2",
+            "--json");
+    expect_status(&r, 0);
+    expect_contains(r.out, "\"devices\":[{\"index\":0", "stdout");
+    expect_contains(r.out, "{\"index\":1", "stdout");
+    free_result(&r);
+    r = RUN("bench", "--random-weights", "--device", "0:0,", "--iters", "1");
+    expect_status(&r, 1);
+    expect_contains(r.err, "has an empty entry", "stderr");
+    free_result(&r);
+}
+
+/* One device failing mid-run (its Nth OpenCL call, in the fault-injection
+ * build) ends the run: an error naming the device, exit 1, no output file,
+ * no hang. */
+Test(cli, a_failing_device_ends_the_run, .timeout = 300) {
+    const char *injection = getenv("CLN_FAULT_INJECTION");
+    if (!injection || strcmp(injection, "true") != 0) {
+        cr_skip_test("needs the fault-injection build (build-asan)");
+    }
+    two_devices();
+    const char *dir = image_folder("some", 12);
+    const char *out = tmp_path("feats.npy");
+    /* the run makes about 1050 counted calls (both loads, then 6 batches):
+     * each of these fails one inside a forward, on either device */
+    static const char *const at[] = {"450", "750", "1000"};
+    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+        setenv("CLN_FAULT_AT", at[i], 1);
+        run_result r = RUN("features", "--random-weights", "--device", "all", "--batch", "2",
+                           "--crop", "75", "--output", out, dir);
+        unsetenv("CLN_FAULT_AT");
+        expect_status(&r, 1);
+        expect_contains(r.err, "clinception: device ", "stderr");
+        expect_contains(r.err, "failed: CL_", "stderr");
+        cr_expect(!file_exists(out), "a failed run left %s", out);
+        free_result(&r);
+    }
+}

@@ -9,6 +9,7 @@
 #include "image.h"
 #include "labels.h"
 #include "npy.h"
+#include "parallel.h"
 #include "report.h"
 #include "stream.h"
 
@@ -16,6 +17,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +57,11 @@ static const char *const main_usage =
     "                     port: weights pt_inception-2015-12-05, 1008 classes)\n"                  \
     "  --device D         OpenCL device: P:D index (see `clinception devices`), cpu,\n"            \
     "                     gpu, or part of the platform or device name; default\n"                  \
-    "                     $CLINCEPTION_DEVICE, then the first GPU, then the first device\n"        \
+    "                     $CLINCEPTION_DEVICE, then the first GPU, then the first device.\n"       \
+    "                     Several, comma-separated, or all: each gets its own runtime\n"          \
+    "                     and model on a thread of its own, and batches go to whichever\n"        \
+    "                     is free, results in input order (infer splits its batch,\n"              \
+    "                     bench runs every device at once; not with --profile)\n"                  \
     "  --conv ALGO        how convolutions run: auto (the default, below), gemm\n"                 \
     "                     (im2col + CLBlast's GEMM), tiled (im2col +\n"                            \
     "                     our tiled GEMM), direct (our direct kernel, for those\n"                 \
@@ -330,7 +336,7 @@ static bool writable_path(const common_args *a, const char *path, const char *in
 }
 
 /* The runtime and the model, with the host phases timed for --trace. */
-typedef struct {
+typedef struct session {
     cln_runtime *rt;
     cln_model *model;
     host_phase phases[MAX_PHASES];
@@ -338,16 +344,21 @@ typedef struct {
     double peak_gflops; /* the device's measured FMA rate, once measured (0: not yet) */
     bool warm;          /* a forward has run: the driver has compiled what it needed */
     const char *layer;  /* the layer whose output forward returns (NULL: the logits) */
+    /* --device's other devices, each a session of its own (without others),
+     * run on threads of their own by run_images, infer and bench */
+    struct session *others;
+    int other_count;
 } session;
 
 static void add_phase(session *s, const char *name, double start, double end) {
     if (s->phase_count < MAX_PHASES) s->phases[s->phase_count++] = (host_phase){name, start, end};
 }
 
-static cln_status open_session(const common_args *a, session *s, cln_error *err) {
+static cln_status open_device(const common_args *a, const char *device, session *s,
+                              cln_error *err) {
     memset(s, 0, sizeof *s);
     double t0 = now_ms();
-    cln_status st = cln_runtime_create(a->device, &s->rt, err);
+    cln_status st = cln_runtime_create(device, &s->rt, err);
     if (st != CLN_OK) return st;
     cln_runtime_timings rtt = cln_runtime_get_timings(s->rt);
     add_phase(s, "device set-up", t0, t0 + rtt.device_setup_ms);
@@ -376,7 +387,104 @@ static cln_status open_session(const common_args *a, session *s, cln_error *err)
     return CLN_OK;
 }
 
+#define MAX_DEVICES 64
+
+/* The devices --device names: a comma-separated list of selectors, or
+ * "all" (every device, as "P:D"); one selector (or none: the default) is
+ * one device. Writes malloc'd copies into list; returns the count, or -1
+ * (message in err). */
+static int device_selectors(const char *device, char **list, cln_error *err) {
+    if (device && strcmp(device, "all") == 0) {
+        cln_device_info *infos;
+        size_t count;
+        if (cln_devices_list(&infos, &count, err) != CLN_OK) return -1;
+        int n = 0;
+        for (size_t i = 0; i < count && n < MAX_DEVICES; i++) {
+            char text[32];
+            snprintf(text, sizeof text, "%d:%d", infos[i].platform_index, infos[i].device_index);
+            list[n++] = strdup(text);
+        }
+        free(infos);
+        return n;
+    }
+    if (!device || !strchr(device, ',')) {
+        list[0] = device ? strdup(device) : NULL;
+        return 1;
+    }
+    int n = 0;
+    for (const char *p = device; n < MAX_DEVICES;) {
+        const char *comma = strchr(p, ',');
+        const size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == 0) {
+            cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                     "--device \"%s\" has an empty entry: give selectors separated by commas",
+                     device);
+            for (int i = 0; i < n; i++)
+                free(list[i]);
+            return -1;
+        }
+        list[n++] = strndup(p, len);
+        if (!comma) break;
+        p = comma + 1;
+    }
+    return n;
+}
+
+/* Opens every device --device names, each with its own runtime and model
+ * (the first in s, the rest in s->others). */
+static cln_status open_session(const common_args *a, session *s, cln_error *err) {
+    memset(s, 0, sizeof *s);
+    char *selectors[MAX_DEVICES];
+    const char *device = a->device ? a->device : getenv("CLINCEPTION_DEVICE");
+    const int n = device_selectors(device && *device ? device : NULL, selectors, err);
+    if (n < 0) return err->status;
+    if (n == 0) return cln_fail(err, CLN_ERR_DEVICE, "--device all: there is no OpenCL device");
+    if (n > 1 && (a->profile || a->csv || a->trace)) {
+        for (int i = 0; i < n; i++)
+            free(selectors[i]);
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "--profile, --csv and --trace profile one device; --device names %d", n);
+    }
+    cln_status st = open_device(a, selectors[0], s, err);
+    if (st == CLN_OK && n > 1) {
+        s->others = calloc((size_t)n - 1, sizeof *s->others);
+        if (!s->others) st = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    for (int i = 1; i < n && st == CLN_OK; i++) {
+        st = open_device(a, selectors[i], &s->others[i - 1], err);
+        s->other_count = i; /* closed with the rest, even half open */
+    }
+    for (int i = 0; i < n; i++)
+        free(selectors[i]);
+    return st;
+}
+
+/* The layer whose output every device's forward returns. */
+static void set_layer(session *s, const char *layer) {
+    s->layer = layer;
+    for (int d = 0; d < s->other_count; d++)
+        s->others[d].layer = layer;
+}
+
+/* Each device's share of a run over several, on stderr. */
+static void report_shares(const session *s, const size_t *images) {
+    size_t total = 0;
+    for (int d = 0; d <= s->other_count; d++)
+        total += images[d];
+    for (int d = 0; d <= s->other_count; d++) {
+        const session *on = d == 0 ? s : &s->others[d - 1];
+        fprintf(stderr, "  device %d, %s: %zu images (%.0f%%)\n", d,
+                cln_runtime_device(on->rt)->device_name, images[d],
+                total ? 100.0 * (double)images[d] / (double)total : 0.0);
+    }
+}
+
 static void close_session(session *s) {
+    for (int i = 0; i < s->other_count; i++)
+        close_session(&s->others[i]);
+    free(s->others);
+    s->others = NULL;
+    s->other_count = 0;
     cln_model_free(s->model);
     cln_runtime_free(s->rt);
 }
@@ -508,6 +616,68 @@ static void print_top5(int image, const float *logits, int classes) {
     printf("\n");
 }
 
+/* A whole batch over every device of the session: chunks of `chunk` images
+ * (in input order, each chunk on whichever device is free), out_floats per
+ * image. */
+typedef struct {
+    const common_args *a;
+    session *s;
+    const float *input;
+    float *out;
+    int n, h, w, next, chunk;
+    size_t in_floats, out_floats;
+    cln_forward_options fwd;
+    int done;
+} batch_run;
+
+static int fill_chunk(void *ctx, float *input, const char **names, int cap, cln_error *err) {
+    (void)err;
+    batch_run *r = ctx;
+    const int n = r->n - r->next < cap ? r->n - r->next : cap;
+    memcpy(input, r->input + (size_t)r->next * r->in_floats,
+           (size_t)n * r->in_floats * sizeof *input);
+    for (int i = 0; i < n; i++)
+        names[i] = NULL;
+    r->next += n;
+    return n;
+}
+
+static cln_status run_chunk(void *ctx, int d, const float *input, int n, float *out,
+                            cln_error *err) {
+    batch_run *r = ctx;
+    session *s = d == 0 ? r->s : &r->s->others[d - 1];
+    cln_status st = forward(r->a, s, input, n, r->h, r->w, r->fwd, out, NULL, err);
+    if (st != CLN_OK) {
+        cln_error why = *err;
+        cln_fail(err, st, "device %d (%s): %s", d, cln_runtime_device(s->rt)->device_name,
+                 why.message);
+    }
+    return st;
+}
+
+static cln_status emit_chunk(void *ctx, const char *const *names, int n, const float *out,
+                             cln_error *err) {
+    (void)names;
+    (void)err;
+    batch_run *r = ctx;
+    memcpy(r->out + (size_t)r->done * r->out_floats, out, (size_t)n * r->out_floats * sizeof *out);
+    r->done += n;
+    return CLN_OK;
+}
+
+static cln_status forward_on_devices(const common_args *a, session *s, const float *input, int n,
+                                     int h, int w, cln_forward_options fwd, float *out,
+                                     size_t out_floats, size_t *images, cln_error *err) {
+    const int devices = 1 + s->other_count;
+    batch_run r = {.a = a, .s = s, .input = input, .out = out, .n = n, .h = h, .w = w, .fwd = fwd};
+    r.chunk = (n + devices - 1) / devices;
+    r.in_floats = 3 * (size_t)h * w;
+    r.out_floats = out_floats;
+    parallel_job job = {&r,      fill_chunk, run_chunk,   emit_chunk,
+                        devices, r.chunk,    r.in_floats, out_floats};
+    return parallel_run(&job, images, err);
+}
+
 static int cmd_infer(int argc, char **argv) {
     common_args a = {.command = "infer"};
     const char *input = NULL, *output = NULL;
@@ -545,12 +715,18 @@ static int cmd_infer(int argc, char **argv) {
         snprintf(err.message, sizeof err.message, "out of memory for the logits");
         goto done;
     }
+    size_t images[MAX_DEVICES];
     for (long k = 0; k < repeat; k++) {
-        double ms;
-        if (forward(&a, &s, x.data, n, h, w, a.fwd, logits, &ms, &err) != CLN_OK) goto done;
+        double ms, start = now_ms();
+        if (s.other_count == 0 ? forward(&a, &s, x.data, n, h, w, a.fwd, logits, &ms, &err)
+                               : forward_on_devices(&a, &s, x.data, n, h, w, a.fwd, logits,
+                                                    (size_t)classes, images, &err))
+            goto done;
+        if (s.other_count > 0) ms = now_ms() - start;
         fprintf(stderr, "forward %ld: %d x 3 x %d x %d in %.1f ms (%.1f ms per image)\n", k + 1, n,
                 h, w, ms, ms / n);
     }
+    if (s.other_count > 0) report_shares(&s, images);
     for (size_t i = 0; i < (size_t)n * classes; i++)
         if (!isfinite(logits[i])) {
             snprintf(err.message, sizeof err.message,
@@ -674,95 +850,148 @@ static void print_progress(size_t done, size_t total, double elapsed_ms, bool te
     fflush(stderr);
 }
 
+/* run_images' state, shared with parallel_run's callbacks. */
+typedef struct {
+    const char *command;
+    const common_args *a;
+    session *s;
+    const path_list *paths;
+    image_stream stream;
+    cln_forward_options fwd;
+    common_args reported; /* --profile, --csv and --trace: of the first batch */
+    batch_sink *sink;
+    size_t per_image, done, failures;
+    int crop;
+    bool progress, terminal;
+    double start, shown;
+} image_run;
+
+/* The next images of the stream that could be read, in input order; those
+ * that could not are named on stderr and counted. */
+static int fill_images(void *ctx, float *input, const char **names, int cap, cln_error *err) {
+    image_run *r = ctx;
+    int n = 0;
+    size_t index;
+    const float *pixels;
+    while (n < cap && image_stream_next(&r->stream, &index, &pixels, err)) {
+        if (pixels) {
+            memcpy(input + n * r->per_image, pixels, r->per_image * sizeof *input);
+            names[n++] = r->paths->paths[index];
+        } else {
+            if (r->progress && r->terminal) fputc('\n', stderr);
+            fprintf(stderr, "clinception: %s\n", err->message);
+            r->failures++;
+            r->done++;
+        }
+        image_stream_release(&r->stream);
+    }
+    return n;
+}
+
+/* A batch on device d: the session of that device (the first, or one of
+ * its others), on that device's thread. */
+static cln_status run_batch(void *ctx, int d, const float *input, int n, float *out,
+                            cln_error *err) {
+    image_run *r = ctx;
+    session *s = d == 0 ? r->s : &r->s->others[d - 1];
+    const common_args *a = d == 0 ? &r->reported : r->a;
+    cln_status st = forward(a, s, input, n, r->crop, r->crop, r->fwd, out, NULL, err);
+    if (d == 0) {
+        r->reported.profile = false; /* only the first batch is profiled */
+        r->reported.csv = r->reported.trace = NULL;
+    }
+    if (st != CLN_OK && r->s->other_count > 0) {
+        cln_error why = *err;
+        cln_fail(err, st, "device %d (%s): %s", d, cln_runtime_device(s->rt)->device_name,
+                 why.message);
+    }
+    return st;
+}
+
+static cln_status emit_batch(void *ctx, const char *const *names, int n, const float *out,
+                             cln_error *err) {
+    image_run *r = ctx;
+    cln_status st = r->sink->emit(r->sink, names, n, out, err);
+    if (st != CLN_OK) return st;
+    fflush(stdout);
+    r->done += (size_t)n;
+    const double now = now_ms();
+    if (r->progress && now - r->shown >= PROGRESS_EVERY_MS) {
+        print_progress(r->done, r->paths->count, now - r->start, r->terminal);
+        r->shown = now;
+    }
+    return CLN_OK;
+}
+
 /* Streams paths through the model in batches of ia->batch, decoded on
- * ia->workers threads: each batch's outputs to sink, failures reported by
- * name, progress and a summary on stderr. Returns the exit status: 0 when
- * every image went through, 1 otherwise or on an error that stops the run
- * (its message printed). */
+ * ia->workers threads and run on every device of the session (each batch
+ * on whichever is free): each batch's outputs to sink in input order,
+ * failures reported by name, progress and a summary on stderr. Returns the
+ * exit status: 0 when every image went through, 1 otherwise or on an error
+ * that stops the run (its message printed). */
 static int run_images(const char *command, const common_args *a, session *s, const image_args *ia,
                       const path_list *paths, size_t unreadable, batch_sink *sink) {
-    const int crop = (int)ia->crop;
-    const size_t per_image = 3 * (size_t)crop * crop;
-    const bool terminal = isatty(STDERR_FILENO);
-    const bool progress = ia->progress || terminal;
+    image_run r = {.command = command, .a = a, .s = s, .paths = paths, .sink = sink};
+    r.crop = (int)ia->crop;
+    r.per_image = 3 * (size_t)r.crop * r.crop;
+    r.terminal = isatty(STDERR_FILENO);
+    r.progress = ia->progress || r.terminal;
+    r.reported = *a;
     cln_error err;
-    image_stream stream = {0};
-    int rc = 1;
-    const char **names = malloc((size_t)ia->batch * sizeof *names);
-    float *input = malloc((size_t)ia->batch * per_image * sizeof *input);
-    float *out = malloc((size_t)ia->batch * sink->out_floats * sizeof *out);
-    if (!names || !input || !out) {
-        snprintf(err.message, sizeof err.message, "out of memory for a batch of %ld", ia->batch);
-        goto done;
-    }
     /* torchvision's preprocessing does transform_input itself; pytorch-fid's
      * leaves its 2x - 1 to the FID Inception's input transform */
     const image_pipeline pipeline =
         a->network == CLN_NETWORK_FID ? PIPELINE_FID : PIPELINE_TORCHVISION;
-    if (image_stream_start(&stream, paths, pipeline, (int)ia->resize, crop, (int)ia->workers,
-                           2 * (size_t)ia->batch, &err) != CLN_OK)
-        goto done;
-    cln_forward_options fwd = a->fwd;
-    fwd.transform_input = pipeline == PIPELINE_FID;
-    common_args reported = *a;
-    const double start = now_ms();
-    double shown = start;
-    size_t done = 0, failures = 0, index;
-    const float *pixels;
-    for (bool more = true; more;) {
-        int n = 0;
-        while (n < ia->batch && (more = image_stream_next(&stream, &index, &pixels, &err))) {
-            if (pixels) {
-                memcpy(input + n * per_image, pixels, per_image * sizeof *input);
-                names[n++] = paths->paths[index];
-            } else {
-                if (progress && terminal) fputc('\n', stderr);
-                fprintf(stderr, "clinception: %s\n", err.message);
-                failures++;
-                done++;
-            }
-            image_stream_release(&stream);
-        }
-        if (n > 0) {
-            if (forward(&reported, s, input, n, crop, crop, fwd, out, NULL, &err) != CLN_OK ||
-                sink->emit(sink, names, n, out, &err) != CLN_OK)
-                goto done;
-            fflush(stdout);
-            done += (size_t)n;
-            reported.profile = false; /* --profile, --csv and --trace: of the first batch */
-            reported.csv = reported.trace = NULL;
-        }
-        const double now = now_ms();
-        if (progress && (now - shown >= PROGRESS_EVERY_MS || (terminal && !more))) {
-            print_progress(done, paths->count, now - start, terminal);
-            shown = now;
-        }
+    if (image_stream_start(&r.stream, paths, pipeline, (int)ia->resize, r.crop, (int)ia->workers,
+                           2 * (size_t)ia->batch, &err) != CLN_OK) {
+        fprintf(stderr, "clinception: %s\n", err.message);
+        return 1;
     }
-    if (progress && terminal) fputc('\n', stderr);
+    r.fwd = a->fwd;
+    r.fwd.transform_input = pipeline == PIPELINE_FID;
+    const int devices = 1 + s->other_count;
+    size_t *images = calloc((size_t)devices, sizeof *images);
+    parallel_job job = {&r,      fill_images,    run_batch,   emit_batch,
+                        devices, (int)ia->batch, r.per_image, sink->out_floats};
+    r.start = r.shown = now_ms();
+    cln_status st = images ? parallel_run(&job, images, &err)
+                           : cln_fail(&err, CLN_ERR_OUT_OF_MEMORY, "out of memory");
+    image_stream_stop(&r.stream);
+    if (r.progress && r.terminal) fputc('\n', stderr);
+    if (st != CLN_OK) {
+        fprintf(stderr, "clinception: %s\n", err.message);
+        free(images);
+        return 1;
+    }
+    if (r.progress) print_progress(r.done, paths->count, now_ms() - r.start, r.terminal);
+    if (r.progress && r.terminal) fputc('\n', stderr);
     sink->completed = true;
-    const double seconds = (now_ms() - start) / 1000.0;
-    failures += sink->failures;
+    const double seconds = (now_ms() - r.start) / 1000.0;
+    const size_t failures = r.failures + sink->failures;
     fprintf(stderr, "%s: %zu images, %zu failed, %.1f s, %.2f images/s", command, paths->count,
             failures, seconds, seconds > 0 ? (double)(paths->count - failures) / seconds : 0.0);
     if (unreadable) fprintf(stderr, "; %zu folders could not be read", unreadable);
     fputc('\n', stderr);
-    rc = failures || unreadable ? 1 : 0;
-    err.message[0] = '\0';
-done:
-    if (rc == 1 && err.message[0]) fprintf(stderr, "clinception: %s\n", err.message);
-    image_stream_stop(&stream);
-    free(out);
-    free(input);
-    free(names);
-    return rc;
+    if (devices > 1) report_shares(s, images);
+    free(images);
+    return failures || unreadable ? 1 : 0;
 }
 
 /* The batch: as asked, else DEFAULT_BATCH or the most that fit if fewer;
  * -1 (message printed) when the batch asked for, or a single image, does not
  * fit the device: checked before anything is allocated for it. */
-static long fitting_batch(const session *s, long asked, int h, int w) {
+static long fitting_batch(const session *all, long asked, int h, int w) {
     const long want = asked ? asked : DEFAULT_BATCH;
-    const int fits = cln_model_largest_batch(s->model, (int)want, h, w);
+    /* the device that holds the fewest */
+    const session *s = all;
+    int fits = cln_model_largest_batch(all->model, (int)want, h, w);
+    for (int d = 0; d < all->other_count; d++) {
+        const int f = cln_model_largest_batch(all->others[d].model, (int)want, h, w);
+        if (f < fits) {
+            fits = f;
+            s = &all->others[d];
+        }
+    }
     if (fits >= (asked ? want : 1)) return asked ? asked : fits;
     if (fits < 0)
         fprintf(stderr, "clinception: out of memory planning a batch\n");
@@ -1156,7 +1385,7 @@ static int cmd_features(int argc, char **argv) {
         fail(&err);
         goto done;
     }
-    s.layer = layer;
+    set_layer(&s, layer);
     if (npy_writer_open(&f.npy, output, 1 + row_shape(layer, c, oh, ow, shape), shape, &err) !=
         CLN_OK) {
         fail(&err);
@@ -1341,7 +1570,7 @@ static bool set_statistics(const common_args *a, image_args ia, session *s, cons
         fail(&err);
         goto done;
     }
-    s->layer = layer;
+    set_layer(s, layer);
     f.channels = c;
     f.pixels = oh * ow;
     if ((ia.batch = fitting_batch(s, ia.batch, FID_SIZE, FID_SIZE)) < 0) goto done;
@@ -1454,6 +1683,158 @@ done:
     return rc;
 }
 
+/* bench over several devices: every device runs the same batch `warmup`
+ * then `iters` times on its own thread, all at once. */
+typedef struct {
+    session *s;
+    const common_args *a;
+    const float *input;
+    float *logits;
+    int batch, size;
+    long warmup, iters;
+    double seconds; /* of its timed forwards */
+    cln_status status;
+    cln_error err;
+    struct bench_start *start;
+} bench_device;
+
+/* The devices start their timed forwards together, once all are warm (or
+ * not at all, when a thread could not be started). */
+typedef struct bench_start {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int warm, devices;
+    bool go, abort;
+} bench_start;
+
+/* Counts this device warm, then waits for go (true) or abort (false). */
+static bool bench_wait_start(bench_start *st) {
+    pthread_mutex_lock(&st->lock);
+    st->warm++;
+    pthread_cond_broadcast(&st->changed);
+    while (!st->go && !st->abort)
+        pthread_cond_wait(&st->changed, &st->lock);
+    const bool go = st->go;
+    pthread_mutex_unlock(&st->lock);
+    return go;
+}
+
+static void *bench_device_run(void *arg) {
+    bench_device *b = arg;
+    common_args timed = *b->a;
+    timed.profile = false;
+    timed.csv = timed.trace = NULL;
+    double ms;
+    for (long i = 0; i < b->warmup && b->status == CLN_OK; i++)
+        b->status = forward(&timed, b->s, b->input, b->batch, b->size, b->size, b->a->fwd,
+                            b->logits, &ms, &b->err);
+    if (!bench_wait_start(b->start)) return NULL;
+    const double t0 = now_ms();
+    for (long i = 0; i < b->iters && b->status == CLN_OK; i++)
+        b->status = forward(&timed, b->s, b->input, b->batch, b->size, b->size, b->a->fwd,
+                            b->logits, &ms, &b->err);
+    b->seconds = (now_ms() - t0) / 1000.0;
+    return NULL;
+}
+
+static int bench_devices(const common_args *a, session *s, const float *input, int batch, int size,
+                         long warmup, long iters, bool json) {
+    const int devices = 1 + s->other_count;
+    bench_device *b = calloc((size_t)devices, sizeof *b);
+    pthread_t *threads = calloc((size_t)devices, sizeof *threads);
+    const size_t classes = (size_t)cln_model_num_classes(s->model);
+    bench_start start = {.devices = devices};
+    int rc = 1, started = 0;
+    if (!b || !threads) {
+        fprintf(stderr, "clinception: out of memory for %d devices\n", devices);
+        free(b);
+        free(threads);
+        return 1;
+    }
+    pthread_mutex_init(&start.lock, NULL);
+    pthread_cond_init(&start.changed, NULL);
+    for (int d = 0; d < devices; d++) {
+        b[d] = (bench_device){.s = d == 0 ? s : &s->others[d - 1],
+                              .a = a,
+                              .input = input,
+                              .batch = batch,
+                              .size = size,
+                              .warmup = warmup,
+                              .iters = iters,
+                              .start = &start};
+        b[d].logits = malloc((size_t)batch * classes * sizeof *b[d].logits);
+    }
+    for (; started < devices; started++)
+        if (!b[started].logits ||
+            pthread_create(&threads[started], NULL, bench_device_run, &b[started]) != 0)
+            break;
+    double wall = 0;
+    pthread_mutex_lock(&start.lock);
+    while (started == devices && start.warm < devices) /* every device warm */
+        pthread_cond_wait(&start.changed, &start.lock);
+    start.go = started == devices;
+    start.abort = !start.go;
+    pthread_cond_broadcast(&start.changed);
+    pthread_mutex_unlock(&start.lock);
+    const double t0 = now_ms();
+    for (int d = 0; d < started; d++)
+        pthread_join(threads[d], NULL);
+    wall = (now_ms() - t0) / 1000.0;
+    pthread_cond_destroy(&start.changed);
+    pthread_mutex_destroy(&start.lock);
+    if (started == devices) {
+        rc = 0;
+    } else {
+        fprintf(stderr, "clinception: cannot start %d device threads\n", devices);
+        rc = 1;
+        started = -1; /* nothing to report */
+    }
+    double sum_rate = 0;
+    for (int d = 0; d < devices && started > 0; d++) {
+        if (b[d].status != CLN_OK) {
+            fprintf(stderr, "clinception: device %d (%s): %s\n", d,
+                    cln_runtime_device(b[d].s->rt)->device_name, b[d].err.message);
+            rc = 1;
+        }
+        sum_rate += b[d].seconds > 0 ? (double)batch * iters / b[d].seconds : 0;
+    }
+    const double total_rate = wall > 0 ? (double)devices * batch * iters / wall : 0;
+    if (rc == 0) {
+        printf("devices         %d, each %ld forwards of %d x 3 x %d x %d after %ld warm-up, all "
+               "at once\n",
+               devices, iters, batch, size, size, warmup);
+        printf("aggregate       %.2f images/s over %.2f s\n", total_rate, wall);
+        json_t *list = json ? json_array() : NULL;
+        for (int d = 0; d < devices; d++) {
+            const double rate = (double)batch * iters / b[d].seconds;
+            const char *name = cln_runtime_device(b[d].s->rt)->device_name;
+            printf("  device %d      %s: %.2f images/s (%.0f%% of the work's pace)\n", d, name,
+                   rate, 100.0 * rate / sum_rate);
+            if (list)
+                json_array_append_new(list,
+                                      json_pack("{s:i, s:s, s:f, s:f}", "index", d, "device", name,
+                                                "images_per_s", rate, "share", rate / sum_rate));
+        }
+        if (json) {
+            json_t *obj = json_pack("{s:i, s:i, s:i, s:f, s:o}", "batch", batch, "size", size,
+                                    "iters", (int)iters, "images_per_s", total_rate, "devices",
+                                    list ? list : json_null());
+            char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+            if (text)
+                printf("%s\n", text);
+            else
+                rc = 1;
+            free(text);
+            json_decref(obj);
+        }
+    }
+    for (int d = 0; d < devices; d++)
+        free(b[d].logits);
+    free(b);
+    free(threads);
+    return rc;
+}
+
 static int cmd_bench(int argc, char **argv) {
     common_args a = {.command = "bench"};
     long batch = 1, size = 299, iters = 10, warmup = 2;
@@ -1494,6 +1875,11 @@ static int cmd_bench(int argc, char **argv) {
     }
     if (!input || !times || !logits) {
         snprintf(err.message, sizeof err.message, "out of memory for a batch of %ld", batch);
+        goto done;
+    }
+    if (s.other_count > 0) {
+        rc = bench_devices(&a, &s, input, (int)batch, (int)size, warmup > 0 ? warmup : 1, iters,
+                           json);
         goto done;
     }
     double cold_build_ms;
