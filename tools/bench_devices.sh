@@ -20,9 +20,9 @@ rate() { # the aggregate images/s of a bench --json line
 }
 bench() { build/clinception bench --random-weights --batch "$batch" --iters "$iters" --json "$@" 2>/dev/null | rate; }
 
-one_1=$(POCL_DEVICES=pthread POCL_MAX_PTHREAD_COUNT=1 POCL_CPU_MAX_CU_COUNT=1 bench --device 0:0)
+one_1=$(POCL_DEVICES=basic bench --device 0:0)
 one_2=$(POCL_DEVICES=pthread POCL_MAX_PTHREAD_COUNT=2 POCL_CPU_MAX_CU_COUNT=2 bench --device 0:0)
-two_1=$(POCL_DEVICES="pthread pthread" POCL_MAX_PTHREAD_COUNT=1 POCL_CPU_MAX_CU_COUNT=1 bench --device all)
+two_1=$(POCL_DEVICES="basic basic" bench --device all)
 echo "1 device x 1 thread:   $one_1 images/s"
 echo "1 device x 2 threads:  $one_2 images/s"
 echo "2 devices x 1 thread:  $two_1 images/s"
@@ -30,7 +30,7 @@ echo "2 devices x 1 thread:  $two_1 images/s"
 
 if [ -x build/clinception-mpi ] && command -v mpirun >/dev/null; then
   mpi() {
-    POCL_DEVICES=pthread POCL_MAX_PTHREAD_COUNT=1 POCL_CPU_MAX_CU_COUNT=1 OMPI_MCA_rmaps_base_oversubscribe=1 \
+    POCL_DEVICES=basic OMPI_MCA_rmaps_base_oversubscribe=1 \
       mpirun --allow-run-as-root --oversubscribe -n "$1" build/clinception-mpi bench --random-weights \
       --batch "$batch" --iters "$iters" --json 2>/dev/null | rate
   }

@@ -9,6 +9,7 @@
 #include "image.h"
 #include "labels.h"
 #include "npy.h"
+#include "cluster.h"
 #include "parallel.h"
 #include "report.h"
 #include "stream.h"
@@ -27,6 +28,10 @@
 #include <unistd.h>
 
 #define RANDOM_WEIGHTS_SEED 1
+
+/* The command got to its end on this rank: every message it had to send or
+ * receive went (clinception-mpi; see main). */
+static bool command_finished;
 #define MAX_PHASES 8
 
 static const char *const main_usage =
@@ -58,8 +63,8 @@ static const char *const main_usage =
     "  --device D         OpenCL device: P:D index (see `clinception devices`), cpu,\n"            \
     "                     gpu, or part of the platform or device name; default\n"                  \
     "                     $CLINCEPTION_DEVICE, then the first GPU, then the first device.\n"       \
-    "                     Several, comma-separated, or all: each gets its own runtime\n"          \
-    "                     and model on a thread of its own, and batches go to whichever\n"        \
+    "                     Several, comma-separated, or all: each gets its own runtime\n"           \
+    "                     and model on a thread of its own, and batches go to whichever\n"         \
     "                     is free, results in input order (infer splits its batch,\n"              \
     "                     bench runs every device at once; not with --profile)\n"                  \
     "  --conv ALGO        how convolutions run: auto (the default, below), gemm\n"                 \
@@ -81,7 +86,8 @@ static const char *const main_usage =
 
 static const char *const infer_usage =
     "usage: clinception infer (--weights W.safetensors | --random-weights) --input X.npy\n"
-    "                         --output Y.npy [--transform-input] [--repeat K] [OPTIONS]\n"
+    "                         --output Y.npy [--transform-input] [--batch B] [--repeat K]\n"
+    "                         [OPTIONS]\n"
     "\n"
     "Reads X, a float32 C-order .npy of shape (N, 3, H, W) with N >= 1 and H, W >= 75,\n"
     "runs the network (Inception v3, or --network's) in eval mode and writes the\n"
@@ -96,6 +102,9 @@ static const char *const infer_usage =
     "                     transform_input for Inception v3 (on for its pretrained\n"
     "                     weights: the input is then normalized with ImageNet's\n"
     "                     mean/std); 2x - 1 for the FID Inception (the input in [0, 1])\n"
+    "  --batch B          run the input B images at a time (default: all at once,\n"
+    "                     or split evenly over the devices or ranks); each image's\n"
+    "                     logits are those of the batch it is in\n"
     "  --repeat K         run the forward K times (default 1) and print each "
     "time\n" COMMON_OPTIONS_HELP;
 
@@ -439,6 +448,14 @@ static cln_status open_session(const common_args *a, session *s, cln_error *err)
     const int n = device_selectors(device && *device ? device : NULL, selectors, err);
     if (n < 0) return err->status;
     if (n == 0) return cln_fail(err, CLN_ERR_DEVICE, "--device all: there is no OpenCL device");
+    if (cluster_ranks() > 1) {
+        /* each rank one device: the list's entry for its rank on this machine */
+        const int mine = cluster_local_rank() % n;
+        cln_status st = open_device(a, selectors[mine], s, err);
+        for (int i = 0; i < n; i++)
+            free(selectors[i]);
+        return st;
+    }
     if (n > 1 && (a->profile || a->csv || a->trace)) {
         for (int i = 0; i < n; i++)
             free(selectors[i]);
@@ -630,15 +647,16 @@ typedef struct {
     int done;
 } batch_run;
 
-static int fill_chunk(void *ctx, float *input, const char **names, int cap, cln_error *err) {
+static int fill_chunk(void *ctx, float *input, size_t *items, int cap, bool *more, cln_error *err) {
     (void)err;
     batch_run *r = ctx;
     const int n = r->n - r->next < cap ? r->n - r->next : cap;
     memcpy(input, r->input + (size_t)r->next * r->in_floats,
            (size_t)n * r->in_floats * sizeof *input);
     for (int i = 0; i < n; i++)
-        names[i] = NULL;
+        items[i] = (size_t)(r->next + i);
     r->next += n;
+    *more = r->next < r->n;
     return n;
 }
 
@@ -655,9 +673,9 @@ static cln_status run_chunk(void *ctx, int d, const float *input, int n, float *
     return st;
 }
 
-static cln_status emit_chunk(void *ctx, const char *const *names, int n, const float *out,
+static cln_status emit_chunk(void *ctx, const size_t *items, int n, const float *out,
                              cln_error *err) {
-    (void)names;
+    (void)items;
     (void)err;
     batch_run *r = ctx;
     memcpy(r->out + (size_t)r->done * r->out_floats, out, (size_t)n * r->out_floats * sizeof *out);
@@ -666,11 +684,11 @@ static cln_status emit_chunk(void *ctx, const char *const *names, int n, const f
 }
 
 static cln_status forward_on_devices(const common_args *a, session *s, const float *input, int n,
-                                     int h, int w, cln_forward_options fwd, float *out,
+                                     int h, int w, int chunk, cln_forward_options fwd, float *out,
                                      size_t out_floats, size_t *images, cln_error *err) {
     const int devices = 1 + s->other_count;
     batch_run r = {.a = a, .s = s, .input = input, .out = out, .n = n, .h = h, .w = w, .fwd = fwd};
-    r.chunk = (n + devices - 1) / devices;
+    r.chunk = chunk;
     r.in_floats = 3 * (size_t)h * w;
     r.out_floats = out_floats;
     parallel_job job = {&r,      fill_chunk, run_chunk,   emit_chunk,
@@ -681,12 +699,13 @@ static cln_status forward_on_devices(const common_args *a, session *s, const flo
 static int cmd_infer(int argc, char **argv) {
     common_args a = {.command = "infer"};
     const char *input = NULL, *output = NULL;
-    long repeat = 1;
+    long repeat = 1, batch = 0;
     const opt_spec specs[] = {
         {"input", OPT_TEXT, &input, 0, 0},
         {"output", OPT_TEXT, &output, 0, 0},
         {"transform-input", OPT_FLAG, &a.fwd.transform_input, 0, 0},
         {"repeat", OPT_COUNT, &repeat, 1, 100000},
+        {"batch", OPT_COUNT, &batch, 1, 65536},
     };
     int rc = parse_options(&a, "infer", infer_usage, specs, (int)(sizeof specs / sizeof specs[0]),
                            argc, argv);
@@ -707,27 +726,58 @@ static int cmd_infer(int argc, char **argv) {
     float *logits = NULL;
     rc = 1;
     if (read_batch(input, &x, &err) != CLN_OK) goto done;
-    const int n = (int)x.shape[0], h = (int)x.shape[2], w = (int)x.shape[3];
+    const int all = (int)x.shape[0], h = (int)x.shape[2], w = (int)x.shape[3];
     if (open_session(&a, &s, &err) != CLN_OK) goto done;
+    /* batches of B: by default all at once, or one per device or rank;
+     * over several ranks, rank r takes a run of whole batches, rows
+     * [first, first + n) */
+    const int ranks = cluster_ranks(), parts = ranks > 1 ? ranks : 1 + s.other_count;
+    if (!batch) batch = (all + parts - 1) / parts;
+    const int64_t batches = (all + batch - 1) / batch;
+    const int64_t lo = batches * cluster_rank() / ranks * batch;
+    const int64_t hi = batches * (cluster_rank() + 1) / ranks * batch;
+    const int first = (int)(lo < all ? lo : all), n = (int)(hi < all ? hi : all) - first;
     const int classes = cln_model_num_classes(s.model);
-    logits = malloc((size_t)n * classes * sizeof *logits);
+    logits = malloc(((size_t)all * classes + 1) * sizeof *logits);
     if (!logits) {
         snprintf(err.message, sizeof err.message, "out of memory for the logits");
         goto done;
     }
     size_t images[MAX_DEVICES];
-    for (long k = 0; k < repeat; k++) {
-        double ms, start = now_ms();
-        if (s.other_count == 0 ? forward(&a, &s, x.data, n, h, w, a.fwd, logits, &ms, &err)
-                               : forward_on_devices(&a, &s, x.data, n, h, w, a.fwd, logits,
-                                                    (size_t)classes, images, &err))
+    const float *rows = x.data + (size_t)first * 3 * h * w;
+    for (long k = 0; k < repeat && n > 0; k++) {
+        double start = now_ms();
+        if (forward_on_devices(&a, &s, rows, n, h, w, (int)batch, a.fwd, logits, (size_t)classes,
+                               images, &err) != CLN_OK)
             goto done;
-        if (s.other_count > 0) ms = now_ms() - start;
+        const double ms = now_ms() - start;
         fprintf(stderr, "forward %ld: %d x 3 x %d x %d in %.1f ms (%.1f ms per image)\n", k + 1, n,
                 h, w, ms, ms / n);
     }
     if (s.other_count > 0) report_shares(&s, images);
-    for (size_t i = 0; i < (size_t)n * classes; i++)
+    if (ranks > 1) { /* every rank's logits to rank 0, in order */
+        if (cluster_rank() > 0) {
+            cluster_send(logits, (size_t)n * classes * sizeof *logits);
+            rc = 0;
+            command_finished = true;
+            goto done;
+        }
+        for (int from = 1, at = n; from < ranks; from++) {
+            size_t size;
+            float *part = cluster_receive(from, &size);
+            const int64_t end = batches * (from + 1) / ranks * batch;
+            const int rows_from = (int)(end < all ? end : all) - at;
+            if (size != (size_t)rows_from * classes * sizeof *part) {
+                free(part);
+                snprintf(err.message, sizeof err.message, "rank %d sent malformed logits", from);
+                goto done;
+            }
+            memcpy(logits + (size_t)at * classes, part, size);
+            free(part);
+            at += rows_from;
+        }
+    }
+    for (size_t i = 0; i < (size_t)all * classes; i++)
         if (!isfinite(logits[i])) {
             snprintf(err.message, sizeof err.message,
                      "the logits of image %zu are not finite (NaN or infinity): the weights "
@@ -735,12 +785,13 @@ static int cmd_infer(int argc, char **argv) {
                      i / (size_t)classes, output);
             goto done;
         }
-    int64_t shape[2] = {n, classes};
+    int64_t shape[2] = {all, classes};
     if (npy_write_f32(output, logits, 2, shape, &err) != CLN_OK) goto done;
-    fprintf(stderr, "wrote %s (%d x %d)\n", output, n, classes);
-    for (int b = 0; b < n; b++)
+    fprintf(stderr, "wrote %s (%d x %d)\n", output, all, classes);
+    for (int b = 0; b < all; b++)
         print_top5(b, logits + (size_t)b * classes, classes);
     rc = 0;
+    command_finished = true;
 done:
     if (rc != 0) fail(&err);
     free(logits);
@@ -839,6 +890,13 @@ typedef struct batch_sink {
     size_t out_floats; /* per image */
     size_t failures;   /* images it could not take (reported by it) */
     bool completed;    /* every image went through or was reported */
+    /* Over several ranks (clinception-mpi), rank 0's sink takes every
+     * rank's batches in input order, unless it is local: then each rank's
+     * takes its own, and pack (on the others) and merge (on rank 0) bring
+     * their state together at the end. */
+    bool local;
+    cln_status (*pack)(struct batch_sink *sink, void **bytes, size_t *size, cln_error *err);
+    cln_status (*merge)(struct batch_sink *sink, const void *bytes, size_t size, cln_error *err);
 } batch_sink;
 
 static void print_progress(size_t done, size_t total, double elapsed_ms, bool terminal) {
@@ -855,28 +913,39 @@ typedef struct {
     const char *command;
     const common_args *a;
     session *s;
-    const path_list *paths;
+    const path_list *paths; /* every image of the run */
+    path_list mine;         /* this rank's: its batches of paths (all of them on one rank) */
+    size_t *global;         /* mine's index in paths of each of mine */
     image_stream stream;
     cln_forward_options fwd;
     common_args reported; /* --profile, --csv and --trace: of the first batch */
     batch_sink *sink;
-    size_t per_image, done, failures;
-    int crop;
+    size_t per_image, done, failures, taken, batches_emitted;
+    const char **names; /* a batch's, for the sink */
+    int crop, batch;
     bool progress, terminal;
     double start, shown;
 } image_run;
 
-/* The next images of the stream that could be read, in input order; those
- * that could not are named on stderr and counted. */
-static int fill_images(void *ctx, float *input, const char **names, int cap, cln_error *err) {
+/* The next batch of this rank's images: over one rank, the next readable
+ * ones (up to cap); over several, exactly the images of its next batch of
+ * the run (those that cannot be read left out, so a batch may be empty).
+ * Those that cannot be read are named on stderr and counted. */
+static int fill_images(void *ctx, float *input, size_t *items, int cap, bool *more,
+                       cln_error *err) {
     image_run *r = ctx;
+    const bool exact = cluster_ranks() > 1;
+    const size_t end =
+        r->taken + (size_t)cap < r->mine.count ? r->taken + (size_t)cap : r->mine.count;
     int n = 0;
     size_t index;
     const float *pixels;
-    while (n < cap && image_stream_next(&r->stream, &index, &pixels, err)) {
+    while ((exact ? r->taken < end : n < cap) &&
+           image_stream_next(&r->stream, &index, &pixels, err)) {
+        r->taken++;
         if (pixels) {
             memcpy(input + n * r->per_image, pixels, r->per_image * sizeof *input);
-            names[n++] = r->paths->paths[index];
+            items[n++] = r->global[index];
         } else {
             if (r->progress && r->terminal) fputc('\n', stderr);
             fprintf(stderr, "clinception: %s\n", err->message);
@@ -885,6 +954,7 @@ static int fill_images(void *ctx, float *input, const char **names, int cap, cln
         }
         image_stream_release(&r->stream);
     }
+    *more = r->taken < r->mine.count;
     return n;
 }
 
@@ -908,10 +978,12 @@ static cln_status run_batch(void *ctx, int d, const float *input, int n, float *
     return st;
 }
 
-static cln_status emit_batch(void *ctx, const char *const *names, int n, const float *out,
+/* One batch into the sink, its images named by their index in the run. */
+static cln_status sink_batch(image_run *r, const size_t *items, int n, const float *out,
                              cln_error *err) {
-    image_run *r = ctx;
-    cln_status st = r->sink->emit(r->sink, names, n, out, err);
+    for (int i = 0; i < n; i++)
+        r->names[i] = r->paths->paths[items[i]];
+    cln_status st = r->sink->emit(r->sink, r->names, n, out, err);
     if (st != CLN_OK) return st;
     fflush(stdout);
     r->done += (size_t)n;
@@ -921,6 +993,137 @@ static cln_status emit_batch(void *ctx, const char *const *names, int n, const f
         r->shown = now;
     }
     return CLN_OK;
+}
+
+/* A batch's message to rank 0: its image count, their indices in the run,
+ * their outputs. */
+static void send_batch(const image_run *r, const size_t *items, int n, const float *out) {
+    const size_t floats = (size_t)n * r->sink->out_floats;
+    const size_t size = sizeof(int64_t) * (1 + (size_t)n) + floats * sizeof(float);
+    unsigned char *bytes = malloc(size);
+    if (!bytes) {
+        fprintf(stderr, "clinception: out of memory for a batch's message\n");
+        cluster_abort();
+        return;
+    }
+    int64_t count = n;
+    memcpy(bytes, &count, sizeof count);
+    for (int i = 0; i < n; i++) {
+        const int64_t item = (int64_t)items[i];
+        memcpy(bytes + sizeof(int64_t) * (1 + (size_t)i), &item, sizeof item);
+    }
+    memcpy(bytes + sizeof(int64_t) * (1 + (size_t)n), out, floats * sizeof(float));
+    cluster_send(bytes, size);
+    free(bytes);
+}
+
+/* Rank 0: rank `from`'s next batch, into the sink. */
+static cln_status receive_batch(image_run *r, int from, cln_error *err) {
+    size_t size;
+    unsigned char *bytes = cluster_receive(from, &size);
+    int64_t n = -1;
+    if (size >= sizeof n) memcpy(&n, bytes, sizeof n);
+    const size_t head = sizeof(int64_t) * (1 + (size_t)(n > 0 ? n : 0));
+    cln_status st = CLN_OK;
+    if (n < 0 || n > r->batch || size != head + (size_t)n * r->sink->out_floats * sizeof(float)) {
+        st = cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "rank %d sent a malformed batch", from);
+    } else {
+        size_t items[n > 0 ? n : 1];
+        for (int64_t i = 0; i < n; i++) {
+            int64_t item;
+            memcpy(&item, bytes + sizeof(int64_t) * (1 + (size_t)i), sizeof item);
+            items[i] = item >= 0 && (size_t)item < r->paths->count ? (size_t)item : 0;
+        }
+        float *out = malloc(((size_t)n * r->sink->out_floats + 1) * sizeof *out);
+        if (!out) {
+            st = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory for rank %d's batch", from);
+        } else {
+            memcpy(out, bytes + head, (size_t)n * r->sink->out_floats * sizeof *out);
+            st = sink_batch(r, items, (int)n, out, err);
+            free(out);
+        }
+    }
+    free(bytes);
+    return st;
+}
+
+/* Over several ranks, run batch k is rank k % R's: round j holds batch
+ * j * R + r of each rank r, and every round has rank 0's. */
+static bool rank_has_batch(const image_run *r, size_t round, int rank) {
+    const size_t batches = (r->paths->count + (size_t)r->batch - 1) / (size_t)r->batch;
+    return round * (size_t)cluster_ranks() + (size_t)rank < batches;
+}
+
+static cln_status emit_batch(void *ctx, const size_t *items, int n, const float *out,
+                             cln_error *err) {
+    image_run *r = ctx;
+    if (cluster_ranks() == 1 || r->sink->local) return sink_batch(r, items, n, out, err);
+    if (cluster_rank() > 0) {
+        send_batch(r, items, n, out);
+        return CLN_OK;
+    }
+    /* rank 0: its batch of this round, then the others' */
+    cln_status st = sink_batch(r, items, n, out, err);
+    for (int from = 1; from < cluster_ranks() && st == CLN_OK; from++)
+        if (rank_has_batch(r, r->batches_emitted, from)) st = receive_batch(r, from, err);
+    r->batches_emitted++;
+    return st;
+}
+
+/* This rank's images: over one rank, all; over several, batch k of the run
+ * when k % R is this rank. */
+static bool take_my_images(image_run *r) {
+    const size_t count = r->paths->count, ranks = (size_t)cluster_ranks();
+    r->mine.paths = malloc((count ? count : 1) * sizeof *r->mine.paths);
+    r->global = malloc((count ? count : 1) * sizeof *r->global);
+    if (!r->mine.paths || !r->global) return false;
+    for (size_t i = 0; i < count; i++)
+        if ((i / (size_t)r->batch) % ranks == (size_t)cluster_rank()) {
+            r->global[r->mine.count] = i;
+            r->mine.paths[r->mine.count++] = r->paths->paths[i];
+        }
+    return true;
+}
+
+/* After the batches, over several ranks: each other rank's failures (and
+ * a local sink's state) to rank 0. */
+static cln_status gather_ranks(image_run *r, cln_error *err) {
+    if (cluster_ranks() == 1) return CLN_OK;
+    if (cluster_rank() > 0) {
+        void *state = NULL;
+        size_t state_size = 0;
+        if (r->sink->local && r->sink->pack(r->sink, &state, &state_size, err) != CLN_OK)
+            return err->status;
+        const int64_t failures = (int64_t)(r->failures + r->sink->failures);
+        unsigned char *bytes = malloc(sizeof failures + state_size);
+        if (!bytes) {
+            free(state);
+            return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory for the results");
+        }
+        memcpy(bytes, &failures, sizeof failures);
+        if (state_size) memcpy(bytes + sizeof failures, state, state_size);
+        cluster_send(bytes, sizeof failures + state_size);
+        free(bytes);
+        free(state);
+        return CLN_OK;
+    }
+    cln_status st = CLN_OK;
+    for (int from = 1; from < cluster_ranks() && st == CLN_OK; from++) {
+        size_t size;
+        unsigned char *bytes = cluster_receive(from, &size);
+        int64_t failures = 0;
+        if (size < sizeof failures) {
+            st = cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "rank %d sent malformed results", from);
+        } else {
+            memcpy(&failures, bytes, sizeof failures);
+            r->failures += (size_t)failures;
+            r->done += (size_t)failures;
+            if (r->sink->local)
+                st = r->sink->merge(r->sink, bytes + sizeof failures, size - sizeof failures, err);
+        }
+        free(bytes);
+    }
+    return st;
 }
 
 /* Streams paths through the model in batches of ia->batch, decoded on
@@ -933,54 +1136,69 @@ static int run_images(const char *command, const common_args *a, session *s, con
                       const path_list *paths, size_t unreadable, batch_sink *sink) {
     image_run r = {.command = command, .a = a, .s = s, .paths = paths, .sink = sink};
     r.crop = (int)ia->crop;
+    r.batch = (int)ia->batch;
     r.per_image = 3 * (size_t)r.crop * r.crop;
     r.terminal = isatty(STDERR_FILENO);
-    r.progress = ia->progress || r.terminal;
+    r.progress = (ia->progress || r.terminal) && cluster_rank() == 0;
     r.reported = *a;
     cln_error err;
+    int rc = 1;
+    size_t *images = NULL;
+    r.names = malloc((size_t)r.batch * sizeof *r.names);
+    if (!r.names || !take_my_images(&r)) {
+        fprintf(stderr, "clinception: out of memory listing the images\n");
+        goto done;
+    }
     /* torchvision's preprocessing does transform_input itself; pytorch-fid's
      * leaves its 2x - 1 to the FID Inception's input transform */
     const image_pipeline pipeline =
         a->network == CLN_NETWORK_FID ? PIPELINE_FID : PIPELINE_TORCHVISION;
-    if (image_stream_start(&r.stream, paths, pipeline, (int)ia->resize, r.crop, (int)ia->workers,
+    if (image_stream_start(&r.stream, &r.mine, pipeline, (int)ia->resize, r.crop, (int)ia->workers,
                            2 * (size_t)ia->batch, &err) != CLN_OK) {
         fprintf(stderr, "clinception: %s\n", err.message);
-        return 1;
+        goto done;
     }
     r.fwd = a->fwd;
     r.fwd.transform_input = pipeline == PIPELINE_FID;
     const int devices = 1 + s->other_count;
-    size_t *images = calloc((size_t)devices, sizeof *images);
-    parallel_job job = {&r,      fill_images,    run_batch,   emit_batch,
-                        devices, (int)ia->batch, r.per_image, sink->out_floats};
+    images = calloc((size_t)devices, sizeof *images);
+    parallel_job job = {&r,      fill_images, run_batch,   emit_batch,
+                        devices, r.batch,     r.per_image, sink->out_floats};
     r.start = r.shown = now_ms();
     cln_status st = images ? parallel_run(&job, images, &err)
                            : cln_fail(&err, CLN_ERR_OUT_OF_MEMORY, "out of memory");
     image_stream_stop(&r.stream);
+    if (st == CLN_OK) st = gather_ranks(&r, &err);
     if (r.progress && r.terminal) fputc('\n', stderr);
     if (st != CLN_OK) {
         fprintf(stderr, "clinception: %s\n", err.message);
-        free(images);
-        return 1;
+        goto done;
     }
+    sink->completed = true;
+    const size_t failures = r.failures + sink->failures;
+    rc = failures || unreadable ? 1 : 0;
+    if (cluster_rank() > 0) goto done; /* rank 0 reports the run */
     if (r.progress) print_progress(r.done, paths->count, now_ms() - r.start, r.terminal);
     if (r.progress && r.terminal) fputc('\n', stderr);
-    sink->completed = true;
     const double seconds = (now_ms() - r.start) / 1000.0;
-    const size_t failures = r.failures + sink->failures;
     fprintf(stderr, "%s: %zu images, %zu failed, %.1f s, %.2f images/s", command, paths->count,
             failures, seconds, seconds > 0 ? (double)(paths->count - failures) / seconds : 0.0);
     if (unreadable) fprintf(stderr, "; %zu folders could not be read", unreadable);
+    if (cluster_ranks() > 1) fprintf(stderr, " over %d ranks", cluster_ranks());
     fputc('\n', stderr);
     if (devices > 1) report_shares(s, images);
+done:
     free(images);
-    return failures || unreadable ? 1 : 0;
+    free(r.names);
+    free(r.mine.paths);
+    free(r.global);
+    return rc;
 }
 
 /* The batch: as asked, else DEFAULT_BATCH or the most that fit if fewer;
  * -1 (message printed) when the batch asked for, or a single image, does not
  * fit the device: checked before anything is allocated for it. */
-static long fitting_batch(const session *all, long asked, int h, int w) {
+static long fitting_batch_here(const session *all, long asked, int h, int w) {
     const long want = asked ? asked : DEFAULT_BATCH;
     /* the device that holds the fewest */
     const session *s = all;
@@ -1004,6 +1222,17 @@ static long fitting_batch(const session *all, long asked, int h, int w) {
                 "that fits is %d\n",
                 want, h, w, cln_runtime_device(s->rt)->device_name, fits);
     return -1;
+}
+
+/* fitting_batch_here on every rank: the smallest, so that every rank runs
+ * the same batches; -1 on all of them if one has none. */
+static long fitting_batch(const session *s, long asked, int h, int w) {
+    const long here = fitting_batch_here(s, asked, h, w);
+    if (cluster_ranks() == 1) return here;
+    const long least = cluster_min(here);
+    if (least < 0 && here >= 0)
+        fprintf(stderr, "clinception: another rank's device cannot hold the batch\n");
+    return least;
 }
 
 static long default_workers(void) {
@@ -1182,8 +1411,9 @@ static int cmd_classify(int argc, char **argv) {
         goto done;
     }
     if ((ia.batch = fitting_batch(&s, ia.batch, (int)ia.crop, (int)ia.crop)) < 0) goto done;
-    batch_sink sink = {print_classes, &c, (size_t)c.classes, 0, false};
+    batch_sink sink = {print_classes, &c, (size_t)c.classes, 0, false, false, NULL, NULL};
     rc = run_images("classify", &a, &s, &ia, &paths, unreadable, &sink);
+    command_finished = sink.completed;
 done:
     free(c.probs);
     free(c.best);
@@ -1386,8 +1616,16 @@ static int cmd_features(int argc, char **argv) {
         goto done;
     }
     set_layer(&s, layer);
-    if (npy_writer_open(&f.npy, output, 1 + row_shape(layer, c, oh, ow, shape), shape, &err) !=
-        CLN_OK) {
+    if (input && cluster_ranks() > 1) {
+        fprintf(stderr, "clinception-mpi features: takes images, not --input (run infer, or "
+                        "clinception features, for a batch)\n");
+        command_finished = true; /* every rank refuses alike */
+        goto done;
+    }
+    /* over several ranks, rank 0 writes what every rank computes */
+    const bool writer = cluster_rank() == 0;
+    if (writer && npy_writer_open(&f.npy, output, 1 + row_shape(layer, c, oh, ow, shape), shape,
+                                  &err) != CLN_OK) {
         fail(&err);
         goto done;
     }
@@ -1395,14 +1633,18 @@ static int cmd_features(int argc, char **argv) {
         const long batch = fitting_batch(&s, ia.batch, h, w);
         rc = batch < 0 ? 1 : features_of_batch(&a, &s, &x, batch, &f);
     } else {
-        if (temp_file_open(&f.paths, paths_name, &err) != CLN_OK) {
+        if (writer && temp_file_open(&f.paths, paths_name, &err) != CLN_OK) {
             fail(&err);
             goto done;
         }
         if ((ia.batch = fitting_batch(&s, ia.batch, h, w)) < 0) goto done;
-        batch_sink sink = {write_rows, &f, f.npy.row_floats, 0, false};
+        batch_sink sink = {write_rows, &f, (size_t)c * oh * ow, 0, false, false, NULL, NULL};
         rc = run_images("features", &a, &s, &ia, &paths, unreadable, &sink);
         if (!sink.completed) goto done;
+        if (!writer) {
+            command_finished = true;
+            goto done;
+        }
     }
     if (rc == 0 || !input) { /* images: the rows of those that could be read */
         const int64_t rows = f.npy.shape[0];
@@ -1421,6 +1663,7 @@ static int cmd_features(int argc, char **argv) {
         fprintf(stderr, "wrote %s (%lld rows of layer %s)%s%s\n", output, (long long)rows, layer,
                 paths_name ? " and " : "", paths_name ? paths_name : "");
     }
+    command_finished = true;
 done:
     npy_writer_abort(&f.npy);
     temp_file_abort(&f.paths);
@@ -1510,6 +1753,14 @@ static cln_status add_features(batch_sink *sink, const char *const *names, int n
     return CLN_OK;
 }
 
+static cln_status pack_features(batch_sink *sink, void **bytes, size_t *size, cln_error *err) {
+    return fid_accumulator_pack(&((fid_sink *)sink->ctx)->acc, bytes, size, err);
+}
+
+static cln_status merge_features(batch_sink *sink, const void *bytes, size_t size, cln_error *err) {
+    return fid_accumulator_merge(&((fid_sink *)sink->ctx)->acc, bytes, size, err);
+}
+
 static bool is_stats_file(const char *arg) {
     const size_t n = strlen(arg);
     return n >= 4 && strcasecmp(arg + n - 4, ".npz") == 0;
@@ -1580,9 +1831,15 @@ static bool set_statistics(const common_args *a, image_args ia, session *s, cons
         goto done;
     }
     ia.crop = FID_SIZE;
-    batch_sink sink = {add_features, &f, (size_t)c * oh * ow, 0, false};
+    /* over several ranks, each adds up its own images, and rank 0 their sums */
+    batch_sink sink = {add_features, &f,   (size_t)c * oh * ow, 0,
+                       false,        true, pack_features,       merge_features};
     const int rc = run_images("fid", a, s, &ia, &paths, unreadable, &sink);
     if (!sink.completed) goto done;
+    if (cluster_rank() > 0) { /* its sums went to rank 0 */
+        ok = true;
+        goto done;
+    }
     *failed += rc ? paths.count - f.acc.count : 0;
     if (fid_stats_from(&f.acc, out, &err) != CLN_OK) {
         cln_error_append(&err, " (%s gave %zu)", arg, f.acc.count);
@@ -1642,6 +1899,11 @@ static int cmd_fid(int argc, char **argv) {
     const char *outputs[] = {save ? second : NULL, a.csv, a.trace};
     if (!set_statistics(&a, ia, &s, first, (int)dims, outputs, 3, &sa, &failed)) goto done;
     cln_error err;
+    if (save && cluster_rank() > 0) { /* rank 0 writes */
+        rc = 0;
+        command_finished = true;
+        goto done;
+    }
     if (save) {
         if (fid_stats_write(second, &sa, &err) != CLN_OK) {
             fail(&err);
@@ -1649,11 +1911,17 @@ static int cmd_fid(int argc, char **argv) {
         }
         fprintf(stderr, "wrote %s (statistics of %zu images, %ld dims)\n", second, sa.count, dims);
         rc = failed ? 1 : 0;
+        command_finished = true;
         goto done;
     }
     a.profile = false; /* a second set: profile and trace only the first */
     a.csv = a.trace = NULL;
     if (!set_statistics(&a, ia, &s, second, (int)dims, outputs, 3, &sb, &failed)) goto done;
+    if (cluster_rank() > 0) { /* rank 0 compares the sums of every rank */
+        rc = 0;
+        command_finished = true;
+        goto done;
+    }
     double fid;
     bool offset;
     if (fid_distance(&sa, &sb, &fid, &offset, &err) != CLN_OK) {
@@ -1676,6 +1944,7 @@ static int cmd_fid(int argc, char **argv) {
         printf("FID: %.6f\n", fid);
     }
     rc = failed ? 1 : 0;
+    command_finished = true;
 done:
     fid_stats_free(&sa);
     fid_stats_free(&sb);
@@ -1835,6 +2104,45 @@ static int bench_devices(const common_args *a, session *s, const float *input, i
     return rc;
 }
 
+/* bench over several ranks, each on its device at once: rank 0 prints
+ * every rank's rate (from its median forward) and their sum. */
+static int bench_ranks(const session *s, int batch, double median_ms, bool json) {
+    const double rate = 1000.0 * batch / median_ms;
+    if (cluster_rank() > 0) {
+        cluster_send(&rate, sizeof rate);
+        command_finished = true;
+        return 0;
+    }
+    double total = rate;
+    printf("ranks           %d, each on one device, all at once\n", cluster_ranks());
+    printf("  rank 0        %s: %.2f images/s\n", cln_runtime_device(s->rt)->device_name, rate);
+    json_t *list = json ? json_array() : NULL;
+    if (list) json_array_append_new(list, json_real(rate));
+    for (int from = 1; from < cluster_ranks(); from++) {
+        size_t size;
+        double *theirs = cluster_receive(from, &size);
+        const double r = size == sizeof *theirs ? *theirs : 0;
+        free(theirs);
+        printf("  rank %d        %.2f images/s\n", from, r);
+        if (list) json_array_append_new(list, json_real(r));
+        total += r;
+    }
+    printf("aggregate       %.2f images/s\n", total);
+    int rc = 0;
+    if (json) {
+        json_t *obj =
+            json_pack("{s:i, s:i, s:f, s:o}", "batch", batch, "ranks", cluster_ranks(),
+                      "images_per_s", total, "rank_images_per_s", list ? list : json_null());
+        char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+        if (text) printf("%s\n", text);
+        rc = text ? 0 : 1;
+        free(text);
+        json_decref(obj);
+    }
+    command_finished = true;
+    return rc;
+}
+
 static int cmd_bench(int argc, char **argv) {
     common_args a = {.command = "bench"};
     long batch = 1, size = 299, iters = 10, warmup = 2;
@@ -1880,6 +2188,7 @@ static int cmd_bench(int argc, char **argv) {
     if (s.other_count > 0) {
         rc = bench_devices(&a, &s, input, (int)batch, (int)size, warmup > 0 ? warmup : 1, iters,
                            json);
+        command_finished = true;
         goto done;
     }
     double cold_build_ms;
@@ -1894,6 +2203,7 @@ static int cmd_bench(int argc, char **argv) {
             goto done;
         if (i == 0) first_ms = ms;
     }
+    if (cluster_ranks() > 1) cluster_min(0); /* every rank warm: all start together */
     for (long i = 0; i < iters; i++) {
         if (forward(&timed, &s, input, (int)batch, (int)size, (int)size, a.fwd, logits, &times[i],
                     &err) != CLN_OK)
@@ -1906,6 +2216,10 @@ static int cmd_bench(int argc, char **argv) {
         goto done;
     qsort(times, (size_t)iters, sizeof *times, compare_double);
     double median = (times[(iters - 1) / 2] + times[iters / 2]) / 2;
+    if (cluster_ranks() > 1) {
+        rc = bench_ranks(&s, (int)batch, median, json);
+        goto done;
+    }
     double p10 = percentile(times, (size_t)iters, 10), p90 = percentile(times, (size_t)iters, 90);
     cln_runtime_timings rt = cln_runtime_get_timings(s.rt);
     cln_model_timings mt = cln_model_get_timings(s.model);
@@ -1958,6 +2272,7 @@ static int cmd_bench(int argc, char **argv) {
         json_decref(obj);
     }
     rc = 0;
+    command_finished = true;
 done:
     if (rc != 0 && err.message[0]) fail(&err);
     close_session(&s);
@@ -2037,7 +2352,15 @@ static int run_command(int argc, char **argv) {
         fputs(main_usage, stdout);
         return 0;
     }
-    if (strcmp(cmd, "devices") == 0) return cmd_devices(argc - 1, argv + 1);
+    if (strcmp(cmd, "devices") == 0)
+        return command_finished = true, cmd_devices(argc - 1, argv + 1);
+    if (cluster_ranks() > 1 && strcmp(cmd, "classify") != 0 && strcmp(cmd, "features") != 0 &&
+        strcmp(cmd, "fid") != 0 && strcmp(cmd, "infer") != 0 && strcmp(cmd, "bench") != 0) {
+        fprintf(stderr,
+                "clinception-mpi: runs classify, features, fid, infer and bench, not '%s'\n", cmd);
+        command_finished = true; /* every rank refuses alike */
+        return 2;
+    }
     if (strcmp(cmd, "infer") == 0) return cmd_infer(argc - 1, argv + 1);
     if (strcmp(cmd, "classify") == 0) return cmd_classify(argc - 1, argv + 1);
     if (strcmp(cmd, "features") == 0) return cmd_features(argc - 1, argv + 1);
@@ -2051,12 +2374,17 @@ static int run_command(int argc, char **argv) {
 /* The results go to standard output: one that could not take them all (a
  * full disk, a closed pipe) fails the run. */
 int main(int argc, char **argv) {
+    cluster_start(&argc, &argv);
     int rc = run_command(argc, argv);
     errno = 0;
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "clinception: cannot write standard output%s%s\n", errno ? ": " : "",
                 errno ? strerror(errno) : "");
-        return 1;
+        rc = 1;
+        command_finished = false;
     }
-    return rc;
+    /* over several ranks, a rank that failed before its command's end may
+     * leave the others waiting for it: that ends them all */
+    if (rc == 1 && !command_finished) cluster_abort();
+    return cluster_end(rc);
 }

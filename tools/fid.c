@@ -366,3 +366,49 @@ cln_status fid_distance(const fid_stats *a, const fid_stats *b, double *fid, boo
     *fid = diff + traces - 2.0 * root;
     return CLN_OK;
 }
+
+/* ---- Several accumulators --------------------------------------------- */
+
+cln_status fid_accumulator_pack(const fid_accumulator *a, void **bytes, size_t *size,
+                                cln_error *err) {
+    const size_t d = (size_t)a->dims, doubles = 2 + 2 * d + d * d;
+    double *out = malloc(doubles * sizeof *out);
+    if (!out) return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory packing statistics");
+    out[0] = (double)a->dims;
+    out[1] = (double)a->count;
+    memcpy(out + 2, a->shift, d * sizeof *out);
+    memcpy(out + 2 + d, a->sum, d * sizeof *out);
+    memcpy(out + 2 + 2 * d, a->cross, d * d * sizeof *out);
+    *bytes = out;
+    *size = doubles * sizeof *out;
+    return CLN_OK;
+}
+
+/* The other's sums moved to a's shift K (they are about their own, L):
+ * with e = L - K, sum(x - K) = S + n e and sum((x - K)(x - K)^T) =
+ * C + e S^T + S e^T + n e e^T; then added. */
+cln_status fid_accumulator_merge(fid_accumulator *a, const void *bytes, size_t size,
+                                 cln_error *err) {
+    const size_t d = (size_t)a->dims;
+    const double *in = bytes;
+    if (size != (2 + 2 * d + d * d) * sizeof(double) || in[0] != (double)a->dims)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "statistics of another size than %d dims to merge", a->dims);
+    const double n = in[1];
+    const double *shift = in + 2, *sum = in + 2 + d, *cross = in + 2 + 2 * d;
+    if (n == 0) return CLN_OK;
+    if (a->count == 0) memcpy(a->shift, shift, d * sizeof *shift);
+    double *e = malloc(d * sizeof *e);
+    if (!e) return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory merging statistics");
+    for (size_t i = 0; i < d; i++)
+        e[i] = shift[i] - a->shift[i];
+    for (size_t i = 0; i < d; i++) {
+        for (size_t j = i; j < d; j++)
+            a->cross[i * d + j] +=
+                cross[i * d + j] + e[i] * sum[j] + sum[i] * e[j] + n * e[i] * e[j];
+        a->sum[i] += sum[i] + n * e[i];
+    }
+    a->count += (size_t)n;
+    free(e);
+    return CLN_OK;
+}

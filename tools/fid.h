@@ -29,6 +29,12 @@ cln_status fid_accumulator_init(fid_accumulator *a, int dims, cln_error *err);
 /* Adds n rows of dims floats. */
 void fid_accumulate(fid_accumulator *a, const double *rows, size_t n);
 void fid_accumulator_free(fid_accumulator *a);
+/* An accumulator's count and sums as bytes (malloc'd), and those of
+ * another (of the same dims, from another process) added to a. */
+cln_status fid_accumulator_pack(const fid_accumulator *a, void **bytes, size_t *size,
+                                cln_error *err);
+cln_status fid_accumulator_merge(fid_accumulator *a, const void *bytes, size_t size,
+                                 cln_error *err);
 
 typedef struct {
     int dims;

@@ -16,7 +16,7 @@ typedef struct {
     batch_state state;
     size_t seq; /* the batch's place in input order */
     int n;
-    const char **names;
+    size_t *items;
     float *input, *output;
     cln_status status;
     cln_error err;
@@ -98,7 +98,7 @@ static cln_status drive(pool *p, cln_error *err) {
                 break;
             }
             pthread_mutex_unlock(&p->lock);
-            status = job->emit(job->ctx, b->names, b->n, b->output, err);
+            status = job->emit(job->ctx, b->items, b->n, b->output, err);
             pthread_mutex_lock(&p->lock);
             b->state = BATCH_FREE;
             emitted++;
@@ -111,19 +111,19 @@ static cln_status drive(pool *p, cln_error *err) {
         batch_slot *free_slot = more ? find_free(p) : NULL;
         if (free_slot) {
             pthread_mutex_unlock(&p->lock);
-            const int n = job->fill(job->ctx, free_slot->input, free_slot->names, job->batch, err);
+            const int n =
+                job->fill(job->ctx, free_slot->input, free_slot->items, job->batch, &more, err);
             pthread_mutex_lock(&p->lock);
             if (n < 0) {
                 status = err->status != CLN_OK ? err->status : CLN_ERR_IO;
                 break;
             }
-            if (n == 0) {
-                more = false;
-                continue;
-            }
+            if (n == 0 && !more) continue; /* nothing in it, nothing after */
             free_slot->n = n;
             free_slot->seq = filled++;
-            free_slot->state = BATCH_FILLED;
+            /* an empty batch has nothing to run: it is only emitted, in order */
+            free_slot->state = n > 0 ? BATCH_FILLED : BATCH_DONE;
+            free_slot->status = CLN_OK;
             pthread_cond_broadcast(&p->changed);
             continue;
         }
@@ -146,10 +146,10 @@ cln_status parallel_run(const parallel_job *job, size_t *images, cln_error *err)
     bool ok = p.slots && threads && args;
     for (size_t i = 0; ok && i < p.slot_count; i++) {
         batch_slot *b = &p.slots[i];
-        b->names = malloc((size_t)job->batch * sizeof *b->names);
+        b->items = malloc((size_t)job->batch * sizeof *b->items);
         b->input = malloc((size_t)job->batch * job->in_floats * sizeof *b->input);
         b->output = malloc((size_t)job->batch * job->out_floats * sizeof *b->output);
-        ok = b->names && b->input && b->output;
+        ok = b->items && b->input && b->output;
     }
     cln_status status =
         ok ? CLN_OK
@@ -180,7 +180,7 @@ cln_status parallel_run(const parallel_job *job, size_t *images, cln_error *err)
         pthread_mutex_destroy(&p.lock);
     }
     for (size_t i = 0; p.slots && i < p.slot_count; i++) {
-        free(p.slots[i].names);
+        free(p.slots[i].items);
         free(p.slots[i].input);
         free(p.slots[i].output);
     }

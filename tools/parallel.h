@@ -8,20 +8,23 @@
 
 #include "../include/clinception.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct {
     void *ctx;
-    /* Fills up to cap images' inputs (in_floats each) and their names, in
-     * input order; returns how many (0: no more), or -1 on an error that
-     * stops the run (err filled). Called on the caller's thread. */
-    int (*fill)(void *ctx, float *input, const char **names, int cap, cln_error *err);
+    /* Fills the next batch: up to cap images' inputs (in_floats each) and
+     * an item number of the caller's for each, in input order; returns how
+     * many (a batch may be empty), or -1 on an error that stops the run
+     * (err filled); *more is false once nothing follows. Called on the
+     * caller's thread. */
+    int (*fill)(void *ctx, float *input, size_t *items, int cap, bool *more, cln_error *err);
     /* Runs n images on device d: out gets out_floats per image. Called on
      * device d's thread; err must name the device. */
     cln_status (*run)(void *ctx, int d, const float *input, int n, float *out, cln_error *err);
-    /* Takes a batch's results, in input order. Called on the caller's thread. */
-    cln_status (*emit)(void *ctx, const char *const *names, int n, const float *out,
-                       cln_error *err);
+    /* Takes a batch's results (an empty one too), in input order. Called on
+     * the caller's thread. */
+    cln_status (*emit)(void *ctx, const size_t *items, int n, const float *out, cln_error *err);
     int devices, batch;
     size_t in_floats, out_floats;
 } parallel_job;

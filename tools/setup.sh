@@ -16,7 +16,8 @@ packages=(build-essential pkg-config meson ninja-build python3 python3-numpy
           liblapacke-dev libopenblas-dev libzip-dev)
 tests=false
 case "${1:-}" in
-  --tests) tests=true; packages+=(python3-torchvision python3-scipy python3-pip clang libclang-rt-14-dev) ;;
+  --tests) tests=true; packages+=(python3-torchvision python3-scipy python3-pip openmpi-bin libopenmpi-dev
+                                  clang libclang-rt-14-dev) ;;
   "") ;;
   *) echo "usage: tools/setup.sh [--tests]" >&2; exit 2 ;;
 esac

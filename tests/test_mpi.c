@@ -1,0 +1,172 @@
+/* clinception-mpi over 2 ranks (mpirun, Open MPI) against clinception in
+ * one process: classify's lines, features' rows and paths and infer's
+ * logits byte for byte, fid's value within 1e-8 (its sums add up in another
+ * order); a rank that fails ends every rank with its message. Each rank
+ * has a one-thread PoCL CPU device. */
+#define _POSIX_C_SOURCE 200809L
+#include <criterion/criterion.h>
+
+#include "tmp_dir.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+static const char *env(const char *name) {
+    const char *v = getenv(name);
+    cr_assert(v && *v, "%s is not set (run through meson test)", name);
+    return v;
+}
+
+static void setup(void) {
+    tmp_dir_make("test_mpi");
+    setenv("POCL_DEVICES", "pthread", 1);
+    setenv("POCL_MAX_PTHREAD_COUNT", "1", 1); /* PoCL 3.1; later ones read the next */
+    setenv("POCL_CPU_MAX_CU_COUNT", "1", 1);
+    setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
+}
+
+TestSuite(mpi, .init = setup, .fini = tmp_dir_remove, .timeout = 600);
+
+/* Runs a shell command; returns its exit status. */
+static int run(const char *cmd) {
+    fprintf(stderr, "$ %s\n", cmd);
+    int rc = system(cmd);
+    return rc == -1 ? -1 : WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
+}
+
+/* `clinception ARGS > out` in one process, and over 2 ranks into out_mpi. */
+static void both(const char *args, const char *out, const char *out_mpi, int status) {
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd, "%s %s > %s 2>> %s", env("CLINCEPTION"), args, out,
+             tmp_path("log.txt"));
+    cr_assert_eq(run(cmd), status, "clinception %s", args);
+    snprintf(cmd, sizeof cmd, "mpirun --allow-run-as-root --oversubscribe -n 2 %s %s > %s 2>> %s",
+             env("CLINCEPTION_MPI"), args, out_mpi, tmp_path("log.txt"));
+    cr_assert_eq(run(cmd), status, "clinception-mpi %s", args);
+}
+
+static char *slurp(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    fseek(f, 0, SEEK_END);
+    *size = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *bytes = malloc(*size + 1);
+    cr_assert_not_null(bytes);
+    cr_assert_eq(fread(bytes, 1, *size, f), *size);
+    bytes[*size] = '\0';
+    fclose(f);
+    return bytes;
+}
+
+static void expect_same(const char *a, const char *b) {
+    size_t na, nb;
+    char *x = slurp(a, &na), *y = slurp(b, &nb);
+    cr_expect(na > 0 && na == nb && memcmp(x, y, na) == 0, "%s and %s differ", a, b);
+    free(x);
+    free(y);
+}
+
+/* 11 small images of varied sizes, one of them broken. */
+static const char *images(void) {
+    static char dir[1024];
+    snprintf(dir, sizeof dir, "%s", tmp_path("images"));
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s && /usr/bin/python3 -c \"import numpy as np; from PIL import Image; "
+             "rng = np.random.default_rng(9); "
+             "[Image.fromarray(rng.integers(0, 256, (40 + 5 * i, 95 - 4 * i, 3), "
+             "dtype=np.uint8)).save('%s/%%02d.png' %% i) for i in range(10)]\" && "
+             "head -c 50 %s/03.png > %s/05.png.png",
+             dir, dir, dir, dir);
+    cr_assert_eq(run(cmd), 0);
+    return dir;
+}
+
+Test(mpi, two_ranks_give_the_single_process_results) {
+    const char *dir = images();
+    char args[4096], a[1024], b[1024];
+    snprintf(a, sizeof a, "%s", tmp_path("one.txt"));
+    snprintf(b, sizeof b, "%s", tmp_path("two.txt"));
+    /* a broken image: named, left out, exit 1 in both */
+    snprintf(args, sizeof args, "classify --random-weights --batch 2 --crop 75 %s", dir);
+    both(args, a, b, 1);
+    expect_same(a, b);
+
+    snprintf(args, sizeof args,
+             "features --random-weights --batch 2 --crop 75 --layer Mixed_5c --output %s %s",
+             tmp_path("one.npy"), dir);
+    both(args, "/dev/null", "/dev/null", 1);
+    char one[1024], two[1024];
+    snprintf(one, sizeof one, "%s", tmp_path("one.npy"));
+    snprintf(two, sizeof two, "%s", tmp_path("two.npy"));
+    cr_assert_eq(rename(one, two), 0);
+    snprintf(one, sizeof one, "%s", tmp_path("one.paths.txt"));
+    snprintf(two, sizeof two, "%s", tmp_path("two.paths.txt"));
+    cr_assert_eq(rename(one, two), 0);
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd,
+             "%s features --random-weights --batch 2 --crop 75 --layer Mixed_5c --output %s %s "
+             "2>> %s",
+             env("CLINCEPTION"), tmp_path("one.npy"), dir, tmp_path("log.txt"));
+    cr_assert_eq(run(cmd), 1);
+    /* the mpi run wrote one.npy: the single-process run above, two.npy was the first */
+    expect_same(tmp_path("one.npy"), tmp_path("two.npy"));
+    expect_same(tmp_path("one.paths.txt"), tmp_path("two.paths.txt"));
+
+    snprintf(args, sizeof args, "fid --random-weights --batch 2 --dims 192 --json %s %s", dir, dir);
+    both(args, a, b, 1);
+    size_t size;
+    char *x = slurp(a, &size), *y = slurp(b, &size);
+    const char *fx = strstr(x, "\"fid\": "), *fy = strstr(y, "\"fid\": ");
+    cr_assert(fx && fy, "%s / %s", x, y);
+    cr_expect(fabs(strtod(fx + 7, NULL) - strtod(fy + 7, NULL)) < 1e-8, "%s / %s", x, y);
+    cr_expect(strstr(y, "\"images\": [10, 10], \"failed\": 2"), "%s", y);
+    free(x);
+    free(y);
+
+    /* infer's 3 images over 2 ranks: batches of 2, rows [0, 2) and [2, 3),
+     * as one process runs them with --batch 2 */
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 -c \"import numpy as np; np.save('%s', "
+             "np.random.default_rng(4).standard_normal((3, 3, 80, 77)).astype(np.float32))\"",
+             tmp_path("x.npy"));
+    cr_assert_eq(run(cmd), 0);
+    snprintf(args, sizeof args, "infer --random-weights --batch 2 --input %s --output %s",
+             tmp_path("x.npy"), tmp_path("y_one.npy"));
+    snprintf(cmd, sizeof cmd, "%s %s > /dev/null 2>> %s", env("CLINCEPTION"), args,
+             tmp_path("log.txt"));
+    cr_assert_eq(run(cmd), 0);
+    snprintf(cmd, sizeof cmd,
+             "mpirun --allow-run-as-root --oversubscribe -n 2 %s infer --random-weights --input "
+             "%s --output %s > /dev/null 2>> %s",
+             env("CLINCEPTION_MPI"), tmp_path("x.npy"), tmp_path("y_two.npy"), tmp_path("log.txt"));
+    cr_assert_eq(run(cmd), 0);
+    expect_same(tmp_path("y_one.npy"), tmp_path("y_two.npy"));
+}
+
+/* Rank 1 cannot open its device (--device names one per rank on the
+ * machine): every rank ends, with its message, exit status non-zero, and
+ * no output file. */
+Test(mpi, a_failing_rank_ends_every_rank) {
+    const char *dir = images();
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd,
+             "timeout 120 mpirun --allow-run-as-root --oversubscribe -n 2 %s features "
+             "--random-weights --device 0:0,7:7 --batch 2 --crop 75 --output %s %s > /dev/null "
+             "2> %s",
+             env("CLINCEPTION_MPI"), tmp_path("out.npy"), dir, tmp_path("err.txt"));
+    const int status = run(cmd);
+    cr_expect(status != 0 && status != 124, "exit status %d", status);
+    size_t size;
+    char *err = slurp(tmp_path("err.txt"), &size);
+    cr_expect(strstr(err, "no OpenCL device matches --device \"7:7\""), "%s", err);
+    cr_expect(strstr(err, "rank 1 failed"), "%s", err);
+    free(err);
+    struct stat st;
+    cr_expect(stat(tmp_path("out.npy"), &st) != 0, "a failed run left its output");
+}
