@@ -1078,27 +1078,6 @@ static void two_devices(void) {
     setenv("POCL_CPU_MAX_CU_COUNT", "1", 1);
 }
 
-static char *read_file_bytes(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "%s", path);
-    fseek(f, 0, SEEK_END);
-    *size = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *bytes = malloc(*size + 1);
-    cr_assert_not_null(bytes);
-    cr_assert_eq(fread(bytes, 1, *size, f), *size);
-    fclose(f);
-    return bytes;
-}
-
-static void expect_same_file(const char *a, const char *b) {
-    size_t na, nb;
-    char *x = read_file_bytes(a, &na), *y = read_file_bytes(b, &nb);
-    cr_expect(na == nb && memcmp(x, y, na) == 0, "%s and %s differ", a, b);
-    free(x);
-    free(y);
-}
-
 /* A folder of n small images of varied sizes. */
 static const char *image_folder(const char *name, int n) {
     static char dir[4096];
@@ -1139,7 +1118,7 @@ Test(cli, devices_all_gives_the_single_device_outputs) {
         }
         free_result(&r);
     }
-    expect_same_file(single, multi);
+    tmp_expect_same_bytes(single, multi);
 
     char f1[4096], f2[4096];
     snprintf(f1, sizeof f1, "%s", tmp_path("f1.npy"));
@@ -1152,7 +1131,7 @@ Test(cli, devices_all_gives_the_single_device_outputs) {
             "--layer", "Mixed_5b", "--output", f2, dir);
     expect_status(&r, 0);
     free_result(&r);
-    expect_same_file(f1, f2);
+    tmp_expect_same_bytes(f1, f2);
 
     run_result fids[2];
     for (int i = 0; i < 2; i++)
@@ -1174,7 +1153,7 @@ Test(cli, devices_all_gives_the_single_device_outputs) {
     r = RUN("infer", "--random-weights", "--device", "all", "--input", x, "--output", y2);
     expect_status(&r, 0);
     free_result(&r);
-    expect_same_file(y1, y2);
+    tmp_expect_same_bytes(y1, y2);
 
     r = RUN("bench", "--random-weights", "--device", "all", "--size", "75", "--iters", "2",
             "--json");

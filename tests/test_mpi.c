@@ -49,28 +49,6 @@ static void both(const char *args, const char *out, const char *out_mpi, int sta
     cr_assert_eq(run(cmd), status, "clinception-mpi %s", args);
 }
 
-static char *slurp(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "%s", path);
-    fseek(f, 0, SEEK_END);
-    *size = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *bytes = malloc(*size + 1);
-    cr_assert_not_null(bytes);
-    cr_assert_eq(fread(bytes, 1, *size, f), *size);
-    bytes[*size] = '\0';
-    fclose(f);
-    return bytes;
-}
-
-static void expect_same(const char *a, const char *b) {
-    size_t na, nb;
-    char *x = slurp(a, &na), *y = slurp(b, &nb);
-    cr_expect(na > 0 && na == nb && memcmp(x, y, na) == 0, "%s and %s differ", a, b);
-    free(x);
-    free(y);
-}
-
 /* 11 small images of varied sizes, one of them broken. */
 static const char *images(void) {
     static char dir[1024];
@@ -95,7 +73,7 @@ Test(mpi, two_ranks_give_the_single_process_results) {
     /* a broken image: named, left out, exit 1 in both */
     snprintf(args, sizeof args, "classify --random-weights --batch 2 --crop 75 %s", dir);
     both(args, a, b, 1);
-    expect_same(a, b);
+    tmp_expect_same_bytes(a, b);
 
     snprintf(args, sizeof args,
              "features --random-weights --batch 2 --crop 75 --layer Mixed_5c --output %s %s",
@@ -115,13 +93,13 @@ Test(mpi, two_ranks_give_the_single_process_results) {
              env("CLINCEPTION"), tmp_path("one.npy"), dir, tmp_path("log.txt"));
     cr_assert_eq(run(cmd), 1);
     /* the mpi run wrote one.npy: the single-process run above, two.npy was the first */
-    expect_same(tmp_path("one.npy"), tmp_path("two.npy"));
-    expect_same(tmp_path("one.paths.txt"), tmp_path("two.paths.txt"));
+    tmp_expect_same_bytes(tmp_path("one.npy"), tmp_path("two.npy"));
+    tmp_expect_same_bytes(tmp_path("one.paths.txt"), tmp_path("two.paths.txt"));
 
     snprintf(args, sizeof args, "fid --random-weights --batch 2 --dims 192 --json %s %s", dir, dir);
     both(args, a, b, 1);
     size_t size;
-    char *x = slurp(a, &size), *y = slurp(b, &size);
+    char *x = tmp_read(a, &size), *y = tmp_read(b, &size);
     const char *fx = strstr(x, "\"fid\": "), *fy = strstr(y, "\"fid\": ");
     cr_assert(fx && fy, "%s / %s", x, y);
     cr_expect(fabs(strtod(fx + 7, NULL) - strtod(fy + 7, NULL)) < 1e-8, "%s / %s", x, y);
@@ -146,7 +124,7 @@ Test(mpi, two_ranks_give_the_single_process_results) {
              "%s --output %s > /dev/null 2>> %s",
              env("CLINCEPTION_MPI"), tmp_path("x.npy"), tmp_path("y_two.npy"), tmp_path("log.txt"));
     cr_assert_eq(run(cmd), 0);
-    expect_same(tmp_path("y_one.npy"), tmp_path("y_two.npy"));
+    tmp_expect_same_bytes(tmp_path("y_one.npy"), tmp_path("y_two.npy"));
 }
 
 /* Rank 1 cannot open its device (--device names one per rank on the
@@ -163,7 +141,7 @@ Test(mpi, a_failing_rank_ends_every_rank) {
     const int status = run(cmd);
     cr_expect(status != 0 && status != 124, "exit status %d", status);
     size_t size;
-    char *err = slurp(tmp_path("err.txt"), &size);
+    char *err = tmp_read(tmp_path("err.txt"), &size);
     cr_expect(strstr(err, "no OpenCL device matches --device \"7:7\""), "%s", err);
     cr_expect(strstr(err, "rank 1 failed"), "%s", err);
     free(err);

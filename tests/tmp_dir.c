@@ -6,6 +6,7 @@
 
 #include <ftw.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -39,4 +40,26 @@ const char *tmp_path(const char *name) {
     next = (next + 1) % 8;
     snprintf(path, sizeof buffers[0], "%s/%s", tmp_dir, name);
     return path;
+}
+
+char *tmp_read(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    *size = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *bytes = malloc(*size + 1);
+    cr_assert_not_null(bytes);
+    cr_assert_eq(fread(bytes, 1, *size, f), *size, "cannot read %s", path);
+    bytes[*size] = '\0';
+    fclose(f);
+    return bytes;
+}
+
+void tmp_expect_same_bytes(const char *a, const char *b) {
+    size_t na, nb;
+    char *x = tmp_read(a, &na), *y = tmp_read(b, &nb);
+    cr_expect(na > 0 && na == nb && memcmp(x, y, na) == 0, "%s and %s differ", a, b);
+    free(x);
+    free(y);
 }

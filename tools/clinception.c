@@ -660,17 +660,24 @@ static int fill_chunk(void *ctx, float *input, size_t *items, int cap, bool *mor
     return n;
 }
 
-static cln_status run_chunk(void *ctx, int d, const float *input, int n, float *out,
-                            cln_error *err) {
-    batch_run *r = ctx;
-    session *s = d == 0 ? r->s : &r->s->others[d - 1];
-    cln_status st = forward(r->a, s, input, n, r->h, r->w, r->fwd, out, NULL, err);
-    if (st != CLN_OK) {
+/* forward on device d of the session (the first, or one of its others),
+ * from that device's thread; over several devices, a failure names it. */
+static cln_status forward_on(const common_args *a, session *all, int d, const float *input, int n,
+                             int h, int w, cln_forward_options fwd, float *out, cln_error *err) {
+    session *s = d == 0 ? all : &all->others[d - 1];
+    cln_status st = forward(a, s, input, n, h, w, fwd, out, NULL, err);
+    if (st != CLN_OK && all->other_count > 0) {
         cln_error why = *err;
         cln_fail(err, st, "device %d (%s): %s", d, cln_runtime_device(s->rt)->device_name,
                  why.message);
     }
     return st;
+}
+
+static cln_status run_chunk(void *ctx, int d, const float *input, int n, float *out,
+                            cln_error *err) {
+    batch_run *r = ctx;
+    return forward_on(r->a, r->s, d, input, n, r->h, r->w, r->fwd, out, err);
 }
 
 static cln_status emit_chunk(void *ctx, const size_t *items, int n, const float *out,
@@ -963,17 +970,11 @@ static int fill_images(void *ctx, float *input, size_t *items, int cap, bool *mo
 static cln_status run_batch(void *ctx, int d, const float *input, int n, float *out,
                             cln_error *err) {
     image_run *r = ctx;
-    session *s = d == 0 ? r->s : &r->s->others[d - 1];
-    const common_args *a = d == 0 ? &r->reported : r->a;
-    cln_status st = forward(a, s, input, n, r->crop, r->crop, r->fwd, out, NULL, err);
+    const cln_status st = forward_on(d == 0 ? &r->reported : r->a, r->s, d, input, n, r->crop,
+                                     r->crop, r->fwd, out, err);
     if (d == 0) {
         r->reported.profile = false; /* only the first batch is profiled */
         r->reported.csv = r->reported.trace = NULL;
-    }
-    if (st != CLN_OK && r->s->other_count > 0) {
-        cln_error why = *err;
-        cln_fail(err, st, "device %d (%s): %s", d, cln_runtime_device(s->rt)->device_name,
-                 why.message);
     }
     return st;
 }
