@@ -1132,6 +1132,21 @@ Test(cli, devices_all_gives_the_single_device_outputs) {
     expect_status(&r, 0);
     free_result(&r);
     tmp_expect_same_bytes(f1, f2);
+    /* and of an --input batch, a batch of 1 per device at a time */
+    const char *x3 = tmp_path("x3.npy");
+    write_input(x3, 4, (const int64_t[]){3, 3, 75, 80});
+    char g1[4096], g2[4096];
+    snprintf(g1, sizeof g1, "%s", tmp_path("g1.npy"));
+    snprintf(g2, sizeof g2, "%s", tmp_path("g2.npy"));
+    r = RUN("features", "--random-weights", "--device", "0:0", "--batch", "1", "--layer",
+            "Mixed_5b", "--input", x3, "--output", g1);
+    expect_status(&r, 0);
+    free_result(&r);
+    r = RUN("features", "--random-weights", "--device", "all", "--batch", "1", "--layer",
+            "Mixed_5b", "--input", x3, "--output", g2);
+    expect_status(&r, 0);
+    free_result(&r);
+    tmp_expect_same_bytes(g1, g2);
 
     run_result fids[2];
     for (int i = 0; i < 2; i++)

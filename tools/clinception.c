@@ -1520,17 +1520,20 @@ static int features_of_batch(const common_args *a, session *s, const npy_array *
                              features_sink *f) {
     const int n = (int)x->shape[0], h = (int)x->shape[2], w = (int)x->shape[3];
     const size_t per_image = 3 * (size_t)h * w;
+    /* batches of `batch`, as many at a time as there are devices */
+    const long group = batch * (1 + s->other_count);
+    size_t images[MAX_DEVICES];
     cln_error err;
-    float *out = malloc((size_t)batch * f->npy.row_floats * sizeof *out);
+    float *out = malloc((size_t)group * f->npy.row_floats * sizeof *out);
     if (!out) {
         fprintf(stderr, "clinception: out of memory for a batch of %ld\n", batch);
         return 1;
     }
     common_args reported = *a;
-    for (int first = 0; first < n; first += (int)batch) {
-        const int count = n - first < batch ? n - first : (int)batch;
-        if (forward(&reported, s, x->data + first * per_image, count, h, w, a->fwd, out, NULL,
-                    &err) != CLN_OK ||
+    for (int first = 0; first < n; first += (int)group) {
+        const int count = n - first < group ? n - first : (int)group;
+        if (forward_on_devices(&reported, s, x->data + first * per_image, count, h, w, (int)batch,
+                               a->fwd, out, f->npy.row_floats, images, &err) != CLN_OK ||
             npy_writer_append(&f->npy, out, (size_t)count, &err) != CLN_OK) {
             free(out);
             return fail(&err);
