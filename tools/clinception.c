@@ -641,7 +641,7 @@ typedef struct {
     session *s;
     const float *input;
     float *out;
-    int n, h, w, next, chunk;
+    int n, h, w, next;
     size_t in_floats, out_floats;
     cln_forward_options fwd;
     int done;
@@ -694,12 +694,22 @@ static cln_status forward_on_devices(const common_args *a, session *s, const flo
                                      int h, int w, int chunk, cln_forward_options fwd, float *out,
                                      size_t out_floats, size_t *images, cln_error *err) {
     const int devices = 1 + s->other_count;
+    const size_t in_floats = 3 * (size_t)h * w;
+    if (devices == 1) { /* no threads: each chunk straight from input to out */
+        if (images) images[0] = (size_t)n;
+        for (int first = 0; first < n; first += chunk) {
+            const int count = n - first < chunk ? n - first : chunk;
+            cln_status st = forward(a, s, input + (size_t)first * in_floats, count, h, w, fwd,
+                                    out + (size_t)first * out_floats, NULL, err);
+            if (st != CLN_OK) return st;
+        }
+        return CLN_OK;
+    }
     batch_run r = {.a = a, .s = s, .input = input, .out = out, .n = n, .h = h, .w = w, .fwd = fwd};
-    r.chunk = chunk;
-    r.in_floats = 3 * (size_t)h * w;
+    r.in_floats = in_floats;
     r.out_floats = out_floats;
-    parallel_job job = {&r,      fill_chunk, run_chunk,   emit_chunk,
-                        devices, r.chunk,    r.in_floats, out_floats};
+    parallel_job job = {&r,      fill_chunk, run_chunk, emit_chunk,
+                        devices, chunk,      in_floats, out_floats};
     return parallel_run(&job, images, err);
 }
 
@@ -858,6 +868,18 @@ typedef struct {
     "summary (images, failures, seconds, images/s) ends the run on standard error,\n"              \
     "with progress on the way when standard error is a terminal.\n"
 
+/* Refuses an output (NULLs skipped) that is one of the images, or the list
+ * they were read from (NULL: none): it would replace an input. */
+static cln_status outputs_not_inputs(const char *const *outputs, size_t count,
+                                     const path_list *paths, const char *list, cln_error *err) {
+    cln_status st = CLN_OK;
+    for (size_t i = 0; i < count && st == CLN_OK; i++)
+        if (outputs[i] && (st = file_check_output(outputs[i], (const char *const *)paths->paths,
+                                                  paths->count, err)) == CLN_OK)
+            st = file_check_output(outputs[i], &list, 1, err);
+    return st;
+}
+
 /* The images of the arguments and --files-from; false (message printed) when
  * out of memory, the list cannot be read, or one of the run's outputs (NULLs
  * skipped) is one of the images or the list: it is refused before any work,
@@ -871,10 +893,7 @@ static bool list_images(const char *command, const image_args *ia, int argc, cha
         st = paths_add_argument(paths, argv[i], unreadable, &err);
     if (st == CLN_OK && ia->files_from)
         st = paths_add_list_file(paths, ia->files_from, unreadable, &err);
-    for (size_t i = 0; i < output_count && st == CLN_OK; i++)
-        if (outputs[i] && (st = file_check_output(outputs[i], (const char *const *)paths->paths,
-                                                  paths->count, &err)) == CLN_OK)
-            st = file_check_output(outputs[i], &ia->files_from, 1, &err);
+    if (st == CLN_OK) st = outputs_not_inputs(outputs, output_count, paths, ia->files_from, &err);
     if (st != CLN_OK) {
         fprintf(stderr, "clinception %s: %s\n", command, err.message);
         return false;
@@ -917,7 +936,6 @@ static void print_progress(size_t done, size_t total, double elapsed_ms, bool te
 
 /* run_images' state, shared with parallel_run's callbacks. */
 typedef struct {
-    const char *command;
     const common_args *a;
     session *s;
     const path_list *paths; /* every image of the run */
@@ -1026,23 +1044,20 @@ static cln_status receive_batch(image_run *r, int from, cln_error *err) {
     if (size >= sizeof n) memcpy(&n, bytes, sizeof n);
     const size_t head = sizeof(int64_t) * (1 + (size_t)(n > 0 ? n : 0));
     cln_status st = CLN_OK;
-    if (n < 0 || n > r->batch || size != head + (size_t)n * r->sink->out_floats * sizeof(float)) {
+    size_t items[n > 0 && n <= r->batch ? n : 1];
+    /* its size first, then every index within the run */
+    bool valid =
+        n >= 0 && n <= r->batch && size == head + (size_t)n * r->sink->out_floats * sizeof(float);
+    for (int64_t i = 0; valid && i < n; i++) {
+        int64_t item;
+        memcpy(&item, bytes + sizeof(int64_t) * (1 + (size_t)i), sizeof item);
+        valid = item >= 0 && (size_t)item < r->paths->count;
+        items[i] = (size_t)item;
+    }
+    if (!valid) {
         st = cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "rank %d sent a malformed batch", from);
-    } else {
-        size_t items[n > 0 ? n : 1];
-        for (int64_t i = 0; i < n; i++) {
-            int64_t item;
-            memcpy(&item, bytes + sizeof(int64_t) * (1 + (size_t)i), sizeof item);
-            items[i] = item >= 0 && (size_t)item < r->paths->count ? (size_t)item : 0;
-        }
-        float *out = malloc(((size_t)n * r->sink->out_floats + 1) * sizeof *out);
-        if (!out) {
-            st = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory for rank %d's batch", from);
-        } else {
-            memcpy(out, bytes + head, (size_t)n * r->sink->out_floats * sizeof *out);
-            st = sink_batch(r, items, (int)n, out, err);
-            free(out);
-        }
+    } else { /* the outputs as they came: malloc'd, and head is a multiple of 8 bytes */
+        st = sink_batch(r, items, (int)n, (const float *)(bytes + head), err);
     }
     free(bytes);
     return st;
@@ -1135,7 +1150,7 @@ static cln_status gather_ranks(image_run *r, cln_error *err) {
  * that stops the run (its message printed). */
 static int run_images(const char *command, const common_args *a, session *s, const image_args *ia,
                       const path_list *paths, size_t unreadable, batch_sink *sink) {
-    image_run r = {.command = command, .a = a, .s = s, .paths = paths, .sink = sink};
+    image_run r = {.a = a, .s = s, .paths = paths, .sink = sink};
     r.crop = (int)ia->crop;
     r.batch = (int)ia->batch;
     r.per_image = 3 * (size_t)r.crop * r.crop;
@@ -1522,7 +1537,6 @@ static int features_of_batch(const common_args *a, session *s, const npy_array *
     const size_t per_image = 3 * (size_t)h * w;
     /* batches of `batch`, as many at a time as there are devices */
     const long group = batch * (1 + s->other_count);
-    size_t images[MAX_DEVICES];
     cln_error err;
     float *out = malloc((size_t)group * f->npy.row_floats * sizeof *out);
     if (!out) {
@@ -1533,7 +1547,7 @@ static int features_of_batch(const common_args *a, session *s, const npy_array *
     for (int first = 0; first < n; first += (int)group) {
         const int count = n - first < group ? n - first : (int)group;
         if (forward_on_devices(&reported, s, x->data + first * per_image, count, h, w, (int)batch,
-                               a->fwd, out, f->npy.row_floats, images, &err) != CLN_OK ||
+                               a->fwd, out, f->npy.row_floats, NULL, &err) != CLN_OK ||
             npy_writer_append(&f->npy, out, (size_t)count, &err) != CLN_OK) {
             free(out);
             return fail(&err);
@@ -1802,9 +1816,9 @@ static bool set_statistics(const common_args *a, image_args ia, session *s, cons
         if (fid_blocks[i].dims == dims) layer = fid_blocks[i].layer;
     cln_status st = is_list_file(arg) ? paths_add_list_file(&paths, arg, &unreadable, &err)
                                       : paths_add_argument(&paths, arg, &unreadable, &err);
-    for (size_t i = 0; i < output_count && st == CLN_OK; i++)
-        if (outputs[i])
-            st = file_check_output(outputs[i], (const char *const *)paths.paths, paths.count, &err);
+    if (st == CLN_OK)
+        st =
+            outputs_not_inputs(outputs, output_count, &paths, is_list_file(arg) ? arg : NULL, &err);
     if (st != CLN_OK) {
         fail(&err);
         goto done;
@@ -1976,7 +1990,7 @@ typedef struct {
 typedef struct bench_start {
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    int warm, devices;
+    int warm;
     bool go, abort;
 } bench_start;
 
@@ -2016,7 +2030,7 @@ static int bench_devices(const common_args *a, session *s, const float *input, i
     bench_device *b = calloc((size_t)devices, sizeof *b);
     pthread_t *threads = calloc((size_t)devices, sizeof *threads);
     const size_t classes = (size_t)cln_model_num_classes(s->model);
-    bench_start start = {.devices = devices};
+    bench_start start = {0};
     int rc = 1, started = 0;
     if (!b || !threads) {
         fprintf(stderr, "clinception: out of memory for %d devices\n", devices);

@@ -607,18 +607,26 @@ static int center_crop_offset(int size, int crop) {
     return offset;
 }
 
-cln_status image_preprocess(const rgb_image *img, int resize, int crop, float *out,
-                            cln_error *err) {
-    if (!img) return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "image_preprocess: the image is NULL");
+/* What both preprocessings need of their arguments; who names the caller. */
+static cln_status check_preprocess_args(const char *who, const rgb_image *img, const float *out,
+                                        cln_error *err) {
+    if (!img) return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "%s: the image is NULL", who);
     if (!img->rgb)
-        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
-                        "image_preprocess: the image has no pixels (rgb is NULL)");
-    if (!out) return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "image_preprocess: out is NULL");
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "%s: the image has no pixels (rgb is NULL)",
+                        who);
+    if (!out) return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "%s: out is NULL", who);
     if (!image_within_limits(img->width, img->height))
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
-                        "image_preprocess: the image is %d x %d pixels; it must be 1 to %d "
-                        "pixels a side and at most %d pixels in all",
-                        img->width, img->height, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS);
+                        "%s: the image is %d x %d pixels; it must be 1 to %d pixels a side and "
+                        "at most %d pixels in all",
+                        who, img->width, img->height, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS);
+    return CLN_OK;
+}
+
+cln_status image_preprocess(const rgb_image *img, int resize, int crop, float *out,
+                            cln_error *err) {
+    cln_status status = check_preprocess_args("image_preprocess", img, out, err);
+    if (status != CLN_OK) return status;
     if (resize < 1 || resize > IMAGE_MAX_RESIZE)
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
                         "image_preprocess: resize %d is out of range (1 to %d)", resize,
@@ -648,7 +656,7 @@ cln_status image_preprocess(const rgb_image *img, int resize, int crop, float *o
     int x1 = ox + crop < new_w ? ox + crop : new_w, y1 = oy + crop < new_h ? oy + crop : new_h;
 
     resample_axis horiz, vert;
-    cln_status status = resample_axis_init(&horiz, w, new_w, x0, x1 - x0, err);
+    status = resample_axis_init(&horiz, w, new_w, x0, x1 - x0, err);
     if (status != CLN_OK) return status;
     status = resample_axis_init(&vert, h, new_h, y0, y1 - y0, err);
     if (status != CLN_OK) {
@@ -738,14 +746,8 @@ static void linear_axis(int in, int out, int *index, float *lambda) {
 }
 
 cln_status image_preprocess_fid(const rgb_image *img, int size, float *out, cln_error *err) {
-    if (!img || !img->rgb || !out)
-        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
-                        "image_preprocess_fid: the image, its pixels and out must not be NULL");
-    if (!image_within_limits(img->width, img->height))
-        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
-                        "image_preprocess_fid: the image is %d x %d pixels; it must be 1 to %d "
-                        "pixels a side and at most %d pixels in all",
-                        img->width, img->height, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS);
+    cln_status status = check_preprocess_args("image_preprocess_fid", img, out, err);
+    if (status != CLN_OK) return status;
     if (size < 1 || size > IMAGE_MAX_CROP)
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
                         "image_preprocess_fid: size %d is out of range (1 to %d)", size,
