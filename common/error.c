@@ -47,6 +47,14 @@ cln_status cln_fail(cln_error *err, cln_status status, const char *fmt, ...) {
     return status;
 }
 
+cln_status cln_error_set(cln_error *err, cln_status status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    cln_failv(err, status, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
 void cln_error_append(cln_error *err, const char *fmt, ...) {
     if (!err) return;
     size_t used = strnlen(err->message, sizeof err->message);

@@ -28,7 +28,7 @@ static cln_status refuse_kind(const char *path, const char *verb, mode_t mode, c
                     kind);
 }
 
-cln_status file_check_output(const char *path, const char *const *inputs, size_t count,
+cln_status cln_check_output(const char *path, const char *const *inputs, size_t count,
                              cln_error *err) {
     struct stat out, in;
     if (stat(path, &out) != 0) return CLN_OK; /* a new file */
@@ -181,4 +181,38 @@ void temp_file_abort(temp_file *t) {
     free(t->temp);
     free(t->path);
     memset(t, 0, sizeof *t);
+}
+
+/* ---- The public face of temp_file ---------------------------------------- */
+
+struct cln_output {
+    temp_file file;
+};
+
+cln_status cln_output_open(const char *path, cln_output **out, FILE **stream, cln_error *err) {
+    *out = NULL;
+    cln_status st = cln_check_output(path, NULL, 0, err);
+    if (st != CLN_OK) return st;
+    cln_output *o = calloc(1, sizeof *o);
+    if (!o) return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "%s: cannot write: out of memory", path);
+    if ((st = temp_file_open(&o->file, path, err)) != CLN_OK) {
+        free(o);
+        return st;
+    }
+    *out = o;
+    *stream = o->file.f;
+    return CLN_OK;
+}
+
+cln_status cln_output_commit(cln_output *out, cln_error *err) {
+    cln_status st = temp_file_commit(&out->file, err);
+    temp_file_abort(&out->file);
+    free(out);
+    return st;
+}
+
+void cln_output_abort(cln_output *out) {
+    if (!out) return;
+    temp_file_abort(&out->file);
+    free(out);
 }

@@ -28,7 +28,7 @@ cln_status file_read_all(const char *path, size_t max_bytes, const char *what,
  * file"), or that is one of the inputs (same device and inode: through a
  * link too): "PATH: cannot write: it is the input IN". inputs may hold
  * NULLs. */
-cln_status file_check_output(const char *path, const char *const *inputs, size_t count,
+cln_status cln_check_output(const char *path, const char *const *inputs, size_t count,
                              cln_error *err);
 
 /* A file written under a temporary name beside path (path.XXXXXX) and renamed

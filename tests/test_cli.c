@@ -3,7 +3,7 @@
  * random weights. */
 #define _DEFAULT_SOURCE /* wait4 */
 
-#include "../tools/npy.h"
+#include "../jobs/npy.h"
 
 #include <criterion/criterion.h>
 
@@ -146,7 +146,7 @@ static void write_input(const char *path, int ndim, const int64_t *shape) {
     for (size_t i = 0; i < numel; i++)
         data[i] = sinf(0.01f * (float)i) * cosf(0.37f * (float)i);
     cln_error err;
-    cr_assert_eq(npy_write_f32(path, data, ndim, shape, &err), CLN_OK, "%s", err.message);
+    cr_assert_eq(cln_npy_write(path, data, ndim, shape, &err), CLN_OK, "%s", err.message);
     free(data);
 }
 
@@ -344,7 +344,7 @@ Test(cli, unknown_device_is_named) {
 /* Runs infer --random-weights on a (2, 3, H, W) input, with --conv conv unless conv is NULL,
  * writing tmp_dir/name. Checks the exit code, the lines on stdout and the shape and finiteness
  * of the logits, and returns them. */
-static npy_array infer_batch_of_two(const char *input, const char *name, const char *conv) {
+static cln_npy infer_batch_of_two(const char *input, const char *name, const char *conv) {
     const char *output = tmp_path(name);
     run_result r = conv ? RUN("infer", "--random-weights", "--input", input, "--output", output,
                               "--conv", conv)
@@ -359,9 +359,9 @@ static npy_array infer_batch_of_two(const char *input, const char *name, const c
     cr_expect_eq(lines, 2, "%d lines on stdout, not 2:\n%s", lines, r.out);
     free_result(&r);
 
-    npy_array logits = {0};
+    cln_npy logits = {0};
     cln_error err;
-    cr_assert_eq(npy_read_f32(output, &logits, &err), CLN_OK, "%s", err.message);
+    cr_assert_eq(cln_npy_read(output, &logits, &err), CLN_OK, "%s", err.message);
     cr_assert_eq(logits.ndim, 2);
     cr_assert_eq(logits.shape[0], 2);
     cr_assert_eq(logits.shape[1], CLN_NUM_CLASSES);
@@ -373,12 +373,12 @@ static npy_array infer_batch_of_two(const char *input, const char *name, const c
 Test(cli, random_weights_are_deterministic_and_direct_matches_gemm) {
     const char *input = tmp_path("batch.npy");
     write_input(input, 4, (const int64_t[]){2, 3, 75, 80});
-    npy_array first = infer_batch_of_two(input, "first.npy", NULL);
-    npy_array second = infer_batch_of_two(input, "second.npy", NULL);
+    cln_npy first = infer_batch_of_two(input, "first.npy", NULL);
+    cln_npy second = infer_batch_of_two(input, "second.npy", NULL);
     cr_expect(memcmp(first.data, second.data, first.numel * sizeof(float)) == 0,
               "two runs of the same input wrote different logits");
 
-    npy_array direct = infer_batch_of_two(input, "direct.npy", "direct");
+    cln_npy direct = infer_batch_of_two(input, "direct.npy", "direct");
     double max_diff = 0, max_abs = 0;
     for (size_t i = 0; i < first.numel; i++) {
         max_diff = fmax(max_diff, fabs((double)first.data[i] - (double)direct.data[i]));
@@ -387,9 +387,9 @@ Test(cli, random_weights_are_deterministic_and_direct_matches_gemm) {
     cr_expect_gt(max_abs, 0, "every logit is zero");
     cr_expect_lt(max_diff, 1e-3 * max_abs, "direct differs from gemm by %g (max |logit| %g)",
                  max_diff, max_abs);
-    npy_free(&first);
-    npy_free(&second);
-    npy_free(&direct);
+    cln_npy_free(&first);
+    cln_npy_free(&second);
+    cln_npy_free(&direct);
 }
 
 /* ---- classify and bench ------------------------------------------------ */
@@ -594,16 +594,16 @@ Test(cli, classify_walks_folders_and_reads_lists) {
 }
 
 static void expect_npy_shape(const char *path, int ndim, const int64_t *shape) {
-    npy_array a = {0};
+    cln_npy a = {0};
     cln_error err;
-    cr_assert_eq(npy_read_f32(path, &a, &err), CLN_OK, "%s", err.message);
+    cr_assert_eq(cln_npy_read(path, &a, &err), CLN_OK, "%s", err.message);
     cr_expect_eq(a.ndim, ndim);
     for (int d = 0; d < ndim && d < a.ndim; d++)
         cr_expect_eq(a.shape[d], shape[d], "%s: dimension %d is %lld, not %lld", path, d,
                      (long long)a.shape[d], (long long)shape[d]);
     for (size_t i = 0; i < a.numel; i++)
         cr_assert(isfinite(a.data[i]));
-    npy_free(&a);
+    cln_npy_free(&a);
 }
 
 /* features of images: a row per readable image, their paths beside it in
@@ -720,7 +720,7 @@ Test(cli, non_finite_input_is_refused) {
     for (size_t i = 0; i < 2; i++) {
         data[(2 * 75 + 4) * 75 + 9] = cases[i].value;
         cln_error err;
-        cr_assert_eq(npy_write_f32(tmp_path("bad.npy"), data, 4, shape, &err), CLN_OK);
+        cr_assert_eq(cln_npy_write(tmp_path("bad.npy"), data, 4, shape, &err), CLN_OK);
         run_result r = RUN("infer", "--random-weights", "--input", tmp_path("bad.npy"), "--output",
                            tmp_path("y.npy"));
         expect_status(&r, 1);

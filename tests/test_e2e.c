@@ -8,7 +8,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 
-#include "../tools/npy.h"
+#include "../jobs/npy.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -60,13 +60,13 @@ static void check_case(const e2e_case *c, int classes) {
 
     char path[4200];
     snprintf(path, sizeof path, "%s/ours.npy", dir);
-    npy_array ours = {0};
+    cln_npy ours = {0};
     cln_error err;
-    cr_assert_eq(npy_read_f32(path, &ours, &err), CLN_OK, "%s", err.message);
+    cr_assert_eq(cln_npy_read(path, &ours, &err), CLN_OK, "%s", err.message);
     cr_expect_eq(ours.ndim, 2);
     cr_expect_eq(ours.shape[0], c->batch);
     cr_expect_eq(ours.shape[1], classes);
-    npy_free(&ours);
+    cln_npy_free(&ours);
 
     snprintf(cmd, sizeof cmd,
              PYTHON " %s/tools/compare_logits.py %s/logits.npy %s/ours.npy "
@@ -212,7 +212,7 @@ Test(e2e, fid_at_every_dims_against_pytorch_fid) {
  * the FID of the folders. */
 Test(e2e, fid_statistics_files_both_ways) {
     char dir[4096], a[4200], b[4200], ours_npz[4200], theirs_npz[4200], cmd[16384];
-    fid_case("fid_stats", 61, dir, sizeof dir);
+    fid_case("cln_fid_stats", 61, dir, sizeof dir);
     snprintf(a, sizeof a, "%s/a", dir);
     snprintf(b, sizeof b, "%s/b", dir);
     snprintf(ours_npz, sizeof ours_npz, "%s/a_ours.npz", dir);

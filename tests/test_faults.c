@@ -9,7 +9,7 @@
 #include "../host/cl_util.h"
 #include "../include/clinception.h"
 
-#include "../tools/npy.h"
+#include "../jobs/npy.h"
 
 #include <fcntl.h>
 #include <stdbool.h>
@@ -190,7 +190,7 @@ Test(faults, the_program_exits_non_zero_with_the_operation_named) {
     cln_error err;
     float *x = calloc(N * 3 * H * W, sizeof *x);
     cr_assert(x);
-    cr_assert_eq(npy_write_f32(input, x, 4, shape, &err), CLN_OK, "%s", err.message);
+    cr_assert_eq(cln_npy_write(input, x, 4, shape, &err), CLN_OK, "%s", err.message);
     free(x);
     /* how many calls a whole run makes, and how many of them the set-up */
     fault_arm(0);

@@ -101,7 +101,8 @@ Test(install, a_program_builds_through_pkg_config_and_runs) {
              "pkg-config --cflags --libs clinception) >&2",
              pc_dir, root, flags, env("CLN_SOURCE_DIR"), root, pc_dir, root);
     cr_assert_eq(run(cmd, NULL, 0), 0, "the program did not build against the installed tree");
-    snprintf(cmd, sizeof cmd, "LD_LIBRARY_PATH=%s %s/app", lib_dir, root);
+    snprintf(cmd, sizeof cmd, "LD_LIBRARY_PATH=%s %s/app %s/tools/data", lib_dir, root,
+             env("CLN_SOURCE_DIR"));
     cr_assert_eq(run(cmd, out, sizeof out), 0, "the program failed: %s", out);
     cr_expect(strstr(out, "version " CLN_VERSION_STRING) != NULL, "%s", out);
     int cls = -1;
@@ -109,6 +110,31 @@ Test(install, a_program_builds_through_pkg_config_and_runs) {
     cr_assert_not_null(line, "%s", out);
     cr_expect_eq(sscanf(line, "class %d", &cls), 1);
     cr_expect(cls >= 0 && cls < CLN_NUM_CLASSES, "class %d", cls);
+
+    /* the folder's four photos classified in sorted order, through the library's pool */
+    static const char *const photos[] = {"astronaut.png", "chelsea.png", "coffee.jpg",
+                                         "coffee.png"};
+    const char *at = out;
+    for (size_t i = 0; i < sizeof photos / sizeof photos[0]; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "image %s/tools/data/%s class ", env("CLN_SOURCE_DIR"),
+                 photos[i]);
+        const char *found = strstr(at, path);
+        cr_assert_not_null(found, "no line for %s after the previous one: %s", photos[i], out);
+        double prob = -1;
+        cr_expect_eq(sscanf(found + strlen(path), "%d prob %lf", &cls, &prob), 2, "%s", found);
+        cr_expect(cls >= 0 && cls < CLN_NUM_CLASSES && prob > 0 && prob <= 1, "%s", found);
+        at = found + 1;
+    }
+    /* FID of a set against itself is zero; without one of its images, not */
+    double self = -1, other = -1;
+    const char *f = strstr(out, "fid-self ");
+    cr_assert_not_null(f, "%s", out);
+    cr_expect_eq(sscanf(f, "fid-self %lf\nfid-other %lf", &self, &other), 2, "%s", f);
+    cr_expect(other > 0, "fid-other %g", other);
+    /* four images: a covariance of rank 3, whose square root keeps about 1e-5 */
+    cr_expect(self >= -1e-4 * other && self <= 1e-4 * other, "fid-self %g against %g", self,
+              other);
     snprintf(cmd, sizeof cmd, "rm -rf %s", root);
     run(cmd, NULL, 0);
 }

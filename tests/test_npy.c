@@ -1,8 +1,8 @@
-/* Tests of tools/npy.c: round trips through a file, headers as numpy writes them, and one
+/* Tests of jobs/npy.c: round trips through a file, headers as numpy writes them, and one
  * malformed input per rule of the reader, each checked by a phrase of its message. */
 #define _POSIX_C_SOURCE 200809L
 
-#include "../tools/npy.h"
+#include "../jobs/npy.h"
 
 #include <criterion/criterion.h>
 
@@ -40,7 +40,7 @@ static size_t build_npy(uint8_t *buf, size_t cap, int major, const char *header,
 /* Parses bytes that must be refused with CLN_ERR_FORMAT and a message containing phrase,
  * leaving the array zeroed. */
 static void expect_format_error(const uint8_t *bytes, size_t size, const char *phrase) {
-    npy_array a;
+    cln_npy a;
     memset(&a, 0xab, sizeof a);
     cln_error err = {0};
     cln_status status = npy_parse_f32("bad.npy", bytes, size, &a, &err);
@@ -61,7 +61,7 @@ static void expect_header_error(const char *header, size_t data_size, const char
     expect_format_error(buf, size, phrase);
 }
 
-static void parse_ok(const uint8_t *bytes, size_t size, npy_array *a) {
+static void parse_ok(const uint8_t *bytes, size_t size, cln_npy *a) {
     cln_error err = {0};
     cln_status status = npy_parse_f32("ok.npy", bytes, size, a, &err);
     cr_assert_eq(status, CLN_OK, "status %s, message: %s", cln_status_name(status), err.message);
@@ -71,7 +71,7 @@ static void parse_ok(const uint8_t *bytes, size_t size, npy_array *a) {
 static void expect_2x3(int major, const char *header) {
     uint8_t buf[1024];
     size_t size = build_npy(buf, sizeof buf, major, header, 6 * sizeof(float));
-    npy_array a;
+    cln_npy a;
     parse_ok(buf, size, &a);
     cr_assert_eq(a.ndim, 2);
     cr_assert_eq(a.shape[0], 2);
@@ -79,7 +79,7 @@ static void expect_2x3(int major, const char *header) {
     cr_assert_eq(a.numel, 6);
     for (int i = 0; i < 6; i++)
         cr_assert_eq(a.data[i], (float)i);
-    npy_free(&a);
+    cln_npy_free(&a);
 }
 
 static void make_temp_path(char *path, size_t cap) {
@@ -98,10 +98,10 @@ static void round_trip(int ndim, const int64_t *shape, size_t numel) {
     char path[64];
     make_temp_path(path, sizeof path);
     cln_error err = {0};
-    cr_assert_eq(npy_write_f32(path, data, ndim, shape, &err), CLN_OK, "%s", err.message);
+    cr_assert_eq(cln_npy_write(path, data, ndim, shape, &err), CLN_OK, "%s", err.message);
 
-    npy_array a;
-    cr_assert_eq(npy_read_f32(path, &a, &err), CLN_OK, "%s", err.message);
+    cln_npy a;
+    cr_assert_eq(cln_npy_read(path, &a, &err), CLN_OK, "%s", err.message);
     remove(path);
     cr_assert_eq(a.ndim, ndim);
     for (int i = 0; i < ndim; i++)
@@ -109,7 +109,7 @@ static void round_trip(int ndim, const int64_t *shape, size_t numel) {
     cr_assert_eq(a.numel, numel);
     cr_assert_not_null(a.data);
     cr_assert_eq(memcmp(a.data, data, numel * sizeof(float)), 0);
-    npy_free(&a);
+    cln_npy_free(&a);
     free(data);
 }
 
@@ -136,7 +136,7 @@ Test(npy_write, matches_numpy_byte_for_byte) {
     char path[64];
     make_temp_path(path, sizeof path);
     cln_error err = {0};
-    cr_assert_eq(npy_write_f32(path, zeros, 2, (const int64_t[]){2, 3}, &err), CLN_OK, "%s",
+    cr_assert_eq(cln_npy_write(path, zeros, 2, (const int64_t[]){2, 3}, &err), CLN_OK, "%s",
                  err.message);
     uint8_t file[256];
     FILE *f = fopen(path, "rb");
@@ -153,8 +153,8 @@ Test(npy_write, matches_numpy_byte_for_byte) {
 Test(npy_write, starts_data_at_a_multiple_of_64) {
     /* Headers of every length from () to eight 13-digit dimensions; all but the 0-d array
      * have a zero dimension, so no data. */
-    for (int ndim = 0; ndim <= NPY_MAX_DIMS; ndim++) {
-        int64_t shape[NPY_MAX_DIMS];
+    for (int ndim = 0; ndim <= CLN_NPY_MAX_DIMS; ndim++) {
+        int64_t shape[CLN_NPY_MAX_DIMS];
         for (int i = 0; i < ndim; i++)
             shape[i] = i == 0 ? 0 : 1000000000000;
         float one = 1.0f;
@@ -162,29 +162,29 @@ Test(npy_write, starts_data_at_a_multiple_of_64) {
         char path[64];
         make_temp_path(path, sizeof path);
         cln_error err = {0};
-        cr_assert_eq(npy_write_f32(path, &one, ndim, shape, &err), CLN_OK, "%s", err.message);
+        cr_assert_eq(cln_npy_write(path, &one, ndim, shape, &err), CLN_OK, "%s", err.message);
         uint8_t file[512];
         FILE *f = fopen(path, "rb");
         cr_assert_not_null(f);
         size_t size = fread(file, 1, sizeof file, f);
         fclose(f);
 
-        npy_array a;
-        cr_assert_eq(npy_read_f32(path, &a, &err), CLN_OK, "%s", err.message);
+        cln_npy a;
+        cr_assert_eq(cln_npy_read(path, &a, &err), CLN_OK, "%s", err.message);
         remove(path);
         cr_assert_eq((size - data_size) % 64, 0, "ndim %d: %zu bytes", ndim, size);
         cr_assert_eq(file[size - data_size - 1], '\n');
         cr_assert_eq(a.ndim, ndim);
         for (int i = 0; i < ndim; i++)
             cr_assert_eq(a.shape[i], shape[i]);
-        npy_free(&a);
+        cln_npy_free(&a);
     }
 }
 
 Test(npy_write, refuses_a_negative_dimension) {
     cln_error err = {0};
     float data[1] = {0};
-    cr_assert_eq(npy_write_f32("/tmp/unused.npy", data, 2, (const int64_t[]){2, -1}, &err),
+    cr_assert_eq(cln_npy_write("/tmp/unused.npy", data, 2, (const int64_t[]){2, -1}, &err),
                  CLN_ERR_INVALID_ARGUMENT);
     cr_assert(strstr(err.message, "negative") != NULL, "%s", err.message);
 }
@@ -193,7 +193,7 @@ Test(npy_write, reports_an_unwritable_path) {
     cln_error err = {0};
     float data[1] = {0};
     const char *path = "/nonexistent-directory/out.npy";
-    cr_assert_eq(npy_write_f32(path, data, 1, (const int64_t[]){1}, &err), CLN_ERR_IO);
+    cr_assert_eq(cln_npy_write(path, data, 1, (const int64_t[]){1}, &err), CLN_ERR_IO);
     cr_assert(strstr(err.message, path) != NULL, "%s", err.message);
 }
 
@@ -207,14 +207,14 @@ Test(npy_parse, numpy_bytes) {
         float value = (float)i;
         memcpy(buf + header_size + i * sizeof(float), &value, sizeof value);
     }
-    npy_array a;
+    cln_npy a;
     parse_ok(buf, header_size + 6 * sizeof(float), &a);
     cr_assert_eq(a.ndim, 2);
     cr_assert_eq(a.shape[0], 2);
     cr_assert_eq(a.shape[1], 3);
     for (int i = 0; i < 6; i++)
         cr_assert_eq(a.data[i], (float)i);
-    npy_free(&a);
+    cln_npy_free(&a);
 }
 
 Test(npy_parse, other_key_orders_and_quotes) {
@@ -231,13 +231,13 @@ Test(npy_parse, versions_2_and_3) {
 
 Test(npy_parse, zero_dims_and_empty_shapes) {
     uint8_t buf[256];
-    npy_array a;
+    cln_npy a;
     size_t size = build_npy(buf, sizeof buf, 1,
                             "{'descr': '<f4', 'fortran_order': False, 'shape': (), }\n", 4);
     parse_ok(buf, size, &a);
     cr_assert_eq(a.ndim, 0);
     cr_assert_eq(a.numel, 1);
-    npy_free(&a);
+    cln_npy_free(&a);
 
     size = build_npy(buf, sizeof buf, 1,
                      "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 0, 5), }\n", 0);
@@ -245,14 +245,14 @@ Test(npy_parse, zero_dims_and_empty_shapes) {
     cr_assert_eq(a.ndim, 3);
     cr_assert_eq(a.numel, 0);
     cr_assert_not_null(a.data);
-    npy_free(&a);
+    cln_npy_free(&a);
 }
 
-Test(npy_free, is_safe_on_a_zeroed_array_and_twice) {
-    npy_array a = {0};
-    npy_free(&a);
-    npy_free(&a);
-    npy_free(NULL);
+Test(cln_npy_free, is_safe_on_a_zeroed_array_and_twice) {
+    cln_npy a = {0};
+    cln_npy_free(&a);
+    cln_npy_free(&a);
+    cln_npy_free(NULL);
 }
 
 /* ---- Refused files: one per rule ---------------------------------------------------------- */
@@ -410,19 +410,19 @@ Test(npy_refuse, malformed_shape) {
 /* ---- Reading files ------------------------------------------------------------------------ */
 
 Test(npy_read, nonexistent_file) {
-    npy_array a;
+    cln_npy a;
     memset(&a, 0xab, sizeof a);
     cln_error err = {0};
     const char *path = "/nonexistent-directory/in.npy";
-    cr_assert_eq(npy_read_f32(path, &a, &err), CLN_ERR_IO);
+    cr_assert_eq(cln_npy_read(path, &a, &err), CLN_ERR_IO);
     cr_assert(strstr(err.message, path) != NULL, "%s", err.message);
     cr_assert_null(a.data);
 }
 
 Test(npy_read, directory) {
-    npy_array a;
+    cln_npy a;
     cln_error err = {0};
-    cr_assert_eq(npy_read_f32("/tmp", &a, &err), CLN_ERR_IO, "%s", err.message);
+    cr_assert_eq(cln_npy_read("/tmp", &a, &err), CLN_ERR_IO, "%s", err.message);
     cr_assert_null(a.data);
 }
 
@@ -433,9 +433,9 @@ Test(npy_read, names_the_file_in_format_errors) {
     cr_assert_not_null(f);
     fputs("not numpy", f);
     fclose(f);
-    npy_array a;
+    cln_npy a;
     cln_error err = {0};
-    cln_status status = npy_read_f32(path, &a, &err);
+    cln_status status = cln_npy_read(path, &a, &err);
     remove(path);
     cr_assert_eq(status, CLN_ERR_FORMAT);
     cr_assert(strstr(err.message, path) != NULL, "%s", err.message);
@@ -461,9 +461,9 @@ Test(npy_read, refuses_a_file_larger_than_its_header_says_before_reading_it) {
     const char *sanitize = getenv("CLN_SANITIZE");
     struct rlimit cap = {1ul << 30, 1ul << 30};
     if (!sanitize || strcmp(sanitize, "none") == 0) cr_assert_eq(setrlimit(RLIMIT_AS, &cap), 0);
-    npy_array a;
+    cln_npy a;
     cln_error err = {0};
-    cln_status status = npy_read_f32(path, &a, &err);
+    cln_status status = cln_npy_read(path, &a, &err);
     remove(path);
     cr_assert_eq(status, CLN_ERR_FORMAT, "%s", err.message);
     cr_assert(strstr(err.message, "but shape (2, 3) of float32 needs 24") != NULL, "%s",

@@ -1,10 +1,10 @@
-/* Tests of tools/image.c: preprocessing of the shipped photos and of odd images against
+/* Tests of jobs/image.c: preprocessing of the shipped photos and of odd images against
  * torchvision's own pipeline (tools/preprocess_reference.py), JPEG variants decoded to PIL's
  * bytes, refusals of bad files, and argument checks. */
 #define _POSIX_C_SOURCE 200809L
 
-#include "../tools/image.h"
-#include "../tools/npy.h"
+#include "../include/clinception.h"
+#include "../jobs/npy.h"
 
 #include <criterion/criterion.h>
 
@@ -89,7 +89,7 @@ static void run_python_text(const char *text) {
 
 /* torchvision's preprocessing of the images (or pytorch-fid's, with resize 0), as an (n, 3,
  * crop, crop) array. */
-static void reference(const char *const *images, int n, int resize, int crop, npy_array *out) {
+static void reference(const char *const *images, int n, int resize, int crop, cln_npy *out) {
     char cmd[4096];
     const char *ref = tmp_path("reference.npy");
     int used = snprintf(cmd, sizeof cmd, PYTHON " '%s' --out '%s' --resize %d --crop %d%s",
@@ -100,7 +100,7 @@ static void reference(const char *const *images, int n, int resize, int crop, np
     cr_assert_lt((size_t)used, sizeof cmd);
     cr_assert_eq(system(cmd), 0, "failed: %s", cmd);
     cln_error err = {0};
-    cln_status status = npy_read_f32(ref, out, &err);
+    cln_status status = cln_npy_read(ref, out, &err);
     cr_assert_eq(status, CLN_OK, "%s", err.message);
     cr_assert_eq(out->ndim, 4);
     cr_assert_eq(out->shape[0], n);
@@ -111,15 +111,15 @@ static void reference(const char *const *images, int n, int resize, int crop, np
 
 /* Loads and preprocesses one image; out: 3 x crop x crop floats, malloc'd. */
 static float *preprocess_file(const char *path, int resize, int crop) {
-    rgb_image img;
+    cln_image img;
     cln_error err = {0};
-    cln_status status = image_load(path, &img, &err);
+    cln_status status = cln_image_load(path, &img, &err);
     cr_assert_eq(status, CLN_OK, "%s: %s", cln_status_name(status), err.message);
     float *out = malloc(3 * (size_t)crop * crop * sizeof(float));
     cr_assert_not_null(out);
-    status = image_preprocess(&img, resize, crop, out, &err);
+    status = cln_image_preprocess(&img, resize, crop, out, &err);
     cr_assert_eq(status, CLN_OK, "%s: %s", cln_status_name(status), err.message);
-    image_free(&img);
+    cln_image_free(&img);
     cr_assert_null(img.rgb);
     return out;
 }
@@ -137,7 +137,7 @@ static void expect_match(const expected_match *cases, int n, int resize, int cro
     cr_assert_leq(n, 8);
     for (int i = 0; i < n; i++)
         paths[i] = cases[i].path;
-    npy_array ref;
+    cln_npy ref;
     reference(paths, n, resize, crop, &ref);
     size_t per_image = 3 * (size_t)crop * crop;
     for (int i = 0; i < n; i++) {
@@ -159,7 +159,7 @@ static void expect_match(const expected_match *cases, int n, int resize, int cro
                       resize, crop, max);
         free(ours);
     }
-    npy_free(&ref);
+    cln_npy_free(&ref);
 }
 
 static void expect_photos_match(int resize, int crop) {
@@ -205,17 +205,17 @@ Test(preprocess, fid_preprocessing_matches_torch) {
     const int sizes[] = {299, 75, 700};
     for (int s = 0; s < 3; s++) {
         const int size = sizes[s];
-        npy_array ref;
+        cln_npy ref;
         reference(paths, 4, 0, size, &ref);
         const size_t per_image = 3 * (size_t)size * size;
         float *ours = malloc(per_image * sizeof *ours);
         cr_assert_not_null(ours);
         for (int i = 0; i < 4; i++) {
-            rgb_image img;
+            cln_image img;
             cln_error err = {0};
-            cr_assert_eq(image_load(paths[i], &img, &err), CLN_OK, "%s", err.message);
-            cr_assert_eq(image_preprocess_fid(&img, size, ours, &err), CLN_OK, "%s", err.message);
-            image_free(&img);
+            cr_assert_eq(cln_image_load(paths[i], &img, &err), CLN_OK, "%s", err.message);
+            cr_assert_eq(cln_image_preprocess_fid(&img, size, ours, &err), CLN_OK, "%s", err.message);
+            cln_image_free(&img);
             double max = 0.0;
             for (size_t k = 0; k < per_image; k++) {
                 const double d = fabs((double)ours[k] - ref.data[i * per_image + k]);
@@ -224,7 +224,7 @@ Test(preprocess, fid_preprocessing_matches_torch) {
             cr_expect_leq(max, 1e-6, "%s at %d: max abs diff %g", paths[i], size, max);
         }
         free(ours);
-        npy_free(&ref);
+        cln_npy_free(&ref);
     }
 }
 
@@ -264,9 +264,9 @@ static void expect_pils_bytes(const char *name) {
     snprintf(rgb_name, sizeof rgb_name, "%.*s.rgb", (int)strlen(name) - 4, name);
     size_t size;
     unsigned char *want = read_whole(tmp_path(rgb_name), &size);
-    rgb_image img;
+    cln_image img;
     cln_error err = {0};
-    cln_status status = image_load(tmp_path(name), &img, &err);
+    cln_status status = cln_image_load(tmp_path(name), &img, &err);
     cr_assert_eq(status, CLN_OK, "%s: %s", name, err.message);
     cr_expect_eq((size_t)img.width * img.height * 3, size, "%s: %d x %d", name, img.width,
                  img.height);
@@ -276,7 +276,7 @@ static void expect_pils_bytes(const char *name) {
             differ += img.rgb[k] != want[k];
         cr_expect_eq(differ, 0, "%s: %zu of %zu bytes differ from PIL's", name, differ, size);
     }
-    image_free(&img);
+    cln_image_free(&img);
     free(want);
 }
 
@@ -372,9 +372,9 @@ Test(preprocess, corrupt_jpegs_decode_or_fail_as_pil_does) {
         snprintf(rgb_name, sizeof rgb_name, "corrupt%d.rgb", t);
         size_t size;
         unsigned char *want = read_whole(tmp_path(rgb_name), &size);
-        rgb_image img;
+        cln_image img;
         cln_error err = {0};
-        cln_status status = image_load(tmp_path(jpg), &img, &err);
+        cln_status status = cln_image_load(tmp_path(jpg), &img, &err);
         if (size == 0) {
             cr_expect_neq(status, CLN_OK, "%s: PIL refuses it, we decoded it", jpg);
         } else {
@@ -384,7 +384,7 @@ Test(preprocess, corrupt_jpegs_decode_or_fail_as_pil_does) {
                               memcmp(img.rgb, want, size) == 0,
                           "%s: other pixels than PIL's", jpg);
         }
-        if (status == CLN_OK) image_free(&img);
+        if (status == CLN_OK) cln_image_free(&img);
         free(want);
     }
 }
@@ -412,12 +412,12 @@ Test(preprocess, truncated_bmp_and_gif_and_partial_gif_frames_are_refused) {
     expect_load_error(tmp_path("cut.gif"), CLN_ERR_FORMAT, "the file is truncated");
     expect_load_error(tmp_path("frame.gif"), CLN_ERR_FORMAT,
                       "first frame (4 x 3 at 0, 0) does not cover its 9 x 7 screen");
-    rgb_image img;
+    cln_image img;
     cln_error err = {0};
-    cr_expect_eq(image_load(tmp_path("full.bmp"), &img, &err), CLN_OK, "%s", err.message);
-    image_free(&img);
-    cr_expect_eq(image_load(tmp_path("full.gif"), &img, &err), CLN_OK, "%s", err.message);
-    image_free(&img);
+    cr_expect_eq(cln_image_load(tmp_path("full.bmp"), &img, &err), CLN_OK, "%s", err.message);
+    cln_image_free(&img);
+    cr_expect_eq(cln_image_load(tmp_path("full.gif"), &img, &err), CLN_OK, "%s", err.message);
+    cln_image_free(&img);
 }
 
 /* ---- JPEG variants, decoded as PIL decodes them --------------------------------------------- */
@@ -488,7 +488,7 @@ Test(preprocess, jpeg_variants_match_torchvision) {
 /* A uniform image stays uniform through any resize: each output is its input value. */
 Test(preprocess, uniform_image_keeps_its_value) {
     const unsigned char color[3] = {10, 128, 250};
-    rgb_image img = {37, 23, malloc(37 * 23 * 3)};
+    cln_image img = {37, 23, malloc(37 * 23 * 3)};
     cr_assert_not_null(img.rgb);
     for (int i = 0; i < 37 * 23; i++)
         memcpy(img.rgb + 3 * i, color, 3);
@@ -498,7 +498,7 @@ Test(preprocess, uniform_image_keeps_its_value) {
         float *out = malloc(3 * (size_t)crop * crop * sizeof(float));
         cr_assert_not_null(out);
         cln_error err = {0};
-        cr_assert_eq(image_preprocess(&img, resize, crop, out, &err), CLN_OK, "%s", err.message);
+        cr_assert_eq(cln_image_preprocess(&img, resize, crop, out, &err), CLN_OK, "%s", err.message);
         for (int c = 0; c < 3; c++) {
             float want = (float)((color[c] / 255.0 - 0.5) / 0.5);
             for (int i = 0; i < crop * crop; i++)
@@ -514,13 +514,13 @@ Test(preprocess, uniform_image_keeps_its_value) {
  * are, in CHW order and scaled to [-1, 1]. */
 Test(preprocess, same_size_is_identity) {
     enum { W = 6, H = 6 };
-    rgb_image img = {W, H, malloc(W * H * 3)};
+    cln_image img = {W, H, malloc(W * H * 3)};
     cr_assert_not_null(img.rgb);
     for (int i = 0; i < W * H * 3; i++)
         img.rgb[i] = (unsigned char)(i * 37 + 11);
     float out[3 * W * H];
     cln_error err = {0};
-    cr_assert_eq(image_preprocess(&img, H, W, out, &err), CLN_OK, "%s", err.message);
+    cr_assert_eq(cln_image_preprocess(&img, H, W, out, &err), CLN_OK, "%s", err.message);
     for (int c = 0; c < 3; c++)
         for (int p = 0; p < W * H; p++)
             cr_assert_eq(out[c * W * H + p], (float)((img.rgb[3 * p + c] / 255.0 - 0.5) / 0.5));
@@ -532,10 +532,10 @@ Test(preprocess, same_size_is_identity) {
 /* Loads path, expecting the status and a message that names the file and contains phrase
  * (when not NULL), with the image left zeroed. */
 static void expect_load_error(const char *path, cln_status want, const char *phrase) {
-    rgb_image img;
+    cln_image img;
     memset(&img, 0xab, sizeof img);
     cln_error err = {0};
-    cln_status status = image_load(path, &img, &err);
+    cln_status status = cln_image_load(path, &img, &err);
     cr_assert_eq(status, want, "%s: got %s, message: %s", path, cln_status_name(status),
                  err.message);
     cr_assert_eq(err.status, want);
@@ -568,7 +568,7 @@ Test(preprocess, refuses_truncated_png) {
 }
 
 /* libjpeg only warns when the data ends early, and decodes the rest as grey; PIL raises "image
- * file is truncated", and so must image_load, wherever the cut falls: in the entropy-coded data,
+ * file is truncated", and so must cln_image_load, wherever the cut falls: in the entropy-coded data,
  * just before the end marker, in the headers, or right after the start marker. */
 Test(preprocess, refuses_truncated_jpeg) {
     size_t size;
@@ -674,18 +674,18 @@ Test(preprocess, refuses_formats_outside_png_jpeg_bmp_gif) {
 }
 
 Test(preprocess, memory_errors_name_the_buffer) {
-    rgb_image img;
+    cln_image img;
     cln_error err = {0};
     const unsigned char junk[] = "GIF89a";
-    cr_assert_eq(image_load_memory("upload #3", junk, sizeof junk - 1, &img, &err), CLN_ERR_FORMAT);
+    cr_assert_eq(cln_image_load_memory("upload #3", junk, sizeof junk - 1, &img, &err), CLN_ERR_FORMAT);
     cr_assert(strstr(err.message, "upload #3") != NULL, "%s", err.message);
-    cr_assert_eq(image_load_memory("nothing", junk, 0, &img, &err), CLN_ERR_FORMAT);
+    cr_assert_eq(cln_image_load_memory("nothing", junk, 0, &img, &err), CLN_ERR_FORMAT);
     cr_assert(strstr(err.message, "nothing: the file is empty") != NULL, "%s", err.message);
-    cr_assert_eq(image_load_memory("x", NULL, 5, &img, &err), CLN_ERR_INVALID_ARGUMENT);
-    cr_assert_eq(image_load_memory("x", junk, 5, NULL, &err), CLN_ERR_INVALID_ARGUMENT);
-    cr_assert_eq(image_load(NULL, &img, &err), CLN_ERR_INVALID_ARGUMENT);
-    cr_assert_eq(image_load("x.png", NULL, &err), CLN_ERR_INVALID_ARGUMENT);
-    image_free(NULL);
+    cr_assert_eq(cln_image_load_memory("x", NULL, 5, &img, &err), CLN_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(cln_image_load_memory("x", junk, 5, NULL, &err), CLN_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(cln_image_load(NULL, &img, &err), CLN_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(cln_image_load("x.png", NULL, &err), CLN_ERR_INVALID_ARGUMENT);
+    cln_image_free(NULL);
 }
 
 /* The PNG read from memory is the same as the PNG read from its file. */
@@ -693,26 +693,26 @@ Test(preprocess, memory_and_file_agree) {
     const char *path = source_path("tools/data/chelsea.png");
     size_t size;
     unsigned char *bytes = read_whole(path, &size);
-    rgb_image a, b;
+    cln_image a, b;
     cln_error err = {0};
-    cr_assert_eq(image_load_memory("chelsea", bytes, size, &a, &err), CLN_OK, "%s", err.message);
-    cr_assert_eq(image_load(path, &b, &err), CLN_OK, "%s", err.message);
+    cr_assert_eq(cln_image_load_memory("chelsea", bytes, size, &a, &err), CLN_OK, "%s", err.message);
+    cr_assert_eq(cln_image_load(path, &b, &err), CLN_OK, "%s", err.message);
     cr_assert_eq(a.width, 451);
     cr_assert_eq(a.height, 300);
     cr_assert_eq(b.width, a.width);
     cr_assert_eq(b.height, a.height);
     cr_assert_eq(memcmp(a.rgb, b.rgb, (size_t)a.width * a.height * 3), 0);
-    image_free(&a);
-    image_free(&b);
+    cln_image_free(&a);
+    cln_image_free(&b);
     free(bytes);
 }
 
 /* ---- Argument checks ---------------------------------------------------------------------- */
 
-static void expect_invalid(const rgb_image *img, int resize, int crop, float *out,
+static void expect_invalid(const cln_image *img, int resize, int crop, float *out,
                            const char *phrase) {
     cln_error err = {0};
-    cln_status status = image_preprocess(img, resize, crop, out, &err);
+    cln_status status = cln_image_preprocess(img, resize, crop, out, &err);
     cr_assert_eq(status, CLN_ERR_INVALID_ARGUMENT, "resize %d crop %d: got %s (%s)", resize, crop,
                  cln_status_name(status), err.message);
     cr_assert(strstr(err.message, phrase) != NULL, "expected \"%s\" in: %s", phrase, err.message);
@@ -720,29 +720,29 @@ static void expect_invalid(const rgb_image *img, int resize, int crop, float *ou
 
 Test(preprocess, argument_checks) {
     unsigned char pixels[2 * 3 * 3] = {0};
-    rgb_image img = {2, 3, pixels};
+    cln_image img = {2, 3, pixels};
     float out[3 * 8 * 8];
     expect_invalid(&img, 0, 8, out, "resize 0");
     expect_invalid(&img, -5, 8, out, "resize -5");
-    expect_invalid(&img, IMAGE_MAX_RESIZE + 1, 8, out, "resize 4097");
+    expect_invalid(&img, CLN_IMAGE_MAX_RESIZE + 1, 8, out, "resize 4097");
     expect_invalid(&img, 8, 0, out, "crop 0");
-    expect_invalid(&img, 8, IMAGE_MAX_CROP + 1, out, "crop 4097");
+    expect_invalid(&img, 8, CLN_IMAGE_MAX_CROP + 1, out, "crop 4097");
     expect_invalid(NULL, 8, 8, out, "the image is NULL");
     expect_invalid(&img, 8, 8, NULL, "out is NULL");
-    rgb_image no_pixels = {2, 3, NULL};
+    cln_image no_pixels = {2, 3, NULL};
     expect_invalid(&no_pixels, 8, 8, out, "rgb is NULL");
-    rgb_image empty = {0, 3, pixels};
+    cln_image empty = {0, 3, pixels};
     expect_invalid(&empty, 8, 8, out, "0 x 3 pixels");
-    rgb_image too_wide = {IMAGE_MAX_SIDE + 1, 1, pixels};
+    cln_image too_wide = {CLN_IMAGE_MAX_SIDE + 1, 1, pixels};
     expect_invalid(&too_wide, 8, 8, out, "16385 x 1 pixels");
 
     /* 342 * 4000 / 1: the long side would be 1,368,000 pixels. */
     unsigned char *strip = calloc(4000, 3);
     cr_assert_not_null(strip);
-    rgb_image tall = {1, 4000, strip};
+    cln_image tall = {1, 4000, strip};
     expect_invalid(&tall, 342, 8, out, "long side 1368000 pixels");
     /* The largest resize of a small image is fine: 2 x 3 to 4096 x 6144, cropped. */
     cln_error err = {0};
-    cr_assert_eq(image_preprocess(&img, IMAGE_MAX_RESIZE, 8, out, &err), CLN_OK, "%s", err.message);
+    cr_assert_eq(cln_image_preprocess(&img, CLN_IMAGE_MAX_RESIZE, 8, out, &err), CLN_OK, "%s", err.message);
     free(strip);
 }

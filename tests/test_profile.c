@@ -5,7 +5,7 @@
 #include <criterion/criterion.h>
 
 #include "../include/clinception.h"
-#include "../tools/report.h"
+
 
 #include <jansson.h>
 #include <math.h>
@@ -162,7 +162,7 @@ Test(profile, csv_layer_times_add_up_to_the_total) {
     char path[256];
     temp_path(path, sizeof path, ".csv");
     cln_error err;
-    cr_assert_eq(report_profile_csv(path, model, &err), CLN_OK, "%s", err.message);
+    cr_assert_eq(cln_profile_write_csv(path, model, &err), CLN_OK, "%s", err.message);
     FILE *f = fopen(path, "r");
     cr_assert(f);
     char line[1024];
@@ -194,11 +194,11 @@ Test(profile, trace_is_json_with_one_complete_event_per_launch) {
     forward(CLN_CONV_GEMM, true);
     size_t nevents;
     cln_model_profile(model, &nevents);
-    host_phase phases[2] = {{"device set-up", 0, 5}, {"program build", 5, 12}};
+    cln_host_phase phases[2] = {{"device set-up", 0, 5}, {"program build", 5, 12}};
     char path[256];
     temp_path(path, sizeof path, ".json");
     cln_error err;
-    cr_assert_eq(report_trace(path, model, phases, 2, 20, &err), CLN_OK, "%s", err.message);
+    cr_assert_eq(cln_profile_write_trace(path, model, phases, 2, 20, &err), CLN_OK, "%s", err.message);
     json_error_t jerr;
     json_t *root = json_load_file(path, 0, &jerr);
     unlink(path);

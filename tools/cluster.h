@@ -7,6 +7,8 @@
 #ifndef CLN_CLUSTER_H
 #define CLN_CLUSTER_H
 
+#include "clinception.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -32,5 +34,26 @@ void *cluster_receive(int from, size_t *size);
 
 /* The smallest of every rank's value, on every rank. */
 long cluster_min(long value);
+
+/* ---- The messages (cluster.c, over cluster_send and cluster_receive) ---- */
+
+/* A batch's outputs to rank 0: its image count, their indices in the run,
+ * out_floats floats each. */
+void cluster_send_batch(const size_t *items, int n, const float *out, size_t out_floats);
+
+/* Rank 0: rank `from`'s next batch, checked: at most max_n images, each
+ * index below `images`, out_floats each. *message is malloc'd and holds
+ * *out (free it after); items gets the indices. */
+cln_status cluster_receive_batch(int from, int max_n, size_t images, size_t out_floats,
+                                 void **message, size_t *items, int *n, const float **out,
+                                 cln_error *err);
+
+/* After a run: this rank's failures and its sink's state (state_size bytes)
+ * to rank 0. */
+void cluster_send_results(size_t failures, const void *state, size_t state_size);
+
+/* Rank 0: rank `from`'s results. *message is malloc'd and holds *state. */
+cln_status cluster_receive_results(int from, size_t *failures, void **message, const void **state,
+                                   size_t *state_size, cln_error *err);
 
 #endif

@@ -2,7 +2,7 @@
 """Preprocess images with torchvision's own eval pipeline for Inception v3 (or, with --fid,
 pytorch-fid's: ToTensor, then F.interpolate to crop x crop, bilinear, align_corners=False)
 and save the batch as a float32 .npy of shape (N, 3, crop, crop): the reference for
-tools/image.c."""
+jobs/image.c."""
 
 import argparse
 

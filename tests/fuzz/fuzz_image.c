@@ -1,8 +1,8 @@
 /* libFuzzer harness for image decoding and preprocessing: the first two bytes of the input pick
- * a resize and a crop (1 to 64 each), the rest is decoded by image_load_memory and, when it
- * decodes, preprocessed by image_preprocess, which must then succeed with values in [-1, 1].
+ * a resize and a crop (1 to 64 each), the rest is decoded by cln_image_load_memory and, when it
+ * decodes, preprocessed by cln_image_preprocess, which must then succeed with values in [-1, 1].
  * Images of more than FUZZ_MAX_PIXELS are skipped to keep the fuzzer fast. */
-#include "../../tools/image.h"
+#include "../../include/clinception.h"
 #include "fuzz_check.h"
 
 #include <sanitizer/asan_interface.h>
@@ -13,8 +13,8 @@
 #define FUZZ_MAX_RESIZE 64 /* small sizes keep each run fast and still exercise the resampler */
 #define FUZZ_MAX_CROP 64
 /* An image whose header promises more pixels is skipped before decoding: one of up to
- * IMAGE_MAX_PIXELS takes seconds under the sanitizers and takes no other path through the code
- * (a larger one is still refused, by image_load_memory, before decoding). */
+ * CLN_IMAGE_MAX_PIXELS takes seconds under the sanitizers and takes no other path through the code
+ * (a larger one is still refused, by cln_image_load_memory, before decoding). */
 #define FUZZ_MAX_PIXELS (1 << 20)
 
 /* The pixel count in the frame header (SOFn) of a JPEG, or 0 when the markers after the
@@ -53,19 +53,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size) {
     int resize = 1 + bytes[0] % FUZZ_MAX_RESIZE;
     int crop = 1 + bytes[1] % FUZZ_MAX_CROP;
     int64_t promised = header_pixels(bytes + 2, size - 2);
-    if (promised > FUZZ_MAX_PIXELS && promised <= IMAGE_MAX_PIXELS) return 0;
+    if (promised > FUZZ_MAX_PIXELS && promised <= CLN_IMAGE_MAX_PIXELS) return 0;
 
     cln_error err = {0};
-    rgb_image img;
-    cln_status status = image_load_memory("fuzz image", bytes + 2, size - 2, &img, &err);
+    cln_image img;
+    cln_status status = cln_image_load_memory("fuzz image", bytes + 2, size - 2, &img, &err);
     if (status != CLN_OK) {
         fuzz_check_refusal(status, &err);
         fuzz_require(!img.rgb && img.width == 0 && img.height == 0, "a refused image is zeroed");
         return 0;
     }
-    fuzz_require(img.rgb && img.width >= 1 && img.height >= 1 && img.width <= IMAGE_MAX_SIDE &&
-                     img.height <= IMAGE_MAX_SIDE &&
-                     (int64_t)img.width * img.height <= IMAGE_MAX_PIXELS,
+    fuzz_require(img.rgb && img.width >= 1 && img.height >= 1 && img.width <= CLN_IMAGE_MAX_SIDE &&
+                     img.height <= CLN_IMAGE_MAX_SIDE &&
+                     (int64_t)img.width * img.height <= CLN_IMAGE_MAX_PIXELS,
                  "a decoded image is within the limits");
     size_t pixel_bytes = (size_t)img.width * (size_t)img.height * 3;
     fuzz_require(__asan_region_is_poisoned(img.rgb, pixel_bytes) == NULL,
@@ -74,11 +74,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size) {
     size_t out_count = 3 * (size_t)crop * (size_t)crop;
     float *out = malloc(out_count * sizeof(float));
     fuzz_require(out != NULL, "memory for the crop");
-    status = image_preprocess(&img, resize, crop, out, &err);
+    status = cln_image_preprocess(&img, resize, crop, out, &err);
     fuzz_require(status == CLN_OK, "a decoded image preprocesses at any resize and crop up to 64");
     for (size_t i = 0; i < out_count; i++)
         fuzz_require(out[i] >= -1.0f && out[i] <= 1.0f, "preprocessed values are in [-1, 1]");
     free(out);
-    image_free(&img);
+    cln_image_free(&img);
     return 0;
 }

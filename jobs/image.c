@@ -3,7 +3,7 @@
  * Pillow's antialiased bilinear resize (same coefficients and fixed-point rounding, so the same
  * bytes), then the center crop and the scaling to [-1, 1], computed only for the pixels the
  * crop keeps. */
-#include "image.h"
+#include "../include/clinception.h"
 
 #include "../common/file_io.h"
 
@@ -38,15 +38,15 @@ static const char *stb_reason(void) {
 }
 
 static int image_within_limits(int width, int height) {
-    return width >= 1 && height >= 1 && width <= IMAGE_MAX_SIDE && height <= IMAGE_MAX_SIDE &&
-           (int64_t)width * height <= IMAGE_MAX_PIXELS;
+    return width >= 1 && height >= 1 && width <= CLN_IMAGE_MAX_SIDE && height <= CLN_IMAGE_MAX_SIDE &&
+           (int64_t)width * height <= CLN_IMAGE_MAX_PIXELS;
 }
 
 static cln_status refuse_size(const char *name, long long width, long long height, cln_error *err) {
     return cln_fail(err, CLN_ERR_FORMAT,
                     "%s: the image is %lld x %lld pixels; at most %d pixels a side and %d "
                     "pixels in all are allowed",
-                    name, width, height, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS);
+                    name, width, height, CLN_IMAGE_MAX_SIDE, CLN_IMAGE_MAX_PIXELS);
 }
 
 /* ---- JPEG through libjpeg-turbo, as PIL decodes it ------------------------------------------ */
@@ -131,7 +131,7 @@ static void jpeg_row_to_rgb(const unsigned char *row, int components, int width,
  * out as CMYK), and output as grey, RGB or CMYK by the number of components. Like PIL, it stops
  * after the last row instead of reading on to the end-of-image marker (jpeg_finish_decompress). */
 static cln_status jpeg_load(const char *name, const unsigned char *bytes, size_t size,
-                            rgb_image *out, cln_error *err) {
+                            cln_image *out, cln_error *err) {
     struct jpeg_decompress_struct cinfo;
     jpeg_trap trap;
     /* volatile: they change after setjmp and are freed after longjmp returns there. */
@@ -171,14 +171,14 @@ static cln_status jpeg_load(const char *name, const unsigned char *bytes, size_t
     }
     jpeg_create_decompress(&cinfo);
     cinfo.progress = &limit.mgr;
-    jpeg_mem_src(&cinfo, bytes, (unsigned long)size); /* size <= IMAGE_MAX_FILE_BYTES */
+    jpeg_mem_src(&cinfo, bytes, (unsigned long)size); /* size <= CLN_IMAGE_MAX_FILE_BYTES */
     jpeg_read_header(&cinfo, TRUE);
 
     /* The header alone first, so that a huge image is refused before anything is allocated. */
     long long width = cinfo.image_width, height = cinfo.image_height;
     int components = cinfo.num_components;
     cln_status status = CLN_OK;
-    if (width > IMAGE_MAX_SIDE || height > IMAGE_MAX_SIDE ||
+    if (width > CLN_IMAGE_MAX_SIDE || height > CLN_IMAGE_MAX_SIDE ||
         !image_within_limits((int)width, (int)height))
         status = refuse_size(name, width, height, err);
     else if (components != 1 && components != 3 && components != 4)
@@ -291,7 +291,7 @@ static cln_status bmp_fixup(const char *name, const unsigned char *bytes, size_t
     }
     const bool top_down = height < 0;
     if (top_down) height = -height;
-    if (width < 1 || height < 1 || width > IMAGE_MAX_SIDE || height > IMAGE_MAX_SIDE)
+    if (width < 1 || height < 1 || width > CLN_IMAGE_MAX_SIDE || height > CLN_IMAGE_MAX_SIDE)
         return refuse_size(name, (long long)width, (long long)(top_down ? -height : height), err);
     /* uncompressed rows (BI_RGB, BI_BITFIELDS) are padded to 4 bytes */
     if ((compression == 0 || compression == 3) && bpp >= 1 && bpp <= 32) {
@@ -385,16 +385,16 @@ static unsigned char *load_grey16_clipped(const unsigned char *bytes, size_t siz
     return narrow;
 }
 
-cln_status image_load_memory(const char *name, const unsigned char *bytes, size_t size,
-                             rgb_image *out, cln_error *err) {
-    if (!out) return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "image_load_memory: out is NULL");
+cln_status cln_image_load_memory(const char *name, const unsigned char *bytes, size_t size,
+                             cln_image *out, cln_error *err) {
+    if (!out) return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "cln_image_load_memory: out is NULL");
     memset(out, 0, sizeof *out);
     if (!name) name = "(image in memory)";
     if (size == 0) return cln_fail(err, CLN_ERR_FORMAT, "%s: the file is empty", name);
     if (!bytes) return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "%s: bytes is NULL", name);
-    if (size > IMAGE_MAX_FILE_BYTES)
+    if (size > CLN_IMAGE_MAX_FILE_BYTES)
         return cln_fail(err, CLN_ERR_FORMAT, "%s: %zu bytes is more than the %d bytes allowed",
-                        name, size, IMAGE_MAX_FILE_BYTES);
+                        name, size, CLN_IMAGE_MAX_FILE_BYTES);
     if (is_jpeg(bytes, size)) return jpeg_load(name, bytes, size, out, err);
 
     /* Only the formats whose stb_image decoders hold up against hostile files go on to stb
@@ -414,7 +414,7 @@ cln_status image_load_memory(const char *name, const unsigned char *bytes, size_
                            (unsigned long)ihdr[2] << 8 | ihdr[3];
         unsigned long ph = (unsigned long)ihdr[4] << 24 | (unsigned long)ihdr[5] << 16 |
                            (unsigned long)ihdr[6] << 8 | ihdr[7];
-        if (pw > IMAGE_MAX_SIDE || ph > IMAGE_MAX_SIDE || !image_within_limits((int)pw, (int)ph))
+        if (pw > CLN_IMAGE_MAX_SIDE || ph > CLN_IMAGE_MAX_SIDE || !image_within_limits((int)pw, (int)ph))
             return refuse_size(name, (long long)pw, (long long)ph, err);
     }
 
@@ -491,20 +491,20 @@ cln_status image_load_memory(const char *name, const unsigned char *bytes, size_
     return CLN_OK;
 }
 
-cln_status image_load(const char *path, rgb_image *out, cln_error *err) {
-    if (!out) return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "image_load: out is NULL");
+cln_status cln_image_load(const char *path, cln_image *out, cln_error *err) {
+    if (!out) return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "cln_image_load: out is NULL");
     memset(out, 0, sizeof *out);
-    if (!path) return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "image_load: path is NULL");
+    if (!path) return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "cln_image_load: path is NULL");
     unsigned char *bytes;
     size_t size;
-    cln_status status = file_read_all(path, IMAGE_MAX_FILE_BYTES, "an image", &bytes, &size, err);
+    cln_status status = file_read_all(path, CLN_IMAGE_MAX_FILE_BYTES, "an image", &bytes, &size, err);
     if (status != CLN_OK) return status;
-    status = image_load_memory(path, bytes, size, out, err);
+    status = cln_image_load_memory(path, bytes, size, out, err);
     free(bytes);
     return status;
 }
 
-void image_free(rgb_image *img) {
+void cln_image_free(cln_image *img) {
     if (!img) return;
     free(img->rgb); /* from malloc: jpeg_load's, or stb_image's (STBI_FREE is free) */
     memset(img, 0, sizeof *img);
@@ -608,7 +608,7 @@ static int center_crop_offset(int size, int crop) {
 }
 
 /* What both preprocessings need of their arguments; who names the caller. */
-static cln_status check_preprocess_args(const char *who, const rgb_image *img, const float *out,
+static cln_status check_preprocess_args(const char *who, const cln_image *img, const float *out,
                                         cln_error *err) {
     if (!img) return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "%s: the image is NULL", who);
     if (!img->rgb)
@@ -619,33 +619,33 @@ static cln_status check_preprocess_args(const char *who, const rgb_image *img, c
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
                         "%s: the image is %d x %d pixels; it must be 1 to %d pixels a side and "
                         "at most %d pixels in all",
-                        who, img->width, img->height, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS);
+                        who, img->width, img->height, CLN_IMAGE_MAX_SIDE, CLN_IMAGE_MAX_PIXELS);
     return CLN_OK;
 }
 
-cln_status image_preprocess(const rgb_image *img, int resize, int crop, float *out,
+cln_status cln_image_preprocess(const cln_image *img, int resize, int crop, float *out,
                             cln_error *err) {
-    cln_status status = check_preprocess_args("image_preprocess", img, out, err);
+    cln_status status = check_preprocess_args("cln_image_preprocess", img, out, err);
     if (status != CLN_OK) return status;
-    if (resize < 1 || resize > IMAGE_MAX_RESIZE)
+    if (resize < 1 || resize > CLN_IMAGE_MAX_RESIZE)
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
-                        "image_preprocess: resize %d is out of range (1 to %d)", resize,
-                        IMAGE_MAX_RESIZE);
-    if (crop < 1 || crop > IMAGE_MAX_CROP)
+                        "cln_image_preprocess: resize %d is out of range (1 to %d)", resize,
+                        CLN_IMAGE_MAX_RESIZE);
+    if (crop < 1 || crop > CLN_IMAGE_MAX_CROP)
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
-                        "image_preprocess: crop %d is out of range (1 to %d)", crop,
-                        IMAGE_MAX_CROP);
+                        "cln_image_preprocess: crop %d is out of range (1 to %d)", crop,
+                        CLN_IMAGE_MAX_CROP);
 
     /* Resize's output size, as torchvision computes it (integer product, true division,
      * truncation: all exact in double here, so the same as Python's). */
     int w = img->width, h = img->height;
     int short_side = w <= h ? w : h, long_side = w <= h ? h : w;
     double resized_long = (double)((int64_t)resize * long_side) / short_side;
-    if (resized_long > IMAGE_MAX_RESIZED_SIDE)
+    if (resized_long > CLN_IMAGE_MAX_RESIZED_SIDE)
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
-                        "image_preprocess: resizing the %d x %d image to a short side of %d "
+                        "cln_image_preprocess: resizing the %d x %d image to a short side of %d "
                         "makes its long side %.0f pixels; at most %d are allowed",
-                        w, h, resize, floor(resized_long), IMAGE_MAX_RESIZED_SIDE);
+                        w, h, resize, floor(resized_long), CLN_IMAGE_MAX_RESIZED_SIDE);
     int new_w = w <= h ? resize : (int)resized_long;
     int new_h = w <= h ? (int)resized_long : resize;
 
@@ -674,7 +674,7 @@ cln_status image_preprocess(const rgb_image *img, int resize, int crop, float *o
         resample_axis_free(&horiz);
         resample_axis_free(&vert);
         return cln_fail(err, CLN_ERR_OUT_OF_MEMORY,
-                        "image_preprocess: out of memory for a %d x %d intermediate image",
+                        "cln_image_preprocess: out of memory for a %d x %d intermediate image",
                         horiz.count, row1 - row0);
     }
     for (int y = row0; y < row1; y++) {
@@ -745,20 +745,20 @@ static void linear_axis(int in, int out, int *index, float *lambda) {
     }
 }
 
-cln_status image_preprocess_fid(const rgb_image *img, int size, float *out, cln_error *err) {
-    cln_status status = check_preprocess_args("image_preprocess_fid", img, out, err);
+cln_status cln_image_preprocess_fid(const cln_image *img, int size, float *out, cln_error *err) {
+    cln_status status = check_preprocess_args("cln_image_preprocess_fid", img, out, err);
     if (status != CLN_OK) return status;
-    if (size < 1 || size > IMAGE_MAX_CROP)
+    if (size < 1 || size > CLN_IMAGE_MAX_CROP)
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
-                        "image_preprocess_fid: size %d is out of range (1 to %d)", size,
-                        IMAGE_MAX_CROP);
+                        "cln_image_preprocess_fid: size %d is out of range (1 to %d)", size,
+                        CLN_IMAGE_MAX_CROP);
     const int w = img->width, h = img->height;
     int *xi = malloc(2 * (size_t)size * sizeof *xi);
     float *xl = malloc(2 * (size_t)size * sizeof *xl);
     if (!xi || !xl) {
         free(xi);
         free(xl);
-        return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "image_preprocess_fid: out of memory");
+        return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "cln_image_preprocess_fid: out of memory");
     }
     int *yi = xi + size;
     float *yl = xl + size;

@@ -3,6 +3,7 @@
 #include "npy.h"
 
 #include "../common/error.h"
+#include "../common/file_io.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -68,7 +69,7 @@ typedef struct {
     size_t descr_len;
     bool fortran_order;
     int ndim;
-    int64_t shape[NPY_MAX_DIMS];
+    int64_t shape[CLN_NPY_MAX_DIMS];
 } npy_header;
 
 static cln_status malformed(const header_parser *p, const char *expected) {
@@ -158,9 +159,9 @@ static cln_status parse_shape(header_parser *p, npy_header *h) {
         int64_t dim = 0;
         cln_status status = parse_dim(p, &dim);
         if (status != CLN_OK) return status;
-        if (h->ndim == NPY_MAX_DIMS)
+        if (h->ndim == CLN_NPY_MAX_DIMS)
             return cln_fail(p->err, CLN_ERR_FORMAT, "%s: shape has more than %d dimensions",
-                            p->name, NPY_MAX_DIMS);
+                            p->name, CLN_NPY_MAX_DIMS);
         h->shape[h->ndim++] = dim;
         if (accept(p, ',')) {
             if (accept(p, ')')) return CLN_OK;
@@ -334,7 +335,7 @@ static cln_status parse_f32_header(const char *name, const uint8_t *bytes, size_
 }
 
 /* An array of h's shape with room for its data (never NULL, even for no elements). */
-static cln_status array_alloc(const char *name, const npy_header *h, npy_array *out,
+static cln_status array_alloc(const char *name, const npy_header *h, cln_npy *out,
                               cln_error *err) {
     size_t numel = 0;
     shape_numel(h->ndim, h->shape, &numel); /* checked by parse_f32_header */
@@ -349,7 +350,7 @@ static cln_status array_alloc(const char *name, const npy_header *h, npy_array *
     return CLN_OK;
 }
 
-cln_status npy_parse_f32(const char *name, const uint8_t *bytes, size_t size, npy_array *out,
+cln_status npy_parse_f32(const char *name, const uint8_t *bytes, size_t size, cln_npy *out,
                          cln_error *err) {
     if (out) memset(out, 0, sizeof *out);
     if (!name || !out || (!bytes && size > 0))
@@ -365,11 +366,11 @@ cln_status npy_parse_f32(const char *name, const uint8_t *bytes, size_t size, np
 
 /* The header is read first, and the data only once the file's size matches its shape:
  * a file far larger than its header says is refused before it is read. */
-cln_status npy_read_f32(const char *path, npy_array *out, cln_error *err) {
+cln_status cln_npy_read(const char *path, cln_npy *out, cln_error *err) {
     if (out) memset(out, 0, sizeof *out);
     if (!path || !out)
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
-                        "npy_read_f32: path and out must not be NULL");
+                        "cln_npy_read: path and out must not be NULL");
     FILE *f;
     size_t size;
     cln_status status = file_open_regular(path, &f, &size, err);
@@ -398,7 +399,7 @@ cln_status npy_read_f32(const char *path, npy_array *out, cln_error *err) {
     }
     free(head);
     fclose(f);
-    if (status != CLN_OK) npy_free(out);
+    if (status != CLN_OK) cln_npy_free(out);
     return status;
 }
 
@@ -471,7 +472,7 @@ static size_t format_header(char *header, int ndim, const int64_t *shape, size_t
 cln_status npy_format_f64(const double *data, int ndim, const int64_t *shape, uint8_t **bytes,
                           size_t *size, cln_error *err) {
     size_t numel = 0;
-    if (ndim < 0 || ndim > NPY_MAX_DIMS || !shape_numel(ndim, shape, &numel) ||
+    if (ndim < 0 || ndim > CLN_NPY_MAX_DIMS || !shape_numel(ndim, shape, &numel) ||
         numel > (SIZE_MAX - NPY_HEADER_MAX) / 8)
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "npy_format_f64: a bad shape");
     char header[NPY_HEADER_MAX];
@@ -484,12 +485,12 @@ cln_status npy_format_f64(const double *data, int ndim, const int64_t *shape, ui
     return CLN_OK;
 }
 
-cln_status npy_write_f32(const char *path, const float *data, int ndim, const int64_t *shape,
+cln_status cln_npy_write(const char *path, const float *data, int ndim, const int64_t *shape,
                          cln_error *err) {
-    if (!path || ndim < 0 || ndim > NPY_MAX_DIMS || (ndim > 0 && !shape))
+    if (!path || ndim < 0 || ndim > CLN_NPY_MAX_DIMS || (ndim > 0 && !shape))
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
-                        "npy_write_f32: needs a path and a shape of 0 to %d dimensions",
-                        NPY_MAX_DIMS);
+                        "cln_npy_write: needs a path and a shape of 0 to %d dimensions",
+                        CLN_NPY_MAX_DIMS);
     for (int i = 0; i < ndim; i++)
         if (shape[i] < 0)
             return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
@@ -518,7 +519,7 @@ cln_status npy_write_f32(const char *path, const float *data, int ndim, const in
     return temp_file_commit(&out, err);
 }
 
-void npy_free(npy_array *a) {
+void cln_npy_free(cln_npy *a) {
     if (!a) return;
     free(a->data);
     memset(a, 0, sizeof *a);
@@ -527,19 +528,28 @@ void npy_free(npy_array *a) {
 /* ---- Row by row -------------------------------------------------------- */
 
 /* The header's room: that of the largest first dimension. */
-static size_t writer_header_size(const npy_writer *w) {
+struct cln_npy_writer {
+    temp_file file;
+    int ndim;
+    int64_t shape[CLN_NPY_MAX_DIMS]; /* shape[0]: the rows so far */
+    size_t row_floats, header_bytes;
+};
+
+static size_t writer_header_size(const cln_npy_writer *w) {
     char header[NPY_HEADER_MAX];
-    int64_t shape[NPY_MAX_DIMS];
+    int64_t shape[CLN_NPY_MAX_DIMS];
     memcpy(shape, w->shape, sizeof shape);
     shape[0] = INT64_MAX;
     return format_header(header, w->ndim, shape, 0);
 }
 
-cln_status npy_writer_open(npy_writer *w, const char *path, int ndim, const int64_t *row_shape,
-                           cln_error *err) {
-    memset(w, 0, sizeof *w);
-    if (ndim < 1 || ndim > NPY_MAX_DIMS)
-        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "npy_writer_open: %d dimensions", ndim);
+cln_status cln_npy_writer_open(const char *path, int ndim, const int64_t *row_shape,
+                               cln_npy_writer **out, cln_error *err) {
+    *out = NULL;
+    if (ndim < 1 || ndim > CLN_NPY_MAX_DIMS)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "cln_npy_writer_open: %d dimensions", ndim);
+    cln_npy_writer *w = calloc(1, sizeof *w);
+    if (!w) return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     w->ndim = ndim;
     w->row_floats = 1;
     for (int d = 1; d < ndim; d++) {
@@ -547,36 +557,45 @@ cln_status npy_writer_open(npy_writer *w, const char *path, int ndim, const int6
         w->row_floats *= (size_t)row_shape[d - 1];
     }
     cln_status status = temp_file_open(&w->file, path, err);
-    if (status != CLN_OK) return status;
+    if (status != CLN_OK) {
+        free(w);
+        return status;
+    }
     char zeros[NPY_HEADER_MAX] = {0};
     w->header_bytes = writer_header_size(w);
     if (fwrite(zeros, 1, w->header_bytes, w->file.f) != w->header_bytes) {
         status = cln_fail(err, CLN_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-        npy_writer_abort(w);
+        cln_npy_writer_abort(w);
+        return status;
     }
-    return status;
+    *out = w;
+    return CLN_OK;
 }
 
-cln_status npy_writer_append(npy_writer *w, const float *rows, size_t count, cln_error *err) {
+cln_status cln_npy_writer_append(cln_npy_writer *w, const float *rows, size_t count, cln_error *err) {
     if (count && fwrite(rows, sizeof *rows * w->row_floats, count, w->file.f) != count)
         return cln_fail(err, CLN_ERR_IO, "%s: cannot write: %s", w->file.path, strerror(errno));
     w->shape[0] += (int64_t)count;
     return CLN_OK;
 }
 
-cln_status npy_writer_close(npy_writer *w, cln_error *err) {
+cln_status cln_npy_writer_close(cln_npy_writer *w, cln_error *err) {
     char header[NPY_HEADER_MAX];
     format_header(header, w->ndim, w->shape, w->header_bytes);
     if (fseek(w->file.f, 0, SEEK_SET) != 0 ||
         fwrite(header, 1, w->header_bytes, w->file.f) != w->header_bytes) {
         cln_status status =
             cln_fail(err, CLN_ERR_IO, "%s: cannot write: %s", w->file.path, strerror(errno));
-        npy_writer_abort(w);
+        cln_npy_writer_abort(w);
         return status;
     }
-    return temp_file_commit(&w->file, err);
+    cln_status status = temp_file_commit(&w->file, err);
+    free(w);
+    return status;
 }
 
-void npy_writer_abort(npy_writer *w) {
+void cln_npy_writer_abort(cln_npy_writer *w) {
+    if (!w) return;
     temp_file_abort(&w->file);
+    free(w);
 }

@@ -1,10 +1,12 @@
-/* Paths from folders and lists, and the worker threads that decode them
- * ahead of the device (stream.h). */
+/* Image sets (paths from files, folders and lists) and the stream whose
+ * worker threads decode and preprocess them ahead of the device, into a
+ * bounded ring of slots taken in input order. */
 #define _POSIX_C_SOURCE 200809L
-#include "stream.h"
+#include "../include/clinception.h"
 
 #include "../common/error.h"
-#include "image.h"
+
+#include <pthread.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -14,8 +16,22 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define WALK_MAX_DEPTH 256 /* folders inside folders; deeper ones are reported and skipped */
+
+#define DEFAULT_MAX_WORKERS 4 /* decoding threads by default, at most one per CPU */
+#define DEFAULT_SLOTS 16
+
+struct cln_image_set {
+    char **paths; /* malloc'd copies */
+    size_t count, cap;
+    size_t unreadable; /* folders that could not be read */
+    cln_warning_fn warn;
+    void *warn_ctx;
+};
+
+typedef enum { SLOT_FREE, SLOT_BUSY, SLOT_READY } slot_state;
 
 struct image_slot {
     slot_state state;
@@ -24,16 +40,38 @@ struct image_slot {
     cln_error error;
 };
 
-void stream_note(const char *fmt, ...) {
-    cln_error note;
+struct cln_image_stream {
+    const char *const *paths;
+    size_t count;
+    cln_preprocess preprocess;
+    int resize, crop;
+    size_t per_image; /* floats: 3 x crop x crop */
+    size_t slot_count;
+    float *pixels; /* slot_count x per_image */
+    struct image_slot *slots;
+    size_t claimed; /* images handed to workers so far */
+    size_t taken;   /* images taken by the consumer so far */
+    bool stopping;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    pthread_t *workers;
+    int worker_count;
+};
+
+/* Tells the set's listener what was skipped, its paths' control characters
+ * escaped as every message's are. */
+__attribute__((format(printf, 2, 3))) static void note(const cln_image_set *set,
+                                                       const char *fmt, ...) {
+    if (!set->warn) return;
+    cln_error message;
     va_list ap;
     va_start(ap, fmt);
-    cln_failv(&note, CLN_OK, fmt, ap);
+    cln_failv(&message, CLN_OK, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "clinception: %s\n", note.message);
+    set->warn(set->warn_ctx, message.message);
 }
 
-bool path_is_image(const char *name) {
+bool cln_path_is_image(const char *name) {
     static const char *const extensions[] = {".jpg", ".jpeg", ".png", ".bmp", ".gif"};
     const char *dot = strrchr(name, '.');
     if (!dot || strchr(dot, '/')) return false;
@@ -42,7 +80,7 @@ bool path_is_image(const char *name) {
     return false;
 }
 
-static cln_status add_path(path_list *list, const char *path, cln_error *err) {
+static cln_status add_path(cln_image_set *list, const char *path, cln_error *err) {
     if (list->count == list->cap) {
         size_t cap = list->cap ? 2 * list->cap : 256;
         char **grown = realloc(list->paths, cap * sizeof *grown);
@@ -116,26 +154,25 @@ static int compare_paths(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static cln_status walk(path_list *list, const char *dir, walk_state *state, size_t *unreadable,
-                       cln_error *err) {
+static cln_status walk(cln_image_set *list, const char *dir, walk_state *state, cln_error *err) {
     struct stat st;
     if (stat(dir, &st) != 0) return CLN_OK; /* gone since it was listed */
     bool first;
     cln_status status = visit(state, st.st_dev, st.st_ino, &first, err);
     if (status != CLN_OK) return status;
     if (!first) {
-        stream_note("%s: skipped: a link to a folder walked already", dir);
+        note(list, "%s: skipped: a link to a folder walked already", dir);
         return CLN_OK;
     }
     if (state->depth == WALK_MAX_DEPTH) {
-        stream_note("%s: skipped: more than %d folders deep", dir, WALK_MAX_DEPTH);
-        ++*unreadable;
+        note(list, "%s: skipped: more than %d folders deep", dir, WALK_MAX_DEPTH);
+        list->unreadable++;
         return CLN_OK;
     }
     DIR *d = opendir(dir);
     if (!d) {
-        stream_note("%s: cannot read the folder: %s", dir, strerror(errno));
-        ++*unreadable;
+        note(list, "%s: cannot read the folder: %s", dir, strerror(errno));
+        list->unreadable++;
         return CLN_OK;
     }
     /* the entries in sorted order, so that of two links to one folder the
@@ -175,8 +212,8 @@ static cln_status walk(path_list *list, const char *dir, walk_state *state, size
         }
         snprintf(path, size, "%s%s%s", dir, len && dir[len - 1] == '/' ? "" : "/", names[k]);
         if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-            status = walk(list, path, state, unreadable, err);
-        else if (path_is_image(names[k]))
+            status = walk(list, path, state, err);
+        else if (cln_path_is_image(names[k]))
             status =
                 add_path(list, path, err); /* not regular, or a broken link: refused when read */
         free(path);
@@ -188,13 +225,33 @@ static cln_status walk(path_list *list, const char *dir, walk_state *state, size
     return status;
 }
 
-cln_status paths_add_argument(path_list *list, const char *arg, size_t *unreadable,
-                              cln_error *err) {
+cln_status cln_image_set_create(cln_warning_fn warn, void *ctx, cln_image_set **out,
+                                cln_error *err) {
+    *out = calloc(1, sizeof **out);
+    if (!*out) return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory for an image set");
+    (*out)->warn = warn;
+    (*out)->warn_ctx = ctx;
+    return CLN_OK;
+}
+
+size_t cln_image_set_count(const cln_image_set *set) {
+    return set->count;
+}
+
+const char *const *cln_image_set_paths(const cln_image_set *set) {
+    return (const char *const *)set->paths;
+}
+
+size_t cln_image_set_unreadable(const cln_image_set *set) {
+    return set->unreadable;
+}
+
+cln_status cln_image_set_add(cln_image_set *list, const char *arg, cln_error *err) {
     struct stat st;
     if (stat(arg, &st) != 0 || !S_ISDIR(st.st_mode)) return add_path(list, arg, err);
     const size_t first = list->count;
     walk_state state = {0};
-    cln_status status = walk(list, arg, &state, unreadable, err);
+    cln_status status = walk(list, arg, &state, err);
     free(state.dev);
     free(state.ino);
     free(state.used);
@@ -203,8 +260,7 @@ cln_status paths_add_argument(path_list *list, const char *arg, size_t *unreadab
     return status;
 }
 
-cln_status paths_add_list_file(path_list *list, const char *file, size_t *unreadable,
-                               cln_error *err) {
+cln_status cln_image_set_add_list(cln_image_set *list, const char *file, cln_error *err) {
     const bool standard_input = strcmp(file, "-") == 0;
     FILE *f = standard_input ? stdin : fopen(file, "r");
     if (!f) return cln_fail(err, CLN_ERR_IO, "%s: cannot open the list: %s", file, strerror(errno));
@@ -221,7 +277,7 @@ cln_status paths_add_list_file(path_list *list, const char *file, size_t *unread
                 cln_fail(err, CLN_ERR_FORMAT, "%s: the list holds a NUL byte: not a list of paths",
                          standard_input ? "standard input" : file);
         else
-            status = paths_add_argument(list, line, unreadable, err);
+            status = cln_image_set_add(list, line, err);
     }
     if (status == CLN_OK && ferror(f))
         status = cln_fail(err, CLN_ERR_IO, "%s: cannot read the list: %s",
@@ -231,36 +287,37 @@ cln_status paths_add_list_file(path_list *list, const char *file, size_t *unread
     return status;
 }
 
-void paths_free(path_list *list) {
+void cln_image_set_free(cln_image_set *list) {
+    if (!list) return;
     for (size_t i = 0; i < list->count; i++)
         free(list->paths[i]);
     free(list->paths);
-    memset(list, 0, sizeof *list);
+    free(list);
 }
 
 /* ---- The stream -------------------------------------------------------- */
 
 static void *worker(void *arg) {
-    image_stream *s = arg;
+    cln_image_stream *s = arg;
     pthread_mutex_lock(&s->lock);
     for (;;) {
-        while (!s->stopping && s->claimed < s->paths->count &&
+        while (!s->stopping && s->claimed < s->count &&
                s->slots[s->claimed % s->slot_count].state != SLOT_FREE)
             pthread_cond_wait(&s->changed, &s->lock);
-        if (s->stopping || s->claimed >= s->paths->count) break;
+        if (s->stopping || s->claimed >= s->count) break;
         const size_t i = s->claimed++;
         struct image_slot *slot = &s->slots[i % s->slot_count];
         slot->state = SLOT_BUSY;
         slot->index = i;
         pthread_mutex_unlock(&s->lock);
-        rgb_image img = {0};
-        cln_status st = image_load(s->paths->paths[i], &img, &slot->error);
+        cln_image img = {0};
+        cln_status st = cln_image_load(s->paths[i], &img, &slot->error);
         float *pixels = s->pixels + (i % s->slot_count) * s->per_image;
         if (st == CLN_OK)
-            st = s->pipeline == PIPELINE_FID
-                     ? image_preprocess_fid(&img, s->crop, pixels, &slot->error)
-                     : image_preprocess(&img, s->resize, s->crop, pixels, &slot->error);
-        image_free(&img);
+            st = s->preprocess == CLN_PREPROCESS_FID
+                     ? cln_image_preprocess_fid(&img, s->crop, pixels, &slot->error)
+                     : cln_image_preprocess(&img, s->resize, s->crop, pixels, &slot->error);
+        cln_image_free(&img);
         pthread_mutex_lock(&s->lock);
         slot->status = st;
         slot->state = SLOT_READY;
@@ -270,17 +327,38 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-cln_status image_stream_start(image_stream *s, const path_list *paths, image_pipeline pipeline,
-                              int resize, int crop, int workers, size_t slot_count,
-                              cln_error *err) {
-    memset(s, 0, sizeof *s);
-    s->pipeline = pipeline;
-    if (workers < 1) workers = 1;
+cln_stream_params cln_stream_default_params(void) {
+    return (cln_stream_params){.preprocess = CLN_PREPROCESS_TORCHVISION, .resize = 342, .crop = 299};
+}
+
+cln_status cln_image_stream_start(const char *const *paths, size_t count,
+                                  const cln_stream_params *params, cln_image_stream **out,
+                                  cln_error *err) {
+    *out = NULL;
+    const cln_stream_params p = params ? *params : cln_stream_default_params();
+    if (p.crop < 1 || p.crop > CLN_IMAGE_MAX_CROP ||
+        (p.preprocess == CLN_PREPROCESS_TORCHVISION &&
+         (p.resize < 1 || p.resize > CLN_IMAGE_MAX_RESIZE)) ||
+        (p.preprocess != CLN_PREPROCESS_TORCHVISION && p.preprocess != CLN_PREPROCESS_FID))
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "an image stream of resize %d and crop %d: resize from 1 to %d, crop "
+                        "from 1 to %d",
+                        p.resize, p.crop, CLN_IMAGE_MAX_RESIZE, CLN_IMAGE_MAX_CROP);
+    int workers = p.workers;
+    if (workers < 1) {
+        const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        workers = cpus < 1 ? 1 : cpus > DEFAULT_MAX_WORKERS ? DEFAULT_MAX_WORKERS : (int)cpus;
+    }
+    size_t slot_count = p.slots ? p.slots : DEFAULT_SLOTS;
     if (slot_count < (size_t)workers + 1) slot_count = (size_t)workers + 1;
+    cln_image_stream *s = calloc(1, sizeof *s);
+    if (!s) return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory for an image stream");
+    s->preprocess = p.preprocess;
     s->paths = paths;
-    s->resize = resize;
-    s->crop = crop;
-    s->per_image = 3 * (size_t)crop * crop;
+    s->count = count;
+    s->resize = p.resize;
+    s->crop = p.crop;
+    s->per_image = 3 * (size_t)p.crop * p.crop;
     s->slot_count = slot_count;
     s->pixels = malloc(slot_count * s->per_image * sizeof *s->pixels);
     s->slots = calloc(slot_count, sizeof *s->slots);
@@ -289,7 +367,7 @@ cln_status image_stream_start(image_stream *s, const path_list *paths, image_pip
         free(s->pixels);
         free(s->slots);
         free(s->workers);
-        memset(s, 0, sizeof *s);
+        free(s);
         return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory for %zu decoded images",
                         slot_count);
     }
@@ -298,18 +376,20 @@ cln_status image_stream_start(image_stream *s, const path_list *paths, image_pip
     for (int i = 0; i < workers; i++) {
         int rc = pthread_create(&s->workers[i], NULL, worker, s);
         if (rc != 0) {
-            image_stream_stop(s);
+            cln_image_stream_free(s);
             return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "cannot start a decoding thread: %s",
                             strerror(rc));
         }
         s->worker_count++;
     }
+    *out = s;
     return CLN_OK;
 }
 
-bool image_stream_next(image_stream *s, size_t *index, const float **pixels, cln_error *err) {
+bool cln_image_stream_next(cln_image_stream *s, size_t *index, const float **pixels,
+                           cln_error *err) {
     pthread_mutex_lock(&s->lock);
-    if (s->taken >= s->paths->count) {
+    if (s->taken >= s->count) {
         pthread_mutex_unlock(&s->lock);
         return false;
     }
@@ -326,15 +406,15 @@ bool image_stream_next(image_stream *s, size_t *index, const float **pixels, cln
     return true;
 }
 
-void image_stream_release(image_stream *s) {
+void cln_image_stream_release(cln_image_stream *s) {
     pthread_mutex_lock(&s->lock);
     if (s->taken > 0) s->slots[(s->taken - 1) % s->slot_count].state = SLOT_FREE;
     pthread_cond_broadcast(&s->changed);
     pthread_mutex_unlock(&s->lock);
 }
 
-void image_stream_stop(image_stream *s) {
-    if (!s->slots) return;
+void cln_image_stream_free(cln_image_stream *s) {
+    if (!s) return;
     pthread_mutex_lock(&s->lock);
     s->stopping = true;
     pthread_cond_broadcast(&s->changed);
@@ -346,5 +426,5 @@ void image_stream_stop(image_stream *s) {
     free(s->pixels);
     free(s->slots);
     free(s->workers);
-    memset(s, 0, sizeof *s);
+    free(s);
 }

@@ -1,6 +1,6 @@
 /* Profile reports from a model's recorded kernel events: the table printed
  * by --profile, the --csv file and the --trace Chrome trace. */
-#include "report.h"
+#include "../include/clinception.h"
 
 #include "../common/error.h"
 #include "../common/file_io.h"
@@ -95,7 +95,7 @@ static void print_totals(FILE *out, const char *title, const char *unit, total *
     }
 }
 
-void report_profile_table(FILE *out, const cln_model *model, double wall_ms, double peak_gflops) {
+void cln_profile_print(FILE *out, const cln_model *model, double wall_ms, double peak_gflops) {
     size_t nlayers, nevents;
     const cln_layer_info *layers = cln_model_layers(model, &nlayers);
     const cln_kernel_event *ev = cln_model_profile(model, &nevents);
@@ -166,7 +166,7 @@ void report_profile_table(FILE *out, const cln_model *model, double wall_ms, dou
     free(rows);
 }
 
-cln_status report_profile_csv(const char *path, const cln_model *model, cln_error *err) {
+cln_status cln_profile_write_csv(const char *path, const cln_model *model, cln_error *err) {
     size_t nlayers;
     const cln_layer_info *layers = cln_model_layers(model, &nlayers);
     layer_row *rows = layer_rows(model, &nlayers);
@@ -213,7 +213,7 @@ static int add_event(json_t *list, const char *name, const char *category, int t
     return json_array_append_new(list, e);
 }
 
-cln_status report_trace(const char *path, const cln_model *model, const host_phase *phases,
+cln_status cln_profile_write_trace(const char *path, const cln_model *model, const cln_host_phase *phases,
                         size_t phase_count, double forward_start_ms, cln_error *err) {
     size_t nlayers, nevents;
     const cln_layer_info *layers = cln_model_layers(model, &nlayers);

@@ -1,7 +1,8 @@
-/* FID's statistics, their files and the distance (fid.h): BLAS for the
+/* FID's statistics, their files and the distance (cln_fid_* in the public
+ * header): BLAS for the
  * outer products, LAPACK (through LAPACKE) for the eigenproblems, libzip for
  * the .npz container. */
-#include "fid.h"
+#include "../include/clinception.h"
 
 #include "../common/error.h"
 #include "../common/file_io.h"
@@ -19,11 +20,33 @@
 
 #define FID_BATCH_ROWS 64 /* rows shifted and added with one rank-k update */
 
-cln_status fid_accumulator_init(fid_accumulator *a, int dims, cln_error *err) {
-    memset(a, 0, sizeof *a);
-    if (dims < 1 || dims > FID_MAX_DIMS)
+struct cln_fid_accumulator {
+    int dims;
+    size_t count;
+    double *shift, *sum, *cross; /* dims, dims, dims x dims (its upper triangle kept) */
+    double *rows;                /* a batch of shifted rows, FID_BATCH_ROWS x dims */
+};
+
+static const struct {
+    int dims;
+    const char *layer;
+} fid_blocks[] = {{2048, "avgpool"}, {768, "Mixed_6e"}, {192, "maxpool2"}, {64, "maxpool1"}};
+
+const char *cln_fid_layer(int dims) {
+    for (size_t i = 0; i < sizeof fid_blocks / sizeof fid_blocks[0]; i++)
+        if (fid_blocks[i].dims == dims) return fid_blocks[i].layer;
+    return NULL;
+}
+
+cln_status cln_fid_accumulator_create(int dims, cln_fid_accumulator **out, cln_error *err) {
+    *out = NULL;
+    if (dims < 1 || dims > CLN_FID_MAX_DIMS)
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "FID statistics of %d dims: 1 to %d work",
-                        dims, FID_MAX_DIMS);
+                        dims, CLN_FID_MAX_DIMS);
+    cln_fid_accumulator *a = calloc(1, sizeof *a);
+    if (!a)
+        return cln_fail(err, CLN_ERR_OUT_OF_MEMORY,
+                        "out of memory for the statistics of %d features", dims);
     const size_t d = (size_t)dims;
     a->dims = dims;
     a->shift = calloc(d, sizeof *a->shift);
@@ -31,14 +54,23 @@ cln_status fid_accumulator_init(fid_accumulator *a, int dims, cln_error *err) {
     a->cross = calloc(d * d, sizeof *a->cross);
     a->rows = malloc(FID_BATCH_ROWS * d * sizeof *a->rows);
     if (!a->shift || !a->sum || !a->cross || !a->rows) {
-        fid_accumulator_free(a);
+        cln_fid_accumulator_free(a);
         return cln_fail(err, CLN_ERR_OUT_OF_MEMORY,
                         "out of memory for the statistics of %d features", dims);
     }
+    *out = a;
     return CLN_OK;
 }
 
-void fid_accumulate(fid_accumulator *a, const double *rows, size_t n) {
+int cln_fid_accumulator_dims(const cln_fid_accumulator *a) {
+    return a->dims;
+}
+
+size_t cln_fid_accumulator_count(const cln_fid_accumulator *a) {
+    return a->count;
+}
+
+void cln_fid_accumulate(cln_fid_accumulator *a, const double *rows, size_t n) {
     const size_t d = (size_t)a->dims;
     if (a->count == 0 && n > 0) memcpy(a->shift, rows, d * sizeof *rows);
     for (size_t r0 = 0; r0 < n; r0 += FID_BATCH_ROWS) {
@@ -56,28 +88,49 @@ void fid_accumulate(fid_accumulator *a, const double *rows, size_t n) {
     a->count += n;
 }
 
-void fid_accumulator_free(fid_accumulator *a) {
+cln_status cln_fid_accumulate_features(cln_fid_accumulator *a, const float *features, size_t n,
+                                       int pixels, cln_error *err) {
+    if (pixels < 1)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "features of %d pixels to average", pixels);
+    const size_t d = (size_t)a->dims, per_image = d * (size_t)pixels;
+    double *rows = malloc((n ? n : 1) * d * sizeof *rows);
+    if (!rows) return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory averaging features");
+    for (size_t i = 0; i < n; i++)
+        for (size_t c = 0; c < d; c++) {
+            const float *plane = features + i * per_image + c * (size_t)pixels;
+            double sum = 0.0;
+            for (int p = 0; p < pixels; p++)
+                sum += plane[p];
+            rows[i * d + c] = sum / pixels;
+        }
+    cln_fid_accumulate(a, rows, n);
+    free(rows);
+    return CLN_OK;
+}
+
+void cln_fid_accumulator_free(cln_fid_accumulator *a) {
+    if (!a) return;
     free(a->shift);
     free(a->sum);
     free(a->cross);
     free(a->rows);
-    memset(a, 0, sizeof *a);
+    free(a);
 }
 
-static cln_status stats_alloc(fid_stats *s, int dims, cln_error *err) {
+static cln_status stats_alloc(cln_fid_stats *s, int dims, cln_error *err) {
     memset(s, 0, sizeof *s);
     s->dims = dims;
     s->mu = malloc((size_t)dims * sizeof *s->mu);
     s->sigma = malloc((size_t)dims * dims * sizeof *s->sigma);
     if (!s->mu || !s->sigma) {
-        fid_stats_free(s);
+        cln_fid_stats_free(s);
         return cln_fail(err, CLN_ERR_OUT_OF_MEMORY,
                         "out of memory for the statistics of %d features", dims);
     }
     return CLN_OK;
 }
 
-cln_status fid_stats_from(const fid_accumulator *a, fid_stats *out, cln_error *err) {
+cln_status cln_fid_stats_from(const cln_fid_accumulator *a, cln_fid_stats *out, cln_error *err) {
     memset(out, 0, sizeof *out);
     if (a->count < 2)
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
@@ -100,7 +153,7 @@ cln_status fid_stats_from(const fid_accumulator *a, fid_stats *out, cln_error *e
     return CLN_OK;
 }
 
-void fid_stats_free(fid_stats *s) {
+void cln_fid_stats_free(cln_fid_stats *s) {
     free(s->mu);
     free(s->sigma);
     memset(s, 0, sizeof *s);
@@ -126,7 +179,7 @@ static cln_status read_entry(const char *path, zip_t *za, const char *name, size
     if (st.size > limit)
         return cln_fail(err, CLN_ERR_FORMAT,
                         "%s: %s is %llu bytes, more than the %zu of %d x %d float64 values", path,
-                        name, (unsigned long long)st.size, limit, FID_MAX_DIMS, FID_MAX_DIMS);
+                        name, (unsigned long long)st.size, limit, CLN_FID_MAX_DIMS, CLN_FID_MAX_DIMS);
     zip_file_t *f = zip_fopen_index(za, (zip_uint64_t)index, 0);
     uint8_t *buf = malloc((size_t)st.size + 1);
     if (!f || !buf) {
@@ -153,13 +206,13 @@ static cln_status read_entry(const char *path, zip_t *za, const char *name, size
 }
 
 /* Entry name of the archive as a finite float64 array of ndim dims (the
- * first of them, dims, or any up to FID_MAX_DIMS when *dims is 0), square
+ * first of them, dims, or any up to CLN_FID_MAX_DIMS when *dims is 0), square
  * when ndim is 2. */
 static cln_status read_array(const char *path, zip_t *za, const char *name, int ndim, int *dims,
                              double **out, cln_error *err) {
     uint8_t *bytes;
     size_t size = 0;
-    const size_t limit = (size_t)8 * FID_MAX_DIMS * FID_MAX_DIMS + (1 << 20);
+    const size_t limit = (size_t)8 * CLN_FID_MAX_DIMS * CLN_FID_MAX_DIMS + (1 << 20);
     cln_status status = read_entry(path, za, name, limit, &bytes, &size, err);
     if (status != CLN_OK) return status;
     char label[4096 + 64];
@@ -169,12 +222,12 @@ static cln_status read_array(const char *path, zip_t *za, const char *name, int 
     free(bytes);
     if (status != CLN_OK) return status;
     const int64_t d = a.ndim >= 1 ? a.shape[0] : 0;
-    if (a.ndim != ndim || d < 1 || d > FID_MAX_DIMS || (ndim == 2 && a.shape[1] != d) ||
+    if (a.ndim != ndim || d < 1 || d > CLN_FID_MAX_DIMS || (ndim == 2 && a.shape[1] != d) ||
         (*dims && d != *dims)) {
         status = cln_fail(err, CLN_ERR_FORMAT,
                           "%s: %s has %d dimensions of which the first is %lld; FID statistics "
                           "need mu (D,) and sigma (D, D) with the same D, 1 to %d",
-                          path, name, a.ndim, (long long)d, FID_MAX_DIMS);
+                          path, name, a.ndim, (long long)d, CLN_FID_MAX_DIMS);
         npy_f64_free(&a);
         return status;
     }
@@ -190,7 +243,7 @@ static cln_status read_array(const char *path, zip_t *za, const char *name, int 
     return CLN_OK;
 }
 
-cln_status fid_stats_parse(const char *name, const uint8_t *bytes, size_t size, fid_stats *out,
+cln_status cln_fid_stats_parse(const char *name, const uint8_t *bytes, size_t size, cln_fid_stats *out,
                            cln_error *err) {
     memset(out, 0, sizeof *out);
     cln_status status;
@@ -211,18 +264,18 @@ cln_status fid_stats_parse(const char *name, const uint8_t *bytes, size_t size, 
         zip_discard(za); /* frees src */
     }
     zip_error_fini(&ze);
-    if (status != CLN_OK) fid_stats_free(out);
+    if (status != CLN_OK) cln_fid_stats_free(out);
     return status;
 }
 
-cln_status fid_stats_read(const char *path, fid_stats *out, cln_error *err) {
+cln_status cln_fid_stats_read(const char *path, cln_fid_stats *out, cln_error *err) {
     memset(out, 0, sizeof *out);
     unsigned char *bytes;
     size_t size = 0;
     cln_status status =
-        file_read_all(path, FID_MAX_FILE_BYTES, "a statistics file", &bytes, &size, err);
+        file_read_all(path, CLN_FID_MAX_FILE_BYTES, "a statistics file", &bytes, &size, err);
     if (status != CLN_OK) return status;
-    status = fid_stats_parse(path, bytes, size, out, err);
+    status = cln_fid_stats_parse(path, bytes, size, out, err);
     free(bytes);
     return status;
 }
@@ -242,7 +295,7 @@ static bool add_entry(zip_t *za, const char *name, uint8_t *data, size_t size) {
     return zip_set_file_compression(za, (zip_uint64_t)index, ZIP_CM_DEFLATE, 0) == 0;
 }
 
-cln_status fid_stats_write(const char *path, const fid_stats *s, cln_error *err) {
+cln_status cln_fid_stats_write(const char *path, const cln_fid_stats *s, cln_error *err) {
     const int64_t mu_shape[1] = {s->dims}, sigma_shape[2] = {s->dims, s->dims};
     uint8_t *mu = NULL, *sigma = NULL;
     size_t mu_size = 0, sigma_size = 0;
@@ -335,8 +388,9 @@ static double trace_sqrt_product(const double *s1, const double *s2, int dims, d
     return trace;
 }
 
-cln_status fid_distance(const fid_stats *a, const fid_stats *b, double *fid, bool *offset,
+cln_status cln_fid_distance(const cln_fid_stats *a, const cln_fid_stats *b, double *fid, bool *offset_out,
                         cln_error *err) {
+    bool unused, *offset = offset_out ? offset_out : &unused;
     *offset = false;
     if (a->dims != b->dims)
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
@@ -355,21 +409,21 @@ cln_status fid_distance(const fid_stats *a, const fid_stats *b, double *fid, boo
     double root = trace_sqrt_product(a->sigma, b->sigma, a->dims, 0.0, work);
     if (!isfinite(root)) {
         *offset = true;
-        root = trace_sqrt_product(a->sigma, b->sigma, a->dims, FID_EPS, work);
+        root = trace_sqrt_product(a->sigma, b->sigma, a->dims, CLN_FID_EPS, work);
     }
     free(work);
     if (!isfinite(root))
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
                         "the covariances' product has no finite square root, even with %g on "
                         "their diagonals",
-                        FID_EPS);
+                        CLN_FID_EPS);
     *fid = diff + traces - 2.0 * root;
     return CLN_OK;
 }
 
 /* ---- Several accumulators --------------------------------------------- */
 
-cln_status fid_accumulator_pack(const fid_accumulator *a, void **bytes, size_t *size,
+cln_status cln_fid_accumulator_pack(const cln_fid_accumulator *a, void **bytes, size_t *size,
                                 cln_error *err) {
     const size_t d = (size_t)a->dims, doubles = 2 + 2 * d + d * d;
     double *out = malloc(doubles * sizeof *out);
@@ -387,7 +441,7 @@ cln_status fid_accumulator_pack(const fid_accumulator *a, void **bytes, size_t *
 /* The other's sums moved to a's shift K (they are about their own, L):
  * with e = L - K, sum(x - K) = S + n e and sum((x - K)(x - K)^T) =
  * C + e S^T + S e^T + n e e^T; then added. */
-cln_status fid_accumulator_merge(fid_accumulator *a, const void *bytes, size_t size,
+cln_status cln_fid_accumulator_merge(cln_fid_accumulator *a, const void *bytes, size_t size,
                                  cln_error *err) {
     const size_t d = (size_t)a->dims;
     const double *in = bytes;

@@ -1,26 +1,29 @@
 /* ImageNet class names, split once from the embedded labels file; a
  * user's labels, read from theirs. */
-#include "labels.h"
+#include "../include/clinception.h"
 
 #include "../host/embedded.h"
 #include "../common/file_io.h"
 #include "../common/error.h"
 
 #include <errno.h>
+#include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-extern const embedded_file cln_labels[];
+extern const embedded_file cln_imagenet_classes[];
 
 #define LABEL_TEXT_SIZE 32768
 
 static char text[LABEL_TEXT_SIZE];
 static const char *names[CLN_NUM_CLASSES];
 static int loaded; /* -1: the embedded file is unusable */
+static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 
 static void load(void) {
-    const embedded_file *f = &cln_labels[0];
+    const embedded_file *f = &cln_imagenet_classes[0];
     loaded = -1;
     if (f->size >= sizeof text) return;
     memcpy(text, f->data, f->size);
@@ -36,9 +39,9 @@ static void load(void) {
     loaded = 1;
 }
 
-const char *imagenet_label(int index) {
-    if (!loaded) load();
-    if (loaded < 0 || index < 0 || index >= CLN_NUM_CLASSES) return "?";
+const char *cln_imagenet_label(int index) {
+    pthread_once(&load_once, load);
+    if (loaded < 0 || index < 0 || index >= CLN_NUM_CLASSES) return NULL;
     return names[index];
 }
 
@@ -79,11 +82,11 @@ static size_t utf8_prefix(const char *s, size_t n) {
     return i;
 }
 
-bool utf8_valid(const char *s, size_t n) {
+bool cln_utf8_valid(const char *s, size_t n) {
     return utf8_prefix(s, n) == n;
 }
 
-void labels_free(label_list *labels) {
+void cln_labels_free(cln_labels *labels) {
     free(labels->names);
     free(labels->text);
     labels->names = NULL;
@@ -91,12 +94,12 @@ void labels_free(label_list *labels) {
     labels->count = 0;
 }
 
-cln_status labels_read(const char *path, label_list *out, cln_error *err) {
+cln_status cln_labels_read(const char *path, cln_labels *out, cln_error *err) {
     memset(out, 0, sizeof *out);
     unsigned char *bytes;
     size_t size;
     cln_status status =
-        file_read_all(path, LABELS_MAX_FILE_BYTES, "a labels file", &bytes, &size, err);
+        file_read_all(path, CLN_LABELS_MAX_FILE_BYTES, "a labels file", &bytes, &size, err);
     if (status != CLN_OK) return status;
     out->text = (char *)bytes;
     /* one label per line: check each, then point at them */
@@ -138,6 +141,25 @@ cln_status labels_read(const char *path, label_list *out, cln_error *err) {
     }
     out->count = lines;
 done:
-    if (status != CLN_OK) labels_free(out);
+    if (status != CLN_OK) cln_labels_free(out);
     return status;
+}
+
+void cln_top_classes(const float *logits, int classes, int k, int *best, double *prob) {
+    double max = logits[0], sum = 0;
+    for (int c = 1; c < classes; c++)
+        if (logits[c] > max) max = logits[c];
+    for (int c = 0; c < classes; c++)
+        sum += exp((double)logits[c] - max);
+    for (int j = 0; j < k; j++) {
+        int pick = -1;
+        for (int c = 0; c < classes; c++) {
+            bool taken = false;
+            for (int i = 0; i < j; i++)
+                taken |= best[i] == c;
+            if (!taken && (pick < 0 || logits[c] > logits[pick])) pick = c;
+        }
+        best[j] = pick;
+        if (prob) prob[j] = exp((double)logits[pick] - max) / sum;
+    }
 }

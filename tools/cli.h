@@ -1,0 +1,252 @@
+/* What the commands of the clinception program share, over the library's
+ * public API alone: the options every command that loads a model takes
+ * (parsed by parse_options, their help beside them), the session (the
+ * devices' pool, timed for --trace, and the profiled forward), output
+ * checks, and runs of many images across devices and ranks (images.c).
+ * Helpers return a cln_status with a cln_error; each command prints once. */
+#ifndef CLN_CLI_H
+#define CLN_CLI_H
+
+#include "clinception.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RANDOM_WEIGHTS_SEED 1
+#define MAX_PHASES 8
+#define MAX_DEVICES 64
+
+/* The command got to its end on this rank: every message it had to send or
+ * receive went (clinception-mpi; see main). */
+extern bool command_finished;
+
+double now_ms(void);
+
+/* Fills err with a formatted message and returns status. */
+cln_status cli_fail(cln_error *err, cln_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Prints "clinception: MESSAGE" for err and returns 1, the exit status. */
+int fail(const cln_error *err);
+/* Prints "clinception: MESSAGE" on stderr, the control characters of the
+ * paths in it escaped as the library's messages are. */
+void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- Options ----------------------------------------------------------- */
+
+/* Options shared by every command that loads a model. */
+#define COMMON_OPTIONS_HELP                                                                        \
+    "  --weights FILE     the network's torchvision state dict in .safetensors (F32,\n"            \
+    "                     F16 or BF16; AuxLogits.* and num_batches_tracked are ignored)\n"         \
+    "  --random-weights   seeded random weights instead (the results mean nothing)\n"              \
+    "  --network NET      inception_v3 (torchvision's Inception v3, the default) or\n"             \
+    "                     fid (pytorch-fid's FID Inception, the TensorFlow graph's\n"              \
+    "                     port: weights pt_inception-2015-12-05, 1008 classes)\n"                  \
+    "  --device D         OpenCL device: P:D index (see `clinception devices`), cpu,\n"            \
+    "                     gpu, or part of the platform or device name; default\n"                  \
+    "                     $CLINCEPTION_DEVICE, then the first GPU, then the first device.\n"       \
+    "                     Several, comma-separated, or all: each gets its own runtime\n"           \
+    "                     and model on a thread of its own, and batches go to whichever\n"         \
+    "                     is free, results in input order (infer splits its batch,\n"              \
+    "                     bench runs every device at once; not with --profile)\n"                  \
+    "  --conv ALGO        how convolutions run: auto (the default, below), gemm\n"                 \
+    "                     (im2col + CLBlast's GEMM), tiled (im2col +\n"                            \
+    "                     our tiled GEMM), direct (our direct kernel, for those\n"                 \
+    "                     larger than 1x1) or winograd (Winograd F(2x2, 3x3) for the\n"            \
+    "                     3x3 stride-1 ones, the rest tiled); auto follows the\n"                  \
+    "                     device's tuning file (clinception tune) where there is one,\n"           \
+    "                     else on CPUs winograd for 3x3 stride-1 ones of >= 64 input\n"            \
+    "                     channels and tiled for the rest, gemm on other devices\n"                \
+    "  --profile          print a per-layer table of device times from OpenCL events,\n"           \
+    "                     with each layer kind's share of the device's measured peak,\n"           \
+    "                     of a warm forward (one unprofiled forward runs first; for\n"             \
+    "                     classify and features, of the first batch)\n"                            \
+    "  --csv FILE         write that table as CSV\n"                                               \
+    "  --trace FILE       write a Chrome trace (Perfetto, chrome://tracing) of every\n"            \
+    "                     kernel launch and the start-up phases\n"                                 \
+    "  -h, --help         show this text\n"
+
+/* --conv values, indexed by cln_conv_algo */
+extern const char *const conv_names[CLN_CONV_ALGO_COUNT];
+
+typedef struct {
+    const char *command;
+    const char *weights, *device, *csv, *trace;
+    bool random_weights, profile;
+    cln_network network;
+    cln_forward_options fwd;
+} common_args;
+
+/* A command's own options, parsed by parse_options. */
+typedef enum { OPT_FLAG, OPT_COUNT, OPT_TEXT } opt_kind;
+
+typedef struct {
+    const char *name; /* without the leading dashes */
+    opt_kind kind;
+    void *target; /* bool *, long * or const char ** */
+    long lo, hi;  /* the range of an OPT_COUNT */
+} opt_spec;
+
+/* Parses argv: the options every model command shares (when common is not
+ * NULL), the command's own (specs) and --help. Returns -1 to go on, with the
+ * first argument that is not an option at optind, or the exit code: 0 after
+ * --help, 2 after a usage error (message and usage printed). */
+int parse_options(common_args *common, const char *command, const char *usage,
+                  const opt_spec *specs, int nspecs, int argc, char **argv);
+/* No arguments may follow the options (message and usage printed if so). */
+bool no_arguments_left(const char *command, const char *usage, int argc, char **argv);
+/* One of --weights and --random-weights (message and usage printed if not). */
+bool weights_given(const common_args *a, const char *usage);
+/* Output files are checked before any work: a path whose folder cannot be
+ * written fails now, not after the forward, and so does one that is not a
+ * regular file or is one of the run's inputs (the weights, input). */
+bool writable_path(const common_args *a, const char *path, const char *input);
+
+/* ---- The session -------------------------------------------------------- */
+
+/* The devices' pool, with the host phases timed for --trace. */
+typedef struct {
+    cln_pool *pool;
+    cln_runtime *rt;  /* the first device's */
+    cln_model *model; /* the first device's */
+    int devices;
+    cln_host_phase phases[MAX_PHASES];
+    size_t phase_count;
+    double peak_gflops;       /* the device's measured FMA rate, once measured (0: not yet) */
+    bool warm[MAX_DEVICES];   /* a forward has run: the driver has compiled what it needed */
+    const char *layer;        /* the layer whose output forward returns (NULL: the logits) */
+} session;
+
+/* Opens every device --device (or $CLINCEPTION_DEVICE) names, each with its
+ * own runtime and model; over several ranks, this rank's one. */
+cln_status open_session(const common_args *a, session *s, cln_error *err);
+void close_session(session *s);
+
+/* Runs one forward on device d and, when a asks, reports its profile: of a
+ * warm forward, the device's first one run unprofiled before it. Over
+ * several devices, a failure names the device. */
+cln_status forward_on(const common_args *a, session *s, int d, const float *input, int n, int h,
+                      int w, cln_forward_options fwd, float *out, double *wall_ms, cln_error *err);
+
+/* n images of h x w over every device of the session, chunk at a time
+ * (each on whichever device is free), to its layer: out gets each image's
+ * outputs in input order. profile: the first chunk reports as a asks. */
+cln_status run_input(const common_args *a, session *s, const float *input, int n, int h, int w,
+                     int chunk, cln_forward_options fwd, bool profile, float *out, size_t *images,
+                     cln_error *err);
+
+/* Each device's share of a run over several, on stderr. */
+void report_shares(const session *s, const size_t *images);
+
+/* Reads an input batch (infer, features --input): a float32 .npy of shape
+ * (N, 3, H, W) with 1 <= N <= 65536 and CLN_MIN_INPUT_SIZE <= H, W <= 65536.
+ * On failure x is freed and err says why. */
+cln_status read_batch(const char *path, cln_npy *x, cln_error *err);
+
+/* The batch: as asked, else DEFAULT_BATCH or the most that fit if fewer, the
+ * same on every rank; -1 (message printed) when the batch asked for, or a
+ * single image, does not fit a device. */
+long fitting_batch(const session *s, long asked, int h, int w);
+
+/* ---- Many images (images.c) ------------------------------------------- */
+
+#define DEFAULT_BATCH 8       /* images per forward, unless fewer fit the device */
+#define MAX_TOP (1 << 20)     /* --top's bound before the model's classes are known */
+
+/* What classify, features and fid share: where the images come from, how
+ * they are read, how they are batched. */
+typedef struct {
+    long resize, crop, batch, workers;
+    const char *files_from;
+    bool progress;
+} image_args;
+
+#define IMAGE_OPTION_SPECS(ia)                                                                     \
+    {"resize", OPT_COUNT, &(ia).resize, 1, 4096}, {"crop", OPT_COUNT, &(ia).crop, 75, 4096},       \
+        {"batch", OPT_COUNT, &(ia).batch, 1, 4096}, {"workers", OPT_COUNT, &(ia).workers, 1, 64},  \
+        {"files-from", OPT_TEXT, &(ia).files_from, 0, 0}, {                                        \
+        "progress", OPT_FLAG, &(ia).progress, 0, 0                                                 \
+    }
+
+#define IMAGE_OPTIONS_HELP                                                                         \
+    "  --files-from LIST  also read the paths (files or folders) from LIST, one per\n"             \
+    "                     line; - for standard input\n"                                            \
+    "  --resize S         shorter side before cropping (default 342)\n"                            \
+    "  --crop C           center crop (default 299; at least 75)\n"                                \
+    "  --batch B          images per forward (default 8, or the most that fit the\n"               \
+    "                     device if fewer)\n"                                                      \
+    "  --workers N        threads decoding and preprocessing ahead of the device\n"                \
+    "                     (default: one per CPU, at most 4)\n"                                     \
+    "  --progress         print progress on standard error (images done, images/s,\n"              \
+    "                     time left) also when it is not a terminal\n"
+
+#define IMAGE_INPUT_HELP                                                                           \
+    "\n"                                                                                           \
+    "Images are JPEG and PNG files (and BMP and GIF) and folders, read recursively\n"              \
+    "for files with those extensions (.jpg, .jpeg, .png, .bmp, .gif, any case), in\n"              \
+    "sorted path order. They are preprocessed as torchvision does for its\n"                       \
+    "pretrained Inception v3: RGB, shorter side resized to S (bilinear with\n"                     \
+    "antialiasing, as PIL), center crop C x C, scaled to [0, 1], normalized with\n"                \
+    "the ImageNet mean/std and transform_input (together: each channel to [-1, 1]).\n"             \
+    "With --network fid they are preprocessed as pytorch-fid does instead: RGB,\n"                 \
+    "scaled to [0, 1], the whole image resized to C x C (bilinear without\n"                       \
+    "antialiasing, as torch's F.interpolate; --resize does not apply), then 2x - 1.\n"             \
+    "Worker threads decode them while the device runs, in batches, with memory\n"                  \
+    "bounded whatever their number. An image that cannot be read gets an error\n"                  \
+    "naming it and is skipped; the others go on (the exit status is then 1). A\n"                 \
+    "summary (images, failures, seconds, images/s) ends the run on standard error,\n"              \
+    "with progress on the way when standard error is a terminal.\n"
+
+/* A set of images that prints what it skips; NULL (message printed) when
+ * out of memory. */
+cln_image_set *new_image_set(void);
+
+/* The images of the arguments (argv[optind..]) and --files-from into set;
+ * false (message printed) when the list cannot be read, there are no
+ * images, or one of the run's outputs (NULLs skipped) is one of the images
+ * or the list: it is refused before any work, so that no image is replaced
+ * by what is written. */
+bool list_images(const char *command, const image_args *ia, int argc, char **argv,
+                 const char *const *outputs, size_t output_count, cln_image_set *set);
+
+/* Refuses an output (NULLs skipped) that is one of the images, or the list
+ * they were read from (NULL: none): it would replace an input. */
+cln_status outputs_not_inputs(const char *const *outputs, size_t count, const cln_image_set *set,
+                              const char *list, cln_error *err);
+
+/* Where each batch's outputs go, in input order. */
+typedef struct batch_sink {
+    cln_status (*emit)(struct batch_sink *sink, const char *const *names, int n, const float *out,
+                       cln_error *err);
+    void *ctx;
+    size_t out_floats; /* per image */
+    size_t failures;   /* images it could not take (reported by it) */
+    bool completed;    /* every image went through or was reported */
+    /* Over several ranks (clinception-mpi), rank 0's sink takes every
+     * rank's batches in input order, unless it is local: then each rank's
+     * takes its own, and pack (on the others) and merge (on rank 0) bring
+     * their state together at the end. */
+    bool local;
+    cln_status (*pack)(struct batch_sink *sink, void **bytes, size_t *size, cln_error *err);
+    cln_status (*merge)(struct batch_sink *sink, const void *bytes, size_t size, cln_error *err);
+} batch_sink;
+
+/* Streams the set through the session's devices in batches of ia->batch,
+ * decoded on ia->workers threads: each batch's outputs to sink in input
+ * order, failures reported by name, progress and a summary on stderr.
+ * Returns the exit status: 0 when every image went through, 1 otherwise or
+ * on an error that stops the run (its message printed). */
+int run_images(const char *command, const common_args *a, session *s, const image_args *ia,
+               const cln_image_set *set, batch_sink *sink);
+
+/* ---- The commands (cmd_NAME.c), each returning the exit status ---------- */
+
+int cmd_devices(int argc, char **argv);
+int cmd_infer(int argc, char **argv);
+int cmd_classify(int argc, char **argv);
+int cmd_features(int argc, char **argv);
+int cmd_fid(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_tune(int argc, char **argv);
+
+#endif

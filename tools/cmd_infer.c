@@ -1,0 +1,167 @@
+/* clinception infer: the network on a .npy batch, the logits as .npy. */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include "cluster.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *const infer_usage =
+    "usage: clinception infer (--weights W.safetensors | --random-weights) --input X.npy\n"
+    "                         --output Y.npy [--transform-input] [--batch B] [--repeat K]\n"
+    "                         [OPTIONS]\n"
+    "\n"
+    "Reads X, a float32 C-order .npy of shape (N, 3, H, W) with N >= 1 and H, W >= 75,\n"
+    "runs the network (Inception v3, or --network's) in eval mode and writes the\n"
+    "logits to Y, float32 (N, K) for the model's K classes (the rows of its\n"
+    "fc.weight: 1000 for ImageNet's weights, 1008 for the FID Inception's).\n"
+    "Prints each image's five highest logits (class index:logit) on standard output,\n"
+    "and the device, load and forward times on standard error.\n"
+    "\n"
+    "  --input FILE       the input batch, .npy float32 (N, 3, H, W)\n"
+    "  --output FILE      where the logits go, .npy float32 (N, K)\n"
+    "  --transform-input  apply the network's input transform: torchvision's\n"
+    "                     transform_input for Inception v3 (on for its pretrained\n"
+    "                     weights: the input is then normalized with ImageNet's\n"
+    "                     mean/std); 2x - 1 for the FID Inception (the input in [0, 1])\n"
+    "  --batch B          run the input B images at a time (default: all at once,\n"
+    "                     or split evenly over the devices or ranks); each image's\n"
+    "                     logits are those of the batch it is in\n"
+    "  --repeat K         run the forward K times (default 1) and print each "
+    "time\n" COMMON_OPTIONS_HELP;
+
+/* Indices of the k largest values, largest first. */
+static void top_k(const float *v, int count, int k, int *out) {
+    for (int j = 0; j < k; j++) {
+        int best = -1;
+        for (int c = 0; c < count; c++) {
+            bool taken = false;
+            for (int i = 0; i < j; i++)
+                taken |= out[i] == c;
+            if (!taken && (best < 0 || v[c] > v[best])) best = c;
+        }
+        out[j] = best;
+    }
+}
+
+static void print_top5(int image, const float *logits, int classes) {
+    int top[5];
+    const int k = classes < 5 ? classes : 5;
+    top_k(logits, classes, k, top);
+    printf("image %d: top-%d classes", image, k);
+    for (int j = 0; j < k; j++)
+        printf(" %d:%.3f", top[j], (double)logits[top[j]]);
+    printf("\n");
+}
+
+int cmd_infer(int argc, char **argv) {
+    common_args a = {.command = "infer"};
+    const char *input = NULL, *output = NULL;
+    long repeat = 1, batch = 0;
+    const opt_spec specs[] = {
+        {"input", OPT_TEXT, &input, 0, 0},
+        {"output", OPT_TEXT, &output, 0, 0},
+        {"transform-input", OPT_FLAG, &a.fwd.transform_input, 0, 0},
+        {"repeat", OPT_COUNT, &repeat, 1, 100000},
+        {"batch", OPT_COUNT, &batch, 1, 65536},
+    };
+    int rc = parse_options(&a, "infer", infer_usage, specs, (int)(sizeof specs / sizeof specs[0]),
+                           argc, argv);
+    if (rc >= 0) return rc;
+    if (!no_arguments_left("infer", infer_usage, argc, argv)) return 2;
+    if (!input || !output) {
+        fprintf(stderr, "clinception infer: give --input and --output\n\n%s", infer_usage);
+        return 2;
+    }
+    if (!weights_given(&a, infer_usage)) return 2;
+    if (!writable_path(&a, output, input) || !writable_path(&a, a.csv, input) ||
+        !writable_path(&a, a.trace, input))
+        return 1;
+
+    cln_error err;
+    cln_npy x = {0};
+    session s = {0};
+    float *logits = NULL;
+    rc = 1;
+    if (read_batch(input, &x, &err) != CLN_OK) goto done;
+    const int all = (int)x.shape[0], h = (int)x.shape[2], w = (int)x.shape[3];
+    if (open_session(&a, &s, &err) != CLN_OK) goto done;
+    /* batches of B: by default all at once, or one per device or rank;
+     * over several ranks, rank r takes a run of whole batches, rows
+     * [first, first + n) */
+    const int ranks = cluster_ranks(), parts = ranks > 1 ? ranks : s.devices;
+    if (!batch) batch = (all + parts - 1) / parts;
+    const int64_t batches = (all + batch - 1) / batch;
+    const int64_t lo = batches * cluster_rank() / ranks * batch;
+    const int64_t hi = batches * (cluster_rank() + 1) / ranks * batch;
+    const int first = (int)(lo < all ? lo : all), n = (int)(hi < all ? hi : all) - first;
+    const int classes = cln_model_num_classes(s.model);
+    logits = malloc(((size_t)all * classes + 1) * sizeof *logits);
+    if (!logits) {
+        snprintf(err.message, sizeof err.message, "out of memory for the logits");
+        goto done;
+    }
+    size_t images[MAX_DEVICES];
+    const float *rows = x.data + (size_t)first * 3 * h * w;
+    for (long k = 0; k < repeat && n > 0; k++) {
+        double start = now_ms();
+        if (run_input(&a, &s, rows, n, h, w, (int)batch, a.fwd, true, logits, images, &err) !=
+            CLN_OK)
+            goto done;
+        const double ms = now_ms() - start;
+        fprintf(stderr, "forward %ld: %d x 3 x %d x %d in %.1f ms (%.1f ms per image)\n", k + 1, n,
+                h, w, ms, ms / n);
+    }
+    if (s.devices > 1) report_shares(&s, images);
+    if (ranks > 1) { /* every rank's logits to rank 0, in order */
+        if (cluster_rank() > 0) {
+            cluster_send(logits, (size_t)n * classes * sizeof *logits);
+            rc = 0;
+            command_finished = true;
+            goto done;
+        }
+        for (int from = 1, at = n; from < ranks; from++) {
+            size_t size;
+            float *part = cluster_receive(from, &size);
+            const int64_t end = batches * (from + 1) / ranks * batch;
+            const int rows_from = (int)(end < all ? end : all) - at;
+            if (size != (size_t)rows_from * classes * sizeof *part) {
+                free(part);
+                snprintf(err.message, sizeof err.message, "rank %d sent malformed logits", from);
+                goto done;
+            }
+            memcpy(logits + (size_t)at * classes, part, size);
+            free(part);
+            at += rows_from;
+        }
+    }
+    for (size_t i = 0; i < (size_t)all * classes; i++)
+        if (!isfinite(logits[i])) {
+            snprintf(err.message, sizeof err.message,
+                     "the logits of image %zu are not finite (NaN or infinity): the weights "
+                     "overflow float on this input; %s is not written",
+                     i / (size_t)classes, output);
+            goto done;
+        }
+    int64_t shape[2] = {all, classes};
+    if (cln_npy_write(output, logits, 2, shape, &err) != CLN_OK) goto done;
+    fprintf(stderr, "wrote %s (%d x %d)\n", output, all, classes);
+    for (int b = 0; b < all; b++)
+        print_top5(b, logits + (size_t)b * classes, classes);
+    rc = 0;
+    command_finished = true;
+done:
+    if (rc != 0) fail(&err);
+    free(logits);
+    close_session(&s);
+    cln_npy_free(&x);
+    return rc;
+}
