@@ -17,8 +17,6 @@
 
 bool command_finished;
 
-const char *const conv_names[CLN_CONV_ALGO_COUNT] = {"auto", "gemm", "tiled", "direct", "winograd"};
-
 double now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -41,134 +39,11 @@ void cli_note(const char *fmt, ...) {
     fprintf(stderr, "clinception: %s\n", message.message);
 }
 
-/* ---- Options ----------------------------------------------------------- */
+/* ---- Checks ------------------------------------------------------------ */
 
-/* Handles an option common to the commands; returns 1 if it was one, 0 if
- * not, -1 for a bad value (message printed). */
-static int common_option(common_args *a, int opt) {
-    switch (opt) {
-    case 'w':
-        a->weights = optarg;
-        return 1;
-    case 'r':
-        a->random_weights = true;
-        return 1;
-    case 'd':
-        a->device = optarg;
-        return 1;
-    case 'N':
-        if (cln_network_from_name(optarg, &a->network, NULL) == CLN_OK) return 1;
-        fprintf(stderr, "clinception %s: --network takes inception_v3 or fid, not '%s'\n",
-                a->command, optarg);
-        return -1;
-    case 'P':
-        a->profile = true;
-        return 1;
-    case 'C':
-        a->csv = optarg;
-        return 1;
-    case 'T':
-        a->trace = optarg;
-        return 1;
-    case 'c':
-        for (int i = 0; i < (int)(sizeof conv_names / sizeof conv_names[0]); i++)
-            if (strcmp(optarg, conv_names[i]) == 0) {
-                a->fwd.conv_algo = (cln_conv_algo)i;
-                return 1;
-            }
-        fprintf(stderr,
-                "clinception %s: --conv takes auto, gemm, tiled, direct or winograd, not '%s'\n",
-                a->command, optarg);
-        return -1;
-    }
-    return 0;
-}
-
-/* A whole-number option value in [lo, hi], or -1 (message printed). */
-static long count_arg(const char *command, const char *option, const char *text, long lo, long hi) {
-    char *end;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (errno || end == text || *end || v < lo || v > hi) {
-        fprintf(stderr, "clinception %s: %s takes a whole number from %ld to %ld, not '%s'\n",
-                command, option, lo, hi, text);
-        return -1;
-    }
-    return v;
-}
-
-static int unknown_option(const char *command, char **argv, const char *usage) {
-    fprintf(stderr, "clinception %s: unknown option or missing value '%s'\n\n%s", command,
-            argv[optind - 1], usage);
-    return 2;
-}
-
-#define MAX_OPTIONS 24
-
-/* Parses argv: the options every model command shares (when common is not
- * NULL), the command's own (specs) and --help. Returns -1 to go on, with the
- * first argument that is not an option at optind, or the exit code: 0 after
- * --help, 2 after a usage error (message and usage printed). */
-int parse_options(common_args *common, const char *command, const char *usage,
-                         const opt_spec *specs, int nspecs, int argc, char **argv) {
-    static const struct option shared[] = {
-        {"weights", required_argument, NULL, 'w'}, {"random-weights", no_argument, NULL, 'r'},
-        {"device", required_argument, NULL, 'd'},  {"conv", required_argument, NULL, 'c'},
-        {"profile", no_argument, NULL, 'P'},       {"csv", required_argument, NULL, 'C'},
-        {"trace", required_argument, NULL, 'T'},   {"network", required_argument, NULL, 'N'},
-    };
-    struct option options[MAX_OPTIONS];
-    int n = 0;
-    if (common)
-        for (size_t i = 0; i < sizeof shared / sizeof shared[0]; i++)
-            options[n++] = shared[i];
-    for (int i = 0; i < nspecs && n < MAX_OPTIONS - 2; i++)
-        options[n++] = (struct option){specs[i].name,
-                                       specs[i].kind == OPT_FLAG ? no_argument : required_argument,
-                                       NULL, 256 + i};
-    options[n++] = (struct option){"help", no_argument, NULL, 'h'};
-    options[n] = (struct option){NULL, 0, NULL, 0};
-    int opt;
-    optind = 1;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        if (opt == 'h') {
-            fputs(usage, stdout);
-            return 0;
-        }
-        if (opt >= 256 && opt < 256 + nspecs) {
-            const opt_spec *o = &specs[opt - 256];
-            char flag[64];
-            snprintf(flag, sizeof flag, "--%s", o->name);
-            if (o->kind == OPT_FLAG)
-                *(bool *)o->target = true;
-            else if (o->kind == OPT_TEXT)
-                *(const char **)o->target = optarg;
-            else if ((*(long *)o->target = count_arg(command, flag, optarg, o->lo, o->hi)) < 0)
-                return 2;
-            continue;
-        }
-        int r = common ? common_option(common, opt) : 0;
-        if (r < 0) return 2;
-        if (r == 0) return unknown_option(command, argv, usage);
-    }
-    return -1;
-}
-
-/* No arguments may follow the options. */
-bool no_arguments_left(const char *command, const char *usage, int argc, char **argv) {
-    if (optind < argc) {
-        fprintf(stderr, "clinception %s: unexpected argument '%s'\n\n%s", command, argv[optind],
-                usage);
-        return false;
-    }
-    return true;
-}
-
-bool weights_given(const common_args *a, const char *usage) {
+bool weights_given(const command *c, const common_args *a) {
     if (!a->weights == !a->random_weights) {
-        fprintf(stderr, "clinception %s: give one of --weights FILE or --random-weights\n\n%s",
-                a->command, usage);
+        usage_error(c, "give one of --weights FILE or --random-weights");
         return false;
     }
     return true;
@@ -177,15 +52,12 @@ bool weights_given(const common_args *a, const char *usage) {
 /* Output files are checked before any work: a path whose folder cannot be
  * written fails now, not after the forward, and so does one that is not a
  * regular file or is one of the run's inputs (the weights, input). */
-bool writable_path(const common_args *a, const char *path, const char *input) {
-    const char *command = a->command;
-    if (!path) return true;
+cln_status check_writable(const common_args *a, const char *path, const char *input,
+                          cln_error *err) {
+    if (!path) return CLN_OK;
     const char *inputs[2] = {a->weights, input};
-    cln_error err;
-    if (cln_check_output(path, inputs, 2, &err) != CLN_OK) {
-        fprintf(stderr, "clinception %s: %s\n", command, err.message);
-        return false;
-    }
+    cln_status st = cln_check_output(path, inputs, 2, err);
+    if (st != CLN_OK) return st;
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
@@ -195,13 +67,10 @@ bool writable_path(const common_args *a, const char *path, const char *input) {
         dir[1] = '\0';
     else
         *slash = '\0';
-    if (access(dir, W_OK) != 0) {
-        cln_error_set(&err, CLN_ERR_IO, "%s: cannot write: its folder %s is not writable: %s", path, dir,
-                 strerror(errno));
-        fprintf(stderr, "clinception %s: %s\n", command, err.message);
-        return false;
-    }
-    return true;
+    if (access(dir, W_OK) != 0)
+        return cln_error_set(err, CLN_ERR_IO, "%s: cannot write: its folder %s is not writable: %s",
+                             path, dir, strerror(errno));
+    return CLN_OK;
 }
 
 /* ---- The session -------------------------------------------------------- */
@@ -372,36 +241,35 @@ cln_status read_batch(const char *path, cln_npy *x, cln_error *err) {
 }
 
 /* The batch: as asked, else DEFAULT_BATCH or the most that fit if fewer;
- * -1 (message printed) when the batch asked for, or a single image, does not
- * fit the device: checked before anything is allocated for it. */
-static long fitting_batch_here(const session *all, long asked, int h, int w) {
+ * -1 (err says why) when the batch asked for, or a single image, does not
+ * fit a device: checked before anything is allocated for it. */
+static long fitting_batch_here(const session *all, long asked, int h, int w, cln_error *err) {
     const long want = asked ? asked : DEFAULT_BATCH;
     int least; /* the device that holds the fewest */
     const int fits = cln_pool_largest_batch(all->pool, (int)want, h, w, &least);
-    const cln_runtime *rt = cln_pool_runtime(all->pool, least);
+    const char *name = cln_runtime_device(cln_pool_runtime(all->pool, least))->device_name;
     if (fits >= (asked ? want : 1)) return asked ? asked : fits;
     if (fits < 0)
-        fprintf(stderr, "clinception: out of memory planning a batch\n");
+        cln_error_set(err, CLN_ERR_OUT_OF_MEMORY, "out of memory planning a batch");
     else if (fits == 0)
-        fprintf(stderr, "clinception: not even one %d x %d image fits %s\n", h, w,
-                cln_runtime_device(rt)->device_name);
+        cln_error_set(err, CLN_ERR_DEVICE, "not even one %d x %d image fits %s", h, w, name);
     else
-        fprintf(stderr,
-                "clinception: a batch of %ld images of %d x %d does not fit %s; the largest "
-                "that fits is %d\n",
-                want, h, w, cln_runtime_device(rt)->device_name, fits);
+        cln_error_set(err, CLN_ERR_DEVICE,
+                      "a batch of %ld images of %d x %d does not fit %s; the largest that fits "
+                      "is %d",
+                      want, h, w, name, fits);
     return -1;
 }
 
 /* fitting_batch_here on every rank: the smallest, so that every rank runs
- * the same batches; -1 on all of them if one has none. */
-long fitting_batch(const session *s, long asked, int h, int w) {
-    const long here = fitting_batch_here(s, asked, h, w);
-    if (cluster_ranks() == 1) return here;
-    const long least = cluster_min(here);
-    if (least < 0 && here >= 0)
-        fprintf(stderr, "clinception: another rank's device cannot hold the batch\n");
-    return least;
+ * the same batches; a failure on all of them if one has none. */
+cln_status fitting_batch(const session *s, long asked, int h, int w, long *batch, cln_error *err) {
+    const long here = fitting_batch_here(s, asked, h, w, err);
+    *batch = cluster_ranks() == 1 ? here : cluster_min(here);
+    if (*batch >= 0) return CLN_OK;
+    if (here >= 0)
+        cln_error_set(err, CLN_ERR_DEVICE, "another rank's device cannot hold the batch");
+    return err->status;
 }
 
 /* run_input's forward: forward_on with the command's options, --profile and

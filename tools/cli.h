@@ -1,6 +1,6 @@
 /* What the commands of the clinception program share, over the library's
  * public API alone: the options every command that loads a model takes
- * (parsed by parse_options, their help beside them), the session (the
+ * (options.h, their help beside them), the session (the
  * devices' pool, timed for --trace, and the profiled forward), output
  * checks, and runs of many images across devices and ranks (images.c).
  * Helpers return a cln_status with a cln_error; each command prints once. */
@@ -8,6 +8,7 @@
 #define CLN_CLI_H
 
 #include "clinception.h"
+#include "options.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -34,38 +35,6 @@ void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- Options ----------------------------------------------------------- */
 
-/* Options shared by every command that loads a model. */
-#define COMMON_OPTIONS_HELP                                                                        \
-    "  --weights FILE     the network's torchvision state dict in .safetensors (F32,\n"            \
-    "                     F16 or BF16; AuxLogits.* and num_batches_tracked are ignored)\n"         \
-    "  --random-weights   seeded random weights instead (the results mean nothing)\n"              \
-    "  --network NET      inception_v3 (torchvision's Inception v3, the default) or\n"             \
-    "                     fid (pytorch-fid's FID Inception, the TensorFlow graph's\n"              \
-    "                     port: weights pt_inception-2015-12-05, 1008 classes)\n"                  \
-    "  --device D         OpenCL device: P:D index (see `clinception devices`), cpu,\n"            \
-    "                     gpu, or part of the platform or device name; default\n"                  \
-    "                     $CLINCEPTION_DEVICE, then the first GPU, then the first device.\n"       \
-    "                     Several, comma-separated, or all: each gets its own runtime\n"           \
-    "                     and model on a thread of its own, and batches go to whichever\n"         \
-    "                     is free, results in input order (infer splits its batch,\n"              \
-    "                     bench runs every device at once; not with --profile)\n"                  \
-    "  --conv ALGO        how convolutions run: auto (the default, below), gemm\n"                 \
-    "                     (im2col + CLBlast's GEMM), tiled (im2col +\n"                            \
-    "                     our tiled GEMM), direct (our direct kernel, for those\n"                 \
-    "                     larger than 1x1) or winograd (Winograd F(2x2, 3x3) for the\n"            \
-    "                     3x3 stride-1 ones, the rest tiled); auto follows the\n"                  \
-    "                     device's tuning file (clinception tune) where there is one,\n"           \
-    "                     else on CPUs winograd for 3x3 stride-1 ones of >= 64 input\n"            \
-    "                     channels and tiled for the rest, gemm on other devices\n"                \
-    "  --profile          print a per-layer table of device times from OpenCL events,\n"           \
-    "                     with each layer kind's share of the device's measured peak,\n"           \
-    "                     of a warm forward (one unprofiled forward runs first; for\n"             \
-    "                     classify and features, of the first batch)\n"                            \
-    "  --csv FILE         write that table as CSV\n"                                               \
-    "  --trace FILE       write a Chrome trace (Perfetto, chrome://tracing) of every\n"            \
-    "                     kernel launch and the start-up phases\n"                                 \
-    "  -h, --help         show this text\n"
-
 /* --conv values, indexed by cln_conv_algo */
 extern const char *const conv_names[CLN_CONV_ALGO_COUNT];
 
@@ -77,30 +46,17 @@ typedef struct {
     cln_forward_options fwd;
 } common_args;
 
-/* A command's own options, parsed by parse_options. */
-typedef enum { OPT_FLAG, OPT_COUNT, OPT_TEXT } opt_kind;
+/* The options every command that loads a model takes, into a common_args. */
+#define COMMON_OPTIONS(a)                                                                              {"weights", OPT_TEXT, &(a).weights, 0, 0, "FILE",                                                   "the network's torchvision state dict in .safetensors (F32,\n"                                     "F16 or BF16; AuxLogits.* and num_batches_tracked are ignored)"},                                     {"random-weights", OPT_FLAG, &(a).random_weights, 0, 0, NULL,                                       "seeded random weights instead (the results mean nothing)"},                                      {"network", OPT_NETWORK, &(a).network, 0, 0, "NET",                                                 "inception_v3 (torchvision's Inception v3, the default) or\n"                                      "fid (pytorch-fid's FID Inception, the TensorFlow graph's\n"                                       "port: weights pt_inception-2015-12-05, 1008 classes)"},                                          {"device", OPT_TEXT, &(a).device, 0, 0, "D",                                                        "OpenCL device: P:D index (see `clinception devices`), cpu,\n"                                     "gpu, or part of the platform or device name; default\n"                                           "$CLINCEPTION_DEVICE, then the first GPU, then the first device.\n"                                "Several, comma-separated, or all: each gets its own runtime\n"                                    "and model on a thread of its own, and batches go to whichever\n"                                  "is free, results in input order (infer splits its batch,\n"                                       "bench runs every device at once; not with --profile)"},                                          {"conv", OPT_CONV, &(a).fwd.conv_algo, 0, 0, "ALGO",                                                "how convolutions run: auto (the default, below), gemm\n"                                          "(im2col + CLBlast's GEMM), tiled (im2col +\n"                                                     "our tiled GEMM), direct (our direct kernel, for those\n"                                          "larger than 1x1) or winograd (Winograd F(2x2, 3x3) for the\n"                                     "3x3 stride-1 ones, the rest tiled); auto follows the\n"                                           "device's tuning file (clinception tune) where there is one,\n"                                    "else on CPUs winograd for 3x3 stride-1 ones of >= 64 input\n"                                     "channels and tiled for the rest, gemm on other devices"},                                        {"profile", OPT_FLAG, &(a).profile, 0, 0, NULL,                                                     "print a per-layer table of device times from OpenCL events,\n"                                    "with each layer kind's share of the device's measured peak,\n"                                    "of a warm forward (one unprofiled forward runs first; for\n"                                      "classify and features, of the first batch)"},                                                    {"csv", OPT_TEXT, &(a).csv, 0, 0, "FILE", "write that table as CSV"}, {                            "trace", OPT_TEXT, &(a).trace, 0, 0, "FILE",                                                       "write a Chrome trace (Perfetto, chrome://tracing) of every\n"                                     "kernel launch and the start-up phases"                                                        }
 
-typedef struct {
-    const char *name; /* without the leading dashes */
-    opt_kind kind;
-    void *target; /* bool *, long * or const char ** */
-    long lo, hi;  /* the range of an OPT_COUNT */
-} opt_spec;
-
-/* Parses argv: the options every model command shares (when common is not
- * NULL), the command's own (specs) and --help. Returns -1 to go on, with the
- * first argument that is not an option at optind, or the exit code: 0 after
- * --help, 2 after a usage error (message and usage printed). */
-int parse_options(common_args *common, const char *command, const char *usage,
-                  const opt_spec *specs, int nspecs, int argc, char **argv);
-/* No arguments may follow the options (message and usage printed if so). */
-bool no_arguments_left(const char *command, const char *usage, int argc, char **argv);
 /* One of --weights and --random-weights (message and usage printed if not). */
-bool weights_given(const common_args *a, const char *usage);
+bool weights_given(const command *c, const common_args *a);
 /* Output files are checked before any work: a path whose folder cannot be
  * written fails now, not after the forward, and so does one that is not a
- * regular file or is one of the run's inputs (the weights, input). */
-bool writable_path(const common_args *a, const char *path, const char *input);
+ * regular file or is one of the run's inputs (the weights, input). A NULL
+ * path passes. */
+cln_status check_writable(const common_args *a, const char *path, const char *input,
+                          cln_error *err);
 
 /* ---- The session -------------------------------------------------------- */
 
@@ -143,10 +99,10 @@ void report_shares(const session *s, const size_t *images);
  * On failure x is freed and err says why. */
 cln_status read_batch(const char *path, cln_npy *x, cln_error *err);
 
-/* The batch: as asked, else DEFAULT_BATCH or the most that fit if fewer, the
- * same on every rank; -1 (message printed) when the batch asked for, or a
- * single image, does not fit a device. */
-long fitting_batch(const session *s, long asked, int h, int w);
+/* *batch: as asked, else DEFAULT_BATCH or the most that fit if fewer, the
+ * same on every rank; a failure when the batch asked for, or a single
+ * image, does not fit a device. */
+cln_status fitting_batch(const session *s, long asked, int h, int w, long *batch, cln_error *err);
 
 /* ---- Many images (images.c) ------------------------------------------- */
 
@@ -161,24 +117,32 @@ typedef struct {
     bool progress;
 } image_args;
 
-#define IMAGE_OPTION_SPECS(ia)                                                                     \
-    {"resize", OPT_COUNT, &(ia).resize, 1, 4096}, {"crop", OPT_COUNT, &(ia).crop, 75, 4096},       \
-        {"batch", OPT_COUNT, &(ia).batch, 1, 4096}, {"workers", OPT_COUNT, &(ia).workers, 1, 64},  \
-        {"files-from", OPT_TEXT, &(ia).files_from, 0, 0}, {                                        \
-        "progress", OPT_FLAG, &(ia).progress, 0, 0                                                 \
-    }
+/* --transform-input's help (infer, features --input). */
+#define TRANSFORM_INPUT_HELP                                                                       \
+    "apply the network's input transform: torchvision's\n"                                         \
+    "transform_input for Inception v3 (on for its pretrained\n"                                    \
+    "weights: the input is then normalized with ImageNet's\n"                                      \
+    "mean/std); 2x - 1 for the FID Inception (the input in [0, 1])"
 
-#define IMAGE_OPTIONS_HELP                                                                         \
-    "  --files-from LIST  also read the paths (files or folders) from LIST, one per\n"             \
-    "                     line; - for standard input\n"                                            \
-    "  --resize S         shorter side before cropping (default 342)\n"                            \
-    "  --crop C           center crop (default 299; at least 75)\n"                                \
-    "  --batch B          images per forward (default 8, or the most that fit the\n"               \
-    "                     device if fewer)\n"                                                      \
-    "  --workers N        threads decoding and preprocessing ahead of the device\n"                \
-    "                     (default: one per CPU, at most 4)\n"                                     \
-    "  --progress         print progress on standard error (images done, images/s,\n"              \
-    "                     time left) also when it is not a terminal\n"
+/* How many images run and how they are read, into an image_args. */
+#define IMAGE_BATCH_OPTIONS(ia)                                                                    \
+    {"batch", OPT_COUNT, &(ia).batch, 1, 4096, "B",                                                \
+     "images per forward (default 8, or the most that fit the\ndevice if fewer)"},                 \
+        {"workers", OPT_COUNT, &(ia).workers, 1, 64, "N",                                          \
+         "threads decoding and preprocessing ahead of the device\n"                                \
+         "(default: one per CPU, at most 4)"},                                                     \
+    {                                                                                              \
+        "progress", OPT_FLAG, &(ia).progress, 0, 0, NULL,                                          \
+            "print progress on standard error (images done, images/s,\n"                           \
+            "time left) also when it is not a terminal"                                            \
+    }
+#define IMAGE_OPTIONS(ia)                                                                          \
+    {"files-from", OPT_TEXT, &(ia).files_from, 0, 0, "LIST",                                       \
+     "also read the paths (files or folders) from LIST, one per\nline; - for standard input"},     \
+        {"resize", OPT_COUNT, &(ia).resize, 1, 4096, "S",                                          \
+         "shorter side before cropping (default 342)"},                                            \
+        {"crop", OPT_COUNT, &(ia).crop, 75, 4096, "C", "center crop (default 299; at least 75)"},  \
+        IMAGE_BATCH_OPTIONS(ia)
 
 #define IMAGE_INPUT_HELP                                                                           \
     "\n"                                                                                           \
@@ -197,17 +161,16 @@ typedef struct {
     "summary (images, failures, seconds, images/s) ends the run on standard error,\n"              \
     "with progress on the way when standard error is a terminal.\n"
 
-/* A set of images that prints what it skips; NULL (message printed) when
- * out of memory. */
-cln_image_set *new_image_set(void);
+/* A set of images that prints what it skips. */
+cln_status new_image_set(cln_image_set **out, cln_error *err);
 
 /* The images of the arguments (argv[optind..]) and --files-from into set;
- * false (message printed) when the list cannot be read, there are no
- * images, or one of the run's outputs (NULLs skipped) is one of the images
- * or the list: it is refused before any work, so that no image is replaced
- * by what is written. */
-bool list_images(const char *command, const image_args *ia, int argc, char **argv,
-                 const char *const *outputs, size_t output_count, cln_image_set *set);
+ * a failure when the list cannot be read, there are no images, or one of
+ * the run's outputs (NULLs skipped) is one of the images or the list: it is
+ * refused before any work, so that no image is replaced by what is
+ * written. */
+cln_status list_images(const image_args *ia, int argc, char **argv, const char *const *outputs,
+                       size_t output_count, cln_image_set *set, cln_error *err);
 
 /* Refuses an output (NULLs skipped) that is one of the images, or the list
  * they were read from (NULL: none): it would replace an input. */
@@ -233,11 +196,11 @@ typedef struct batch_sink {
 
 /* Streams the set through the session's devices in batches of ia->batch,
  * decoded on ia->workers threads: each batch's outputs to sink in input
- * order, failures reported by name, progress and a summary on stderr.
- * Returns the exit status: 0 when every image went through, 1 otherwise or
- * on an error that stops the run (its message printed). */
-int run_images(const char *command, const common_args *a, session *s, const image_args *ia,
-               const cln_image_set *set, batch_sink *sink);
+ * order, each image that cannot be read named on stderr, progress and a
+ * summary on stderr. *all_read says whether every image (and folder) went
+ * through; a failure is an error that stopped the run. */
+cln_status run_images(const char *command, const common_args *a, session *s, const image_args *ia,
+                      const cln_image_set *set, batch_sink *sink, bool *all_read, cln_error *err);
 
 /* ---- The commands (cmd_NAME.c), each returning the exit status ---------- */
 

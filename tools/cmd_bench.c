@@ -14,22 +14,6 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const bench_usage =
-    "usage: clinception bench (--weights W.safetensors | --random-weights) [--batch N]\n"
-    "                         [--size S] [--iters K] [--warmup K] [--json] [OPTIONS]\n"
-    "\n"
-    "Times whole forwards (input upload, every kernel, logits read-back) after warm-up\n"
-    "on a seeded random batch: median, p10, p90, images/s; and the start-up phases:\n"
-    "device set-up, program build (first time, with no driver cache, and as cached),\n"
-    "weight read and upload, first forward; the peak device memory held; and the\n"
-    "device's own FMA rate, measured with a small kernel, against the forward's.\n"
-    "\n"
-    "  --batch N          images per forward (default 1)\n"
-    "  --size S           input height and width (default 299)\n"
-    "  --iters K          timed forwards (default 10)\n"
-    "  --warmup K         untimed forwards first (default 2)\n"
-    "  --json             also print the figures as one JSON object on the last "
-    "line\n" COMMON_OPTIONS_HELP;
 
 static int compare_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -240,20 +224,36 @@ int cmd_bench(int argc, char **argv) {
     long batch = 1, size = 299, iters = 10, warmup = 2;
     bool json = false;
     const opt_spec specs[] = {
-        {"batch", OPT_COUNT, &batch, 1, 4096},
-        {"size", OPT_COUNT, &size, CLN_MIN_INPUT_SIZE, 4096},
-        {"iters", OPT_COUNT, &iters, 1, 100000},
-        {"warmup", OPT_COUNT, &warmup, 0, 100000},
-        {"json", OPT_FLAG, &json, 0, 0},
+        {"batch", OPT_COUNT, &batch, 1, 4096, "N", "images per forward (default 1)"},
+        {"size", OPT_COUNT, &size, CLN_MIN_INPUT_SIZE, 4096, "S",
+         "input height and width (default 299)"},
+        {"iters", OPT_COUNT, &iters, 1, 100000, "K", "timed forwards (default 10)"},
+        {"warmup", OPT_COUNT, &warmup, 0, 100000, "K", "untimed forwards first (default 2)"},
+        {"json", OPT_FLAG, &json, 0, 0, NULL,
+         "also print the figures as one JSON object on the last line"},
+        COMMON_OPTIONS(a),
     };
-    int parsed = parse_options(&a, "bench", bench_usage, specs,
-                               (int)(sizeof specs / sizeof specs[0]), argc, argv);
+    const command cmd = {
+        "bench",
+        "bench (--weights W.safetensors | --random-weights) [--batch N]\n"
+        "      [--size S] [--iters K] [--warmup K] [--json] [OPTIONS]",
+        "Times whole forwards (input upload, every kernel, logits read-back) after warm-up\n"
+        "on a seeded random batch: median, p10, p90, images/s; and the start-up phases:\n"
+        "device set-up, program build (first time, with no driver cache, and as cached),\n"
+        "weight read and upload, first forward; the peak device memory held; and the\n"
+        "device's own FMA rate, measured with a small kernel, against the forward's.\n",
+        specs,
+        (int)(sizeof specs / sizeof specs[0]),
+    };
+    int parsed = parse_options(&cmd, argc, argv);
     if (parsed >= 0) return parsed;
-    if (!no_arguments_left("bench", bench_usage, argc, argv)) return 2;
-    if (!weights_given(&a, bench_usage)) return 2;
-    if (!writable_path(&a, a.csv, NULL) || !writable_path(&a, a.trace, NULL)) return 1;
-
+    if (!no_arguments_left(&cmd, argc, argv)) return 2;
+    if (!weights_given(&cmd, &a)) return 2;
     cln_error err = {.message = ""};
+    if (check_writable(&a, a.csv, NULL, &err) != CLN_OK ||
+        check_writable(&a, a.trace, NULL, &err) != CLN_OK)
+        return fail(&err);
+
     session s = {0};
     int rc = 1;
     const size_t count = (size_t)batch * 3 * size * size;
@@ -261,10 +261,8 @@ int cmd_bench(int argc, char **argv) {
     double *times = NULL;
     if (open_session(&a, &s, &err) != CLN_OK) goto done;
     /* the batch must fit the device before its input is made */
-    if (fitting_batch(&s, batch, (int)size, (int)size) < 0) {
-        err.message[0] = '\0';
-        goto done;
-    }
+    long fits;
+    if (fitting_batch(&s, batch, (int)size, (int)size, &fits, &err) != CLN_OK) goto done;
     input = malloc(count * sizeof *input);
     times = malloc((size_t)iters * sizeof *times);
     logits = malloc((size_t)batch * cln_model_num_classes(s.model) * sizeof *logits);

@@ -14,25 +14,6 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const classify_usage =
-    "usage: clinception classify (--weights W.safetensors | --random-weights) [--top K]\n"
-    "                            [--labels FILE] [--json] [--files-from LIST]\n"
-    "                            [--resize S] [--crop C] [--batch B] [--workers N]\n"
-    "                            [--progress] [OPTIONS] [IMAGE|FOLDER ...]\n"
-    "\n"
-    "Prints each image's most likely classes, in input order as the batches finish.\n"
-    "A model with 1000 classes is labelled with ImageNet's names, unless --labels\n"
-    "gives others; a model with another number of classes (a fine-tuned head) shows\n"
-    "each class by its index, unless --labels names them. A control character in a\n"
-    "path (a line break, an escape) is printed as \\xNN; --json gives paths "
-    "exactly.\n" IMAGE_INPUT_HELP "\n"
-    "  --top K            classes per image (default 5, or all the model's classes if\n"
-    "                     fewer; at most the model's classes)\n"
-    "  --labels FILE      class names, one per line of UTF-8 text, as many as the\n"
-    "                     model has classes\n"
-    "  --json             one JSON object per image and line: {\"image\": PATH, \"top\":\n"
-    "                     [{\"class\": INDEX, \"label\": NAME or null, \"prob\": P}, "
-    "...]}\n" IMAGE_OPTIONS_HELP COMMON_OPTIONS_HELP;
 
 typedef struct {
     int classes, top;
@@ -114,46 +95,58 @@ int cmd_classify(int argc, char **argv) {
     bool json = false;
     const char *labels_path = NULL;
     const opt_spec specs[] = {
-        {"top", OPT_COUNT, &top, 1, MAX_TOP},
-        {"json", OPT_FLAG, &json, 0, 0},
-        {"labels", OPT_TEXT, &labels_path, 0, 0},
-        IMAGE_OPTION_SPECS(ia),
+        {"top", OPT_COUNT, &top, 1, MAX_TOP, "K",
+         "classes per image (default 5, or all the model's classes if\n"
+         "fewer; at most the model's classes)"},
+        {"labels", OPT_TEXT, &labels_path, 0, 0, "FILE",
+         "class names, one per line of UTF-8 text, as many as the\nmodel has classes"},
+        {"json", OPT_FLAG, &json, 0, 0, NULL,
+         "one JSON object per image and line: {\"image\": PATH, \"top\":\n"
+         "[{\"class\": INDEX, \"label\": NAME or null, \"prob\": P}, ...]}"},
+        IMAGE_OPTIONS(ia),
+        COMMON_OPTIONS(a),
     };
-    int parsed = parse_options(&a, "classify", classify_usage, specs,
-                               (int)(sizeof specs / sizeof specs[0]), argc, argv);
+    const command cmd = {
+        "classify",
+        "classify (--weights W.safetensors | --random-weights) [--top K]\n"
+        "         [--labels FILE] [--json] [--files-from LIST]\n"
+        "         [--resize S] [--crop C] [--batch B] [--workers N]\n"
+        "         [--progress] [OPTIONS] [IMAGE|FOLDER ...]",
+        "Prints each image's most likely classes, in input order as the batches finish.\n"
+        "A model with 1000 classes is labelled with ImageNet's names, unless --labels\n"
+        "gives others; a model with another number of classes (a fine-tuned head) shows\n"
+        "each class by its index, unless --labels names them. A control character in a\n"
+        "path (a line break, an escape) is printed as \\xNN; --json gives paths "
+        "exactly.\n" IMAGE_INPUT_HELP,
+        specs,
+        (int)(sizeof specs / sizeof specs[0]),
+    };
+    int parsed = parse_options(&cmd, argc, argv);
     if (parsed >= 0) return parsed;
-    if (optind == argc && !ia.files_from) {
-        fprintf(stderr, "clinception classify: give at least one image or folder\n\n%s",
-                classify_usage);
-        return 2;
-    }
-    if (!weights_given(&a, classify_usage)) return 2;
-    if (!writable_path(&a, a.csv, labels_path) || !writable_path(&a, a.trace, labels_path))
-        return 1;
+    if (optind == argc && !ia.files_from) return usage_error(&cmd, "give at least one image or folder");
+    if (!weights_given(&cmd, &a)) return 2;
 
     cln_error err;
     session s = {0};
     cln_image_set *set = NULL;
     cln_labels labels = {0};
     classify_sink c = {.top = (int)top, .json = json};
-    int rc = 1;
-    if (labels_path && cln_labels_read(labels_path, &labels, &err) != CLN_OK) {
-        fail(&err);
-        goto done;
-    }
+    batch_sink sink = {print_classes, &c, 0, 0, false, false, NULL, NULL};
     const char *outputs[] = {a.csv, a.trace};
-    if (!(set = new_image_set()) || !list_images("classify", &ia, argc, argv, outputs, 2, set))
-        goto done;
-    if (open_session(&a, &s, &err) != CLN_OK) {
-        fail(&err);
-        goto done;
-    }
+    bool all_read = false;
+    int rc = 1;
+    cln_status st = check_writable(&a, a.csv, labels_path, &err);
+    if (st == CLN_OK) st = check_writable(&a, a.trace, labels_path, &err);
+    if (st == CLN_OK && labels_path) st = cln_labels_read(labels_path, &labels, &err);
+    if (st == CLN_OK) st = new_image_set(&set, &err);
+    if (st == CLN_OK) st = list_images(&ia, argc, argv, outputs, 2, set, &err);
+    if (st == CLN_OK) st = open_session(&a, &s, &err);
+    if (st != CLN_OK) goto done;
     c.classes = cln_model_num_classes(s.model);
     if (labels_path && labels.count != c.classes) {
-        cln_error_set(&err, CLN_ERR_FORMAT,
-                 "%s: wrong number of labels: it holds %d, the model has %d classes", labels_path,
-                 labels.count, c.classes);
-        fail(&err);
+        st = cln_error_set(&err, CLN_ERR_FORMAT,
+                           "%s: wrong number of labels: it holds %d, the model has %d classes",
+                           labels_path, labels.count, c.classes);
         goto done;
     }
     if (c.top == 0) c.top = c.classes < 5 ? c.classes : 5;
@@ -167,14 +160,16 @@ int cmd_classify(int argc, char **argv) {
     c.probs = malloc((size_t)c.top * sizeof *c.probs);
     c.best = malloc((size_t)c.top * sizeof *c.best);
     if (!c.probs || !c.best) {
-        fprintf(stderr, "clinception classify: out of memory for %d classes\n", c.classes);
+        st = cln_error_set(&err, CLN_ERR_OUT_OF_MEMORY, "out of memory for %d classes", c.classes);
         goto done;
     }
-    if ((ia.batch = fitting_batch(&s, ia.batch, (int)ia.crop, (int)ia.crop)) < 0) goto done;
-    batch_sink sink = {print_classes, &c, (size_t)c.classes, 0, false, false, NULL, NULL};
-    rc = run_images("classify", &a, &s, &ia, set, &sink);
+    sink.out_floats = (size_t)c.classes;
+    st = fitting_batch(&s, ia.batch, (int)ia.crop, (int)ia.crop, &ia.batch, &err);
+    if (st == CLN_OK) st = run_images("classify", &a, &s, &ia, set, &sink, &all_read, &err);
     command_finished = sink.completed;
+    rc = st == CLN_OK && all_read ? 0 : 1;
 done:
+    if (st != CLN_OK) fail(&err);
     free(c.probs);
     free(c.best);
     close_session(&s);

@@ -14,22 +14,19 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const devices_usage =
-    "usage: clinception devices\n"
-    "\n"
-    "Lists every OpenCL platform and device: its index P:D (for --device), type,\n"
-    "compute units, global memory, largest allocation and OpenCL version.\n";
 
 int cmd_devices(int argc, char **argv) {
-    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        fputs(devices_usage, stdout);
-        return 0;
-    }
-    if (argc > 1) {
-        fprintf(stderr, "clinception devices: unexpected argument '%s'\n%s", argv[1],
-                devices_usage);
-        return 2;
-    }
+    const command cmd = {
+        "devices",
+        "devices",
+        "Lists every OpenCL platform and device: its index P:D (for --device), type,\n"
+        "compute units, global memory, largest allocation and OpenCL version.\n",
+        NULL,
+        0,
+    };
+    int parsed = parse_options(&cmd, argc, argv);
+    if (parsed >= 0) return parsed;
+    if (!no_arguments_left(&cmd, argc, argv)) return 2;
     cln_device_info *list = NULL;
     size_t n = 0;
     cln_error err;

@@ -14,33 +14,6 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const features_usage =
-    "usage: clinception features (--weights W.safetensors | --random-weights)\n"
-    "                            (--input X.npy | IMAGE|FOLDER ... | --files-from LIST)\n"
-    "                            --output F.npy [--layer NAME] [OPTIONS]\n"
-    "       clinception features (--weights W.safetensors | --random-weights)\n"
-    "                            --list-layers [--crop C | --input X.npy]\n"
-    "\n"
-    "Writes the output of one layer for every image to F, float32, one row per image\n"
-    "in input order: (N, 2048) for avgpool (the default: the pooled features), (N, K)\n"
-    "for fc (the logits), (N, C, H, W) for any other layer. The network runs up to\n"
-    "that layer and no further. For images, F's rows are those that could be read,\n"
-    "and their paths, one per line in the same order, go to F's name with .npy\n"
-    "replaced by .paths.txt. F (and the paths) are written under a temporary name\n"
-    "and appear whole at the end.\n" IMAGE_INPUT_HELP "\n"
-    "  --output FILE      the .npy to write\n"
-    "  --layer NAME       the layer, by its torchvision module name: Conv2d_1a_3x3,\n"
-    "                     Conv2d_2a_3x3, Conv2d_2b_3x3, maxpool1, Conv2d_3b_1x1,\n"
-    "                     Conv2d_4a_3x3, maxpool2, Mixed_5b ... Mixed_7c (a block's\n"
-    "                     concatenated output), a convolution inside a block (e.g.\n"
-    "                     Mixed_6b.branch7x7_2), avgpool or fc (default avgpool)\n"
-    "  --list-layers      print every layer's name and output shape (C x H x W) at\n"
-    "                     the crop size (or --input's height and width), and stop\n"
-    "  --input FILE       a float32 (N, 3, H, W) .npy instead of images, run as by\n"
-    "                     `clinception infer`\n"
-    "  --transform-input  with --input: apply the network's input transform (as\n"
-    "                     `clinception infer --help` says)\n" IMAGE_OPTIONS_HELP
-        COMMON_OPTIONS_HELP;
 
 /* The paths list beside F: F's name with .npy replaced by (or, without it,
  * followed by) .paths.txt; malloc'd. */
@@ -94,46 +67,41 @@ static int row_shape(const char *layer, int c, int h, int w, int64_t *shape) {
     return 3;
 }
 
-static int list_layers(const session *s, int h, int w) {
+static cln_status list_layers(const session *s, int h, int w, cln_error *err) {
     size_t count;
     const char *const *names = cln_model_feature_layers(s->model, &count);
-    cln_error err;
     printf("layers at a %d x %d input (output channels x height x width):\n", h, w);
     for (size_t i = 0; i < count; i++) {
         int c, oh, ow;
-        if (cln_model_feature_shape(s->model, names[i], h, w, &c, &oh, &ow, &err) != CLN_OK)
-            return fail(&err);
+        cln_status st = cln_model_feature_shape(s->model, names[i], h, w, &c, &oh, &ow, err);
+        if (st != CLN_OK) return st;
         printf("  %-32s %5d x %3d x %3d\n", names[i], c, oh, ow);
     }
-    return 0;
+    return CLN_OK;
 }
 
-/* An --input batch, run ia->batch images at a time. */
-static int features_of_batch(const common_args *a, session *s, const cln_npy *x, long batch,
-                             features_sink *f) {
+/* An --input batch, run `batch` images at a time. */
+static cln_status features_of_batch(const common_args *a, session *s, const cln_npy *x, long batch,
+                                    features_sink *f, cln_error *err) {
     const int n = (int)x->shape[0], h = (int)x->shape[2], w = (int)x->shape[3];
     const size_t per_image = 3 * (size_t)h * w;
     /* batches of `batch`, as many at a time as there are devices */
     const long group = batch * s->devices;
-    cln_error err;
     float *out = malloc((size_t)group * f->row_floats * sizeof *out);
-    if (!out) {
-        fprintf(stderr, "clinception: out of memory for a batch of %ld\n", batch);
-        return 1;
-    }
-    for (int first = 0; first < n; first += (int)group) {
+    if (!out)
+        return cln_error_set(err, CLN_ERR_OUT_OF_MEMORY, "out of memory for a batch of %ld",
+                             batch);
+    cln_status st = CLN_OK;
+    for (int first = 0; first < n && st == CLN_OK; first += (int)group) {
         const int count = n - first < group ? n - first : (int)group;
         /* --profile, --csv and --trace: of the first batch */
-        if (run_input(a, s, x->data + first * per_image, count, h, w, (int)batch, a->fwd,
-                      first == 0, out, NULL, &err) != CLN_OK ||
-            cln_npy_writer_append(f->npy, out, (size_t)count, &err) != CLN_OK) {
-            free(out);
-            return fail(&err);
-        }
+        st = run_input(a, s, x->data + first * per_image, count, h, w, (int)batch, a->fwd,
+                       first == 0, out, NULL, err);
+        if (st == CLN_OK) st = cln_npy_writer_append(f->npy, out, (size_t)count, err);
         f->rows += count;
     }
     free(out);
-    return 0;
+    return st;
 }
 
 int cmd_features(int argc, char **argv) {
@@ -142,32 +110,49 @@ int cmd_features(int argc, char **argv) {
     const char *output = NULL, *input = NULL, *layer = "avgpool";
     bool list = false;
     const opt_spec specs[] = {
-        {"output", OPT_TEXT, &output, 0, 0},
-        {"layer", OPT_TEXT, &layer, 0, 0},
-        {"list-layers", OPT_FLAG, &list, 0, 0},
-        {"input", OPT_TEXT, &input, 0, 0},
-        {"transform-input", OPT_FLAG, &a.fwd.transform_input, 0, 0},
-        IMAGE_OPTION_SPECS(ia),
+        {"output", OPT_TEXT, &output, 0, 0, "FILE", "the .npy to write"},
+        {"layer", OPT_TEXT, &layer, 0, 0, "NAME",
+         "the layer, by its torchvision module name: Conv2d_1a_3x3,\n"
+         "Conv2d_2a_3x3, Conv2d_2b_3x3, maxpool1, Conv2d_3b_1x1,\n"
+         "Conv2d_4a_3x3, maxpool2, Mixed_5b ... Mixed_7c (a block's\n"
+         "concatenated output), a convolution inside a block (e.g.\n"
+         "Mixed_6b.branch7x7_2), avgpool or fc (default avgpool)"},
+        {"list-layers", OPT_FLAG, &list, 0, 0, NULL,
+         "print every layer's name and output shape (C x H x W) at\n"
+         "the crop size (or --input's height and width), and stop"},
+        {"input", OPT_TEXT, &input, 0, 0, "FILE",
+         "a float32 (N, 3, H, W) .npy instead of images, run as by\n`clinception infer`"},
+        {"transform-input", OPT_FLAG, &a.fwd.transform_input, 0, 0, NULL,
+         "with --input: apply the network's input transform (as\n"
+         "`clinception infer --help` says)"},
+        IMAGE_OPTIONS(ia),
+        COMMON_OPTIONS(a),
     };
-    int parsed = parse_options(&a, "features", features_usage, specs,
-                               (int)(sizeof specs / sizeof specs[0]), argc, argv);
+    const command cmd = {
+        "features",
+        "features (--weights W.safetensors | --random-weights)\n"
+        "         (--input X.npy | IMAGE|FOLDER ... | --files-from LIST)\n"
+        "         --output F.npy [--layer NAME] [OPTIONS]\n"
+        "clinception features (--weights W.safetensors | --random-weights)\n"
+        "         --list-layers [--crop C | --input X.npy]",
+        "Writes the output of one layer for every image to F, float32, one row per image\n"
+        "in input order: (N, 2048) for avgpool (the default: the pooled features), (N, K)\n"
+        "for fc (the logits), (N, C, H, W) for any other layer. The network runs up to\n"
+        "that layer and no further. For images, F's rows are those that could be read,\n"
+        "and their paths, one per line in the same order, go to F's name with .npy\n"
+        "replaced by .paths.txt. F (and the paths) are written under a temporary name\n"
+        "and appear whole at the end.\n" IMAGE_INPUT_HELP,
+        specs,
+        (int)(sizeof specs / sizeof specs[0]),
+    };
+    int parsed = parse_options(&cmd, argc, argv);
     if (parsed >= 0) return parsed;
     const bool images = optind < argc || ia.files_from;
-    if (!list && (!output || images == !!input)) {
-        fprintf(stderr,
-                "clinception features: give --output and either --input or images (not both)\n\n%s",
-                features_usage);
-        return 2;
-    }
-    if (list && (output || images)) {
-        fprintf(stderr, "clinception features: --list-layers takes no --output or images\n\n%s",
-                features_usage);
-        return 2;
-    }
-    if (!weights_given(&a, features_usage)) return 2;
-    if (!writable_path(&a, output, input) || !writable_path(&a, a.csv, input) ||
-        !writable_path(&a, a.trace, input))
-        return 1;
+    if (!list && (!output || images == !!input))
+        return usage_error(&cmd, "give --output and either --input or images (not both)");
+    if (list && (output || images))
+        return usage_error(&cmd, "--list-layers takes no --output or images");
+    if (!weights_given(&cmd, &a)) return 2;
 
     cln_error err;
     session s = {0};
@@ -175,40 +160,33 @@ int cmd_features(int argc, char **argv) {
     cln_npy x = {0};
     features_sink f = {0};
     char *paths_name = NULL;
+    bool all_read = true;
     int rc = 1, h = (int)ia.crop, w = (int)ia.crop;
-    if (input) {
-        if (read_batch(input, &x, &err) != CLN_OK) {
-            fail(&err);
-            goto done;
-        }
+    cln_status st = check_writable(&a, output, input, &err);
+    if (st == CLN_OK) st = check_writable(&a, a.csv, input, &err);
+    if (st == CLN_OK) st = check_writable(&a, a.trace, input, &err);
+    if (st == CLN_OK && input && (st = read_batch(input, &x, &err)) == CLN_OK) {
         h = (int)x.shape[2];
         w = (int)x.shape[3];
-    } else if (images) {
+    } else if (st == CLN_OK && images) {
         paths_name = paths_list_name(output);
-        if (!paths_name) {
-            fprintf(stderr, "clinception features: out of memory\n");
-            goto done;
-        }
         const char *outputs[] = {output, paths_name, a.csv, a.trace};
-        if (!writable_path(&a, paths_name, NULL) ||
-            !(set = new_image_set()) ||
-            !list_images("features", &ia, argc, argv, outputs, 4, set))
-            goto done;
+        st = paths_name ? check_writable(&a, paths_name, NULL, &err)
+                        : cln_error_set(&err, CLN_ERR_OUT_OF_MEMORY, "out of memory");
+        if (st == CLN_OK) st = new_image_set(&set, &err);
+        if (st == CLN_OK) st = list_images(&ia, argc, argv, outputs, 4, set, &err);
     }
-    if (open_session(&a, &s, &err) != CLN_OK) {
-        fail(&err);
-        goto done;
-    }
+    if (st == CLN_OK) st = open_session(&a, &s, &err);
+    if (st != CLN_OK) goto done;
     if (list) {
-        rc = list_layers(&s, h, w);
+        st = list_layers(&s, h, w, &err);
+        rc = st == CLN_OK ? 0 : 1;
         goto done;
     }
     int c, oh, ow;
     int64_t shape[3];
-    if (cln_model_feature_shape(s.model, layer, h, w, &c, &oh, &ow, &err) != CLN_OK) {
-        fail(&err);
+    if ((st = cln_model_feature_shape(s.model, layer, h, w, &c, &oh, &ow, &err)) != CLN_OK)
         goto done;
-    }
     s.layer = layer;
     if (input && cluster_ranks() > 1) {
         fprintf(stderr, "clinception-mpi features: takes images, not --input (run infer, or "
@@ -219,52 +197,48 @@ int cmd_features(int argc, char **argv) {
     /* over several ranks, rank 0 writes what every rank computes */
     const bool writer = cluster_rank() == 0;
     f.row_floats = (size_t)c * oh * ow;
-    if (writer && cln_npy_writer_open(output, 1 + row_shape(layer, c, oh, ow, shape), shape,
-                                      &f.npy, &err) != CLN_OK) {
-        fail(&err);
-        goto done;
-    }
+    f.paths_name = paths_name;
+    if (writer)
+        st = cln_npy_writer_open(output, 1 + row_shape(layer, c, oh, ow, shape), shape, &f.npy,
+                                 &err);
+    if (st == CLN_OK && writer && !input)
+        st = cln_output_open(paths_name, &f.paths, &f.paths_file, &err);
+    long batch;
+    if (st == CLN_OK) st = fitting_batch(&s, ia.batch, h, w, &batch, &err);
+    if (st != CLN_OK) goto done;
     if (input) {
-        const long batch = fitting_batch(&s, ia.batch, h, w);
-        rc = batch < 0 ? 1 : features_of_batch(&a, &s, &x, batch, &f);
+        st = features_of_batch(&a, &s, &x, batch, &f, &err);
     } else {
-        f.paths_name = paths_name;
-        if (writer && cln_output_open(paths_name, &f.paths, &f.paths_file, &err) != CLN_OK) {
-            fail(&err);
-            goto done;
-        }
-        if ((ia.batch = fitting_batch(&s, ia.batch, h, w)) < 0) goto done;
-        batch_sink sink = {write_rows, &f, (size_t)c * oh * ow, 0, false, false, NULL, NULL};
-        rc = run_images("features", &a, &s, &ia, set, &sink);
+        ia.batch = batch;
+        batch_sink sink = {write_rows, &f, f.row_floats, 0, false, false, NULL, NULL};
+        st = run_images("features", &a, &s, &ia, set, &sink, &all_read, &err);
         if (!sink.completed) goto done;
         if (!writer) {
+            rc = all_read ? 0 : 1;
             command_finished = true;
             goto done;
         }
     }
-    if (rc == 0 || !input) { /* images: the rows of those that could be read */
-        const int64_t rows = f.rows;
-        /* the paths first: if the array then fails, the message says so */
-        cln_output *paths = f.paths;
-        f.paths = NULL;
-        if (paths && cln_output_commit(paths, &err) != CLN_OK) {
-            rc = fail(&err);
-            goto done;
-        }
-        cln_npy_writer *npy = f.npy;
-        f.npy = NULL;
-        if (cln_npy_writer_close(npy, &err) != CLN_OK) {
-            if (paths_name)
-                cln_error_append(&err, " (%s was written already and lists rows %s lacks)",
-                                 paths_name, output);
-            rc = fail(&err);
-            goto done;
-        }
-        fprintf(stderr, "wrote %s (%lld rows of layer %s)%s%s\n", output, (long long)rows, layer,
-                paths_name ? " and " : "", paths_name ? paths_name : "");
+    if (st != CLN_OK) goto done;
+    /* images: the rows of those that could be read; the paths first: if the
+     * array then fails, the message says so */
+    cln_output *paths = f.paths;
+    f.paths = NULL;
+    if (paths && (st = cln_output_commit(paths, &err)) != CLN_OK) goto done;
+    cln_npy_writer *npy = f.npy;
+    f.npy = NULL;
+    if ((st = cln_npy_writer_close(npy, &err)) != CLN_OK) {
+        if (paths_name)
+            cln_error_append(&err, " (%s was written already and lists rows %s lacks)",
+                             paths_name, output);
+        goto done;
     }
+    fprintf(stderr, "wrote %s (%lld rows of layer %s)%s%s\n", output, (long long)f.rows, layer,
+            paths_name ? " and " : "", paths_name ? paths_name : "");
+    rc = all_read ? 0 : 1;
     command_finished = true;
 done:
+    if (st != CLN_OK) fail(&err);
     cln_npy_writer_abort(f.npy);
     cln_output_abort(f.paths);
     free(paths_name);

@@ -14,37 +14,6 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const fid_usage =
-    "usage: clinception fid (--weights W.safetensors | --random-weights) [--dims D]\n"
-    "                       [--batch B] [--workers N] [--json] [--progress] [OPTIONS] A B\n"
-    "       clinception fid --save-stats [--dims D] [OPTIONS] IMAGES OUT.npz\n"
-    "\n"
-    "Prints the Frechet Inception Distance between A and B as pytorch-fid computes\n"
-    "it, on any OpenCL device. A and B are each a folder of images (read\n"
-    "recursively, as classify reads one), a list of image paths (a file ending in\n"
-    ".txt, one path or folder per line, or - for standard input), or a .npz of\n"
-    "statistics (pytorch-fid's: mu and sigma; no weights are needed for two).\n"
-    "The FID Inception (--network fid; weights pt_inception-2015-12-05 converted by\n"
-    "tools/pth_to_safetensors.py, see the README) runs on each image as\n"
-    "pytorch-fid's does: RGB, scaled to [0, 1], resized to 299 x 299 (bilinear\n"
-    "without antialiasing), 2x - 1; the features are those of --dims, averaged\n"
-    "over space; their mean and covariance (N - 1) are taken in float64, and\n"
-    "d^2 = |mu1 - mu2|^2 + tr(s1 + s2 - 2 sqrtm(s1 s2)), with 1e-6 added to both\n"
-    "diagonals where the product has no finite square root, as pytorch-fid does.\n"
-    "An image that cannot be read is named and left out (the exit status is then\n"
-    "1). With --save-stats, IMAGES' statistics are written to OUT.npz instead,\n"
-    "which pytorch-fid reads (and fid reads pytorch-fid's).\n"
-    "\n"
-    "  --dims D           the features: 2048 (the final average pool, the default),\n"
-    "                     768 (Mixed_6e), 192 (maxpool2) or 64 (maxpool1)\n"
-    "  --save-stats       write the statistics of IMAGES to OUT.npz\n"
-    "  --json             end with one JSON line: {\"fid\": VALUE, \"dims\": D,\n"
-    "                     \"images\": [NA, NB] (null for a statistics file),\n"
-    "                     \"failed\": K, \"offset\": BOOL (1e-6 was added)}\n"
-    "  --batch B          images per forward (default 8, or the most that fit)\n"
-    "  --workers N        decoding threads (default: one per CPU, at most 4)\n"
-    "  --progress         print progress on standard error even when it is not a\n"
-    "                     terminal\n" COMMON_OPTIONS_HELP;
 
 /* Each image's features averaged over space (as pytorch-fid's
  * adaptive_avg_pool2d) into the accumulator, in float64. */
@@ -79,75 +48,55 @@ static bool is_list_file(const char *arg) {
 }
 
 /* The statistics of one set: read from a .npz, or made from its images on
- * the session (opened on first use); *failed counts images left out.
- * false (message printed) on an error that stops the run. */
-static bool set_statistics(const common_args *a, image_args ia, session *s, const char *arg,
-                           int dims, const char *const *outputs, size_t output_count,
-                           cln_fid_stats *out, size_t *failed) {
-    cln_error err;
+ * the session (opened on first use); *failed counts images left out. */
+static cln_status set_statistics(const common_args *a, image_args ia, session *s, const char *arg,
+                                 int dims, const char *const *outputs, size_t output_count,
+                                 cln_fid_stats *out, size_t *failed, cln_error *err) {
     if (is_stats_file(arg)) {
-        if (cln_fid_stats_read(arg, out, &err) != CLN_OK) return fail(&err), false;
-        if (out->dims != dims) {
-            fprintf(stderr, "clinception fid: %s holds statistics of %d dims, not --dims %d\n", arg,
-                    out->dims, dims);
-            return false;
-        }
-        return true;
+        cln_status st = cln_fid_stats_read(arg, out, err);
+        if (st == CLN_OK && out->dims != dims)
+            st = cln_error_set(err, CLN_ERR_INVALID_ARGUMENT,
+                               "%s holds statistics of %d dims, not --dims %d", arg, out->dims,
+                               dims);
+        return st;
     }
-    cln_image_set *set = new_image_set();
+    cln_image_set *set = NULL;
     fid_sink f = {0};
-    bool ok = false;
     const char *layer = cln_fid_layer(dims);
-    if (!set) return false;
-    cln_status st = is_list_file(arg) ? cln_image_set_add_list(set, arg, &err)
-                                      : cln_image_set_add(set, arg, &err);
+    cln_status st = new_image_set(&set, err);
     if (st == CLN_OK)
-        st = outputs_not_inputs(outputs, output_count, set, is_list_file(arg) ? arg : NULL, &err);
-    if (st != CLN_OK) {
-        fail(&err);
-        goto done;
-    }
-    if (cln_image_set_count(set) == 0) {
-        fprintf(stderr,
-                "clinception fid: %s: no images: it holds no file with an image extension\n", arg);
-        goto done;
-    }
-    if (!s->model && open_session(a, s, &err) != CLN_OK) {
-        fail(&err);
-        goto done;
-    }
+        st = is_list_file(arg) ? cln_image_set_add_list(set, arg, err)
+                               : cln_image_set_add(set, arg, err);
+    if (st == CLN_OK)
+        st = outputs_not_inputs(outputs, output_count, set, is_list_file(arg) ? arg : NULL, err);
+    if (st == CLN_OK && cln_image_set_count(set) == 0)
+        st = cln_error_set(err, CLN_ERR_INVALID_ARGUMENT,
+                           "%s: no images: it holds no file with an image extension", arg);
+    if (st == CLN_OK && !s->model) st = open_session(a, s, err);
     int c, oh, ow;
-    if (cln_model_feature_shape(s->model, layer, CLN_FID_SIZE, CLN_FID_SIZE, &c, &oh, &ow, &err) !=
-            CLN_OK ||
-        cln_fid_accumulator_create(c, &f.acc, &err) != CLN_OK) {
-        fail(&err);
-        goto done;
-    }
+    if (st == CLN_OK)
+        st = cln_model_feature_shape(s->model, layer, CLN_FID_SIZE, CLN_FID_SIZE, &c, &oh, &ow,
+                                     err);
+    if (st == CLN_OK) st = cln_fid_accumulator_create(c, &f.acc, err);
+    if (st == CLN_OK) st = fitting_batch(s, ia.batch, CLN_FID_SIZE, CLN_FID_SIZE, &ia.batch, err);
+    if (st != CLN_OK) goto done;
     s->layer = layer;
     f.pixels = oh * ow;
-    if ((ia.batch = fitting_batch(s, ia.batch, CLN_FID_SIZE, CLN_FID_SIZE)) < 0) goto done;
     ia.crop = CLN_FID_SIZE;
     /* over several ranks, each adds up its own images, and rank 0 their sums */
     batch_sink sink = {add_features, &f,   (size_t)c * oh * ow, 0,
                        false,        true, pack_features,       merge_features};
-    const int rc = run_images("fid", a, s, &ia, set, &sink);
-    if (!sink.completed) goto done;
-    if (cluster_rank() > 0) { /* its sums went to rank 0 */
-        ok = true;
-        goto done;
-    }
+    bool all_read;
+    st = run_images("fid", a, s, &ia, set, &sink, &all_read, err);
+    if (st != CLN_OK || cluster_rank() > 0) goto done; /* a rank's sums went to rank 0 */
     const size_t count = cln_fid_accumulator_count(f.acc);
-    *failed += rc ? cln_image_set_count(set) - count : 0;
-    if (cln_fid_stats_from(f.acc, out, &err) != CLN_OK) {
-        cln_error_append(&err, " (%s gave %zu)", arg, count);
-        fail(&err);
-        goto done;
-    }
-    ok = true;
+    *failed += all_read ? 0 : cln_image_set_count(set) - count;
+    if ((st = cln_fid_stats_from(f.acc, out, err)) != CLN_OK)
+        cln_error_append(err, " (%s gave %zu)", arg, count);
 done:
     cln_fid_accumulator_free(f.acc);
     cln_image_set_free(set);
-    return ok;
+    return st;
 }
 
 int cmd_fid(int argc, char **argv) {
@@ -156,12 +105,41 @@ int cmd_fid(int argc, char **argv) {
     long dims = 2048;
     bool json = false, save = false;
     const opt_spec specs[] = {
-        {"dims", OPT_COUNT, &dims, 1, 2048},        {"json", OPT_FLAG, &json, 0, 0},
-        {"save-stats", OPT_FLAG, &save, 0, 0},      {"batch", OPT_COUNT, &ia.batch, 1, 4096},
-        {"workers", OPT_COUNT, &ia.workers, 1, 64}, {"progress", OPT_FLAG, &ia.progress, 0, 0},
+        {"dims", OPT_COUNT, &dims, 1, 2048, "D",
+         "the features: 2048 (the final average pool, the default),\n"
+         "768 (Mixed_6e), 192 (maxpool2) or 64 (maxpool1)"},
+        {"save-stats", OPT_FLAG, &save, 0, 0, NULL, "write the statistics of IMAGES to OUT.npz"},
+        {"json", OPT_FLAG, &json, 0, 0, NULL,
+         "end with one JSON line: {\"fid\": VALUE, \"dims\": D,\n"
+         "\"images\": [NA, NB] (null for a statistics file),\n"
+         "\"failed\": K, \"offset\": BOOL (1e-6 was added)}"},
+        IMAGE_BATCH_OPTIONS(ia),
+        COMMON_OPTIONS(a),
     };
-    int parsed = parse_options(&a, "fid", fid_usage, specs, (int)(sizeof specs / sizeof specs[0]),
-                               argc, argv);
+    const command cmd = {
+        "fid",
+        "fid (--weights W.safetensors | --random-weights) [--dims D]\n"
+        "    [--batch B] [--workers N] [--json] [--progress] [OPTIONS] A B\n"
+        "clinception fid --save-stats [--dims D] [OPTIONS] IMAGES OUT.npz",
+        "Prints the Frechet Inception Distance between A and B as pytorch-fid computes\n"
+        "it, on any OpenCL device. A and B are each a folder of images (read\n"
+        "recursively, as classify reads one), a list of image paths (a file ending in\n"
+        ".txt, one path or folder per line, or - for standard input), or a .npz of\n"
+        "statistics (pytorch-fid's: mu and sigma; no weights are needed for two).\n"
+        "The FID Inception (--network fid; weights pt_inception-2015-12-05 converted by\n"
+        "tools/pth_to_safetensors.py, see the README) runs on each image as\n"
+        "pytorch-fid's does: RGB, scaled to [0, 1], resized to 299 x 299 (bilinear\n"
+        "without antialiasing), 2x - 1; the features are those of --dims, averaged\n"
+        "over space; their mean and covariance (N - 1) are taken in float64, and\n"
+        "d^2 = |mu1 - mu2|^2 + tr(s1 + s2 - 2 sqrtm(s1 s2)), with 1e-6 added to both\n"
+        "diagonals where the product has no finite square root, as pytorch-fid does.\n"
+        "An image that cannot be read is named and left out (the exit status is then\n"
+        "1). With --save-stats, IMAGES' statistics are written to OUT.npz instead,\n"
+        "which pytorch-fid reads (and fid reads pytorch-fid's).\n",
+        specs,
+        (int)(sizeof specs / sizeof specs[0]),
+    };
+    int parsed = parse_options(&cmd, argc, argv);
     if (parsed >= 0) return parsed;
     if (a.network != CLN_NETWORK_FID) {
         fprintf(stderr, "clinception fid: FID runs the FID Inception; --network does not apply\n");
@@ -171,39 +149,35 @@ int cmd_fid(int argc, char **argv) {
         fprintf(stderr, "clinception fid: --dims takes 2048, 768, 192 or 64, not %ld\n", dims);
         return 2;
     }
-    if (argc - optind != 2) {
-        fprintf(stderr,
-                "clinception fid: give two sets: A B (or IMAGES OUT.npz with --save-stats)\n\n%s",
-                fid_usage);
-        return 2;
-    }
+    if (argc - optind != 2)
+        return usage_error(&cmd, "give two sets: A B (or IMAGES OUT.npz with --save-stats)");
     const char *first = argv[optind], *second = argv[optind + 1];
     if (save && (is_stats_file(first) || !is_stats_file(second))) {
         fprintf(stderr, "clinception fid: --save-stats takes images and then the .npz to write\n");
         return 2;
     }
     const bool images = !is_stats_file(first) || (!save && !is_stats_file(second));
-    if (images && !weights_given(&a, fid_usage)) return 2;
-    if (save && !writable_path(&a, second, NULL)) return 1;
-    if (!writable_path(&a, a.csv, NULL) || !writable_path(&a, a.trace, NULL)) return 1;
+    if (images && !weights_given(&cmd, &a)) return 2;
+    cln_error err;
+    if ((save && check_writable(&a, second, NULL, &err) != CLN_OK) ||
+        check_writable(&a, a.csv, NULL, &err) != CLN_OK ||
+        check_writable(&a, a.trace, NULL, &err) != CLN_OK)
+        return fail(&err);
 
     session s = {0};
     cln_fid_stats sa = {0}, sb = {0};
     size_t failed = 0;
     int rc = 1;
     const char *outputs[] = {save ? second : NULL, a.csv, a.trace};
-    if (!set_statistics(&a, ia, &s, first, (int)dims, outputs, 3, &sa, &failed)) goto done;
-    cln_error err;
+    cln_status st = set_statistics(&a, ia, &s, first, (int)dims, outputs, 3, &sa, &failed, &err);
+    if (st != CLN_OK) goto done;
     if (save && cluster_rank() > 0) { /* rank 0 writes */
         rc = 0;
         command_finished = true;
         goto done;
     }
     if (save) {
-        if (cln_fid_stats_write(second, &sa, &err) != CLN_OK) {
-            fail(&err);
-            goto done;
-        }
+        if ((st = cln_fid_stats_write(second, &sa, &err)) != CLN_OK) goto done;
         fprintf(stderr, "wrote %s (statistics of %zu images, %ld dims)\n", second, sa.count, dims);
         rc = failed ? 1 : 0;
         command_finished = true;
@@ -211,7 +185,8 @@ int cmd_fid(int argc, char **argv) {
     }
     a.profile = false; /* a second set: profile and trace only the first */
     a.csv = a.trace = NULL;
-    if (!set_statistics(&a, ia, &s, second, (int)dims, outputs, 3, &sb, &failed)) goto done;
+    st = set_statistics(&a, ia, &s, second, (int)dims, outputs, 3, &sb, &failed, &err);
+    if (st != CLN_OK) goto done;
     if (cluster_rank() > 0) { /* rank 0 compares the sums of every rank */
         rc = 0;
         command_finished = true;
@@ -219,10 +194,7 @@ int cmd_fid(int argc, char **argv) {
     }
     double fid;
     bool offset;
-    if (cln_fid_distance(&sa, &sb, &fid, &offset, &err) != CLN_OK) {
-        fail(&err);
-        goto done;
-    }
+    if ((st = cln_fid_distance(&sa, &sb, &fid, &offset, &err)) != CLN_OK) goto done;
     if (offset)
         fprintf(stderr,
                 "clinception fid: the covariances' product is singular; %g was added to "
@@ -241,6 +213,7 @@ int cmd_fid(int argc, char **argv) {
     rc = failed ? 1 : 0;
     command_finished = true;
 done:
+    if (st != CLN_OK) fail(&err);
     cln_fid_stats_free(&sa);
     cln_fid_stats_free(&sb);
     close_session(&s);

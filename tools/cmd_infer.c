@@ -14,29 +14,6 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const infer_usage =
-    "usage: clinception infer (--weights W.safetensors | --random-weights) --input X.npy\n"
-    "                         --output Y.npy [--transform-input] [--batch B] [--repeat K]\n"
-    "                         [OPTIONS]\n"
-    "\n"
-    "Reads X, a float32 C-order .npy of shape (N, 3, H, W) with N >= 1 and H, W >= 75,\n"
-    "runs the network (Inception v3, or --network's) in eval mode and writes the\n"
-    "logits to Y, float32 (N, K) for the model's K classes (the rows of its\n"
-    "fc.weight: 1000 for ImageNet's weights, 1008 for the FID Inception's).\n"
-    "Prints each image's five highest logits (class index:logit) on standard output,\n"
-    "and the device, load and forward times on standard error.\n"
-    "\n"
-    "  --input FILE       the input batch, .npy float32 (N, 3, H, W)\n"
-    "  --output FILE      where the logits go, .npy float32 (N, K)\n"
-    "  --transform-input  apply the network's input transform: torchvision's\n"
-    "                     transform_input for Inception v3 (on for its pretrained\n"
-    "                     weights: the input is then normalized with ImageNet's\n"
-    "                     mean/std); 2x - 1 for the FID Inception (the input in [0, 1])\n"
-    "  --batch B          run the input B images at a time (default: all at once,\n"
-    "                     or split evenly over the devices or ranks); each image's\n"
-    "                     logits are those of the batch it is in\n"
-    "  --repeat K         run the forward K times (default 1) and print each "
-    "time\n" COMMON_OPTIONS_HELP;
 
 /* Indices of the k largest values, largest first. */
 static void top_k(const float *v, int count, int k, int *out) {
@@ -67,26 +44,42 @@ int cmd_infer(int argc, char **argv) {
     const char *input = NULL, *output = NULL;
     long repeat = 1, batch = 0;
     const opt_spec specs[] = {
-        {"input", OPT_TEXT, &input, 0, 0},
-        {"output", OPT_TEXT, &output, 0, 0},
-        {"transform-input", OPT_FLAG, &a.fwd.transform_input, 0, 0},
-        {"repeat", OPT_COUNT, &repeat, 1, 100000},
-        {"batch", OPT_COUNT, &batch, 1, 65536},
+        {"input", OPT_TEXT, &input, 0, 0, "FILE", "the input batch, .npy float32 (N, 3, H, W)"},
+        {"output", OPT_TEXT, &output, 0, 0, "FILE", "where the logits go, .npy float32 (N, K)"},
+        {"transform-input", OPT_FLAG, &a.fwd.transform_input, 0, 0, NULL, TRANSFORM_INPUT_HELP},
+        {"batch", OPT_COUNT, &batch, 1, 65536, "B",
+         "run the input B images at a time (default: all at once,\n"
+         "or split evenly over the devices or ranks); each image's\n"
+         "logits are those of the batch it is in"},
+        {"repeat", OPT_COUNT, &repeat, 1, 100000, "K",
+         "run the forward K times (default 1) and print each time"},
+        COMMON_OPTIONS(a),
     };
-    int rc = parse_options(&a, "infer", infer_usage, specs, (int)(sizeof specs / sizeof specs[0]),
-                           argc, argv);
+    const command cmd = {
+        "infer",
+        "infer (--weights W.safetensors | --random-weights) --input X.npy\n"
+        "      --output Y.npy [--transform-input] [--batch B] [--repeat K]\n"
+        "      [OPTIONS]",
+        "Reads X, a float32 C-order .npy of shape (N, 3, H, W) with N >= 1 and H, W >= 75,\n"
+        "runs the network (Inception v3, or --network's) in eval mode and writes the\n"
+        "logits to Y, float32 (N, K) for the model's K classes (the rows of its\n"
+        "fc.weight: 1000 for ImageNet's weights, 1008 for the FID Inception's).\n"
+        "Prints each image's five highest logits (class index:logit) on standard output,\n"
+        "and the device, load and forward times on standard error.\n",
+        specs,
+        (int)(sizeof specs / sizeof specs[0]),
+    };
+    int rc = parse_options(&cmd, argc, argv);
     if (rc >= 0) return rc;
-    if (!no_arguments_left("infer", infer_usage, argc, argv)) return 2;
-    if (!input || !output) {
-        fprintf(stderr, "clinception infer: give --input and --output\n\n%s", infer_usage);
-        return 2;
-    }
-    if (!weights_given(&a, infer_usage)) return 2;
-    if (!writable_path(&a, output, input) || !writable_path(&a, a.csv, input) ||
-        !writable_path(&a, a.trace, input))
-        return 1;
-
+    if (!no_arguments_left(&cmd, argc, argv)) return 2;
+    if (!input || !output) return usage_error(&cmd, "give --input and --output");
+    if (!weights_given(&cmd, &a)) return 2;
     cln_error err;
+    if (check_writable(&a, output, input, &err) != CLN_OK ||
+        check_writable(&a, a.csv, input, &err) != CLN_OK ||
+        check_writable(&a, a.trace, input, &err) != CLN_OK)
+        return fail(&err);
+
     cln_npy x = {0};
     session s = {0};
     float *logits = NULL;

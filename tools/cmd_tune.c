@@ -14,36 +14,33 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const tune_usage =
-    "usage: clinception tune [--batch N] [--size S] [--repeats K] [--device D]\n"
-    "\n"
-    "Runs every convolution of the network every way it can run on the device\n"
-    "(CLBlast's GEMM, our tiled GEMM, our direct kernel) at an N x 3 x S x S input,\n"
-    "best of K profiled forwards each, and writes the fastest per layer to the\n"
-    "device's tuning file in the cache ($CLINCEPTION_CACHE_DIR, else\n"
-    "$XDG_CACHE_HOME/clinception, else ~/.cache/clinception). Every later run on that\n"
-    "device with --conv auto (the default) uses it for inputs of that shape; without\n"
-    "it, the defaults apply. Tune each batch size and input size you use.\n"
-    "\n"
-    "  --batch N          images per forward (default 1)\n"
-    "  --size S           input height and width (default 299)\n"
-    "  --repeats K        profiled forwards per way (default 3)\n"
-    "  --device D         OpenCL device, as for the other commands\n"
-    "  -h, --help         show this text\n";
 
 int cmd_tune(int argc, char **argv) {
     common_args a = {.command = "tune", .random_weights = true};
     long batch = 1, size = 299, repeats = 3;
     const opt_spec specs[] = {
-        {"batch", OPT_COUNT, &batch, 1, 4096},
-        {"size", OPT_COUNT, &size, CLN_MIN_INPUT_SIZE, 4096},
-        {"repeats", OPT_COUNT, &repeats, 1, 1000},
-        {"device", OPT_TEXT, &a.device, 0, 0},
+        {"batch", OPT_COUNT, &batch, 1, 4096, "N", "images per forward (default 1)"},
+        {"size", OPT_COUNT, &size, CLN_MIN_INPUT_SIZE, 4096, "S",
+         "input height and width (default 299)"},
+        {"repeats", OPT_COUNT, &repeats, 1, 1000, "K", "profiled forwards per way (default 3)"},
+        {"device", OPT_TEXT, &a.device, 0, 0, "D", "OpenCL device, as for the other commands"},
     };
-    int parsed = parse_options(NULL, "tune", tune_usage, specs,
-                               (int)(sizeof specs / sizeof specs[0]), argc, argv);
+    const command cmd = {
+        "tune",
+        "tune [--batch N] [--size S] [--repeats K] [--device D]",
+        "Runs every convolution of the network every way it can run on the device\n"
+        "(CLBlast's GEMM, our tiled GEMM, our direct kernel) at an N x 3 x S x S input,\n"
+        "best of K profiled forwards each, and writes the fastest per layer to the\n"
+        "device's tuning file in the cache ($CLINCEPTION_CACHE_DIR, else\n"
+        "$XDG_CACHE_HOME/clinception, else ~/.cache/clinception). Every later run on that\n"
+        "device with --conv auto (the default) uses it for inputs of that shape; without\n"
+        "it, the defaults apply. Tune each batch size and input size you use.\n",
+        specs,
+        (int)(sizeof specs / sizeof specs[0]),
+    };
+    int parsed = parse_options(&cmd, argc, argv);
     if (parsed >= 0) return parsed;
-    if (!no_arguments_left("tune", tune_usage, argc, argv)) return 2;
+    if (!no_arguments_left(&cmd, argc, argv)) return 2;
     cln_error err;
     session s = {0};
     int rc = 1;

@@ -21,14 +21,8 @@ static void print_warning(void *ctx, const char *message) {
     fprintf(stderr, "clinception: %s\n", message);
 }
 
-cln_image_set *new_image_set(void) {
-    cln_image_set *set;
-    cln_error err;
-    if (cln_image_set_create(print_warning, NULL, &set, &err) != CLN_OK) {
-        fail(&err);
-        return NULL;
-    }
-    return set;
+cln_status new_image_set(cln_image_set **out, cln_error *err) {
+    return cln_image_set_create(print_warning, NULL, out, err);
 }
 
 cln_status outputs_not_inputs(const char *const *outputs, size_t count, const cln_image_set *set,
@@ -41,26 +35,19 @@ cln_status outputs_not_inputs(const char *const *outputs, size_t count, const cl
     return st;
 }
 
-bool list_images(const char *command, const image_args *ia, int argc, char **argv,
-                 const char *const *outputs, size_t output_count, cln_image_set *set) {
-    cln_error err;
+cln_status list_images(const image_args *ia, int argc, char **argv, const char *const *outputs,
+                       size_t output_count, cln_image_set *set, cln_error *err) {
     cln_status st = CLN_OK;
     for (int i = optind; i < argc && st == CLN_OK; i++)
-        st = cln_image_set_add(set, argv[i], &err);
-    if (st == CLN_OK && ia->files_from) st = cln_image_set_add_list(set, ia->files_from, &err);
-    if (st == CLN_OK) st = outputs_not_inputs(outputs, output_count, set, ia->files_from, &err);
-    if (st != CLN_OK) {
-        fprintf(stderr, "clinception %s: %s\n", command, err.message);
-        return false;
-    }
-    if (cln_image_set_count(set) == 0) {
-        fprintf(stderr,
-                "clinception %s: no images: the folders and lists given hold no file with an "
-                "image extension%s\n",
-                command, cln_image_set_unreadable(set) ? " that could be read" : "");
-        return false;
-    }
-    return true;
+        st = cln_image_set_add(set, argv[i], err);
+    if (st == CLN_OK && ia->files_from) st = cln_image_set_add_list(set, ia->files_from, err);
+    if (st == CLN_OK) st = outputs_not_inputs(outputs, output_count, set, ia->files_from, err);
+    if (st == CLN_OK && cln_image_set_count(set) == 0)
+        st = cln_error_set(err, CLN_ERR_INVALID_ARGUMENT,
+                           "no images: the folders and lists given hold no file with an image "
+                           "extension%s",
+                           cln_image_set_unreadable(set) ? " that could be read" : "");
+    return st;
 }
 
 static void print_progress(size_t done, size_t total, double elapsed_ms, bool terminal) {
@@ -218,8 +205,8 @@ static cln_status gather_ranks(image_run *r, cln_error *err) {
     return st;
 }
 
-int run_images(const char *command, const common_args *a, session *s, const image_args *ia,
-               const cln_image_set *set, batch_sink *sink) {
+cln_status run_images(const char *command, const common_args *a, session *s, const image_args *ia,
+                      const cln_image_set *set, batch_sink *sink, bool *all_read, cln_error *err) {
     image_run r = {.a = a, .s = s, .sink = sink};
     r.paths = cln_image_set_paths(set);
     r.count = cln_image_set_count(set);
@@ -228,13 +215,13 @@ int run_images(const char *command, const common_args *a, session *s, const imag
     r.terminal = isatty(STDERR_FILENO);
     r.progress = (ia->progress || r.terminal) && cluster_rank() == 0;
     r.reported = *a;
-    cln_error err;
-    int rc = 1;
+    *all_read = false;
+    cln_status st = CLN_OK;
     size_t *images = calloc((size_t)s->devices, sizeof *images);
     r.names = malloc((size_t)r.batch * sizeof *r.names);
     r.items = malloc((size_t)r.batch * sizeof *r.items);
     if (!images || !r.names || !r.items || !take_my_images(&r)) {
-        fprintf(stderr, "clinception: out of memory listing the images\n");
+        st = cln_error_set(err, CLN_ERR_OUT_OF_MEMORY, "out of memory listing the images");
         goto done;
     }
     cln_run_params p = cln_run_default_params();
@@ -253,17 +240,14 @@ int run_images(const char *command, const common_args *a, session *s, const imag
     p.run = run_batch;
     p.ctx = &r;
     r.start = r.shown = now_ms();
-    cln_status st = cln_pool_run_images(s->pool, r.mine, r.mine_count, &p, images, &err);
-    if (st == CLN_OK) st = gather_ranks(&r, &err);
+    st = cln_pool_run_images(s->pool, r.mine, r.mine_count, &p, images, err);
+    if (st == CLN_OK) st = gather_ranks(&r, err);
     if (r.progress && r.terminal) fputc('\n', stderr);
-    if (st != CLN_OK) {
-        fprintf(stderr, "clinception: %s\n", err.message);
-        goto done;
-    }
+    if (st != CLN_OK) goto done;
     sink->completed = true;
     const size_t failures = r.failures + sink->failures;
     const size_t unreadable = cln_image_set_unreadable(set);
-    rc = failures || unreadable ? 1 : 0;
+    *all_read = !failures && !unreadable;
     if (cluster_rank() > 0) goto done; /* rank 0 reports the run */
     if (r.progress) print_progress(r.done, r.count, now_ms() - r.start, r.terminal);
     if (r.progress && r.terminal) fputc('\n', stderr);
@@ -280,5 +264,5 @@ done:
     free(r.items);
     free(r.mine);
     free(r.global);
-    return rc;
+    return st;
 }
