@@ -11,6 +11,17 @@
  *   layer's output instead, the 2048 pooled features of "avgpool" say, and
  *   runs no layer past it.
  *
+ *   The jobs built on them are here too, so that a program or the Python
+ *   package does each as the clinception program does: images decoded as
+ *   PIL does and preprocessed as torchvision or pytorch-fid does
+ *   (cln_image_*); sets of images from files, folders and lists, streamed by
+ *   worker threads in bounded memory (cln_image_set_*, cln_image_stream_*);
+ *   a pool of devices, each with its own runtime and model, that runs a set
+ *   or a batch with callbacks for each batch's outputs in input order and for
+ *   each image that could not be read (cln_pool_*); classes and labels; FID
+ *   statistics streamed in float64, their .npz files and the distance
+ *   (cln_fid_*); .npy files and the profile reports.
+ *
  *   Every function that can fail returns a cln_status and, when given a
  *   cln_error, fills it with a sentence naming what failed and where: the
  *   file and tensor, the layer, the OpenCL call and its error name, or the
@@ -31,8 +42,26 @@
  *   cln_model_free(model);
  *   cln_runtime_free(rt);
  *
+ *   Many images, on every device, into FID statistics:
+ *   cln_pool_params pp = cln_pool_default_params();
+ *   pp.devices = "all";
+ *   pp.network = CLN_NETWORK_FID;
+ *   pp.weights = "pt_inception.safetensors";
+ *   cln_image_set *set; cln_pool *pool; cln_fid_accumulator *acc;
+ *   cln_fid_stats stats;
+ *   cln_image_set_create(NULL, NULL, &set, &err);
+ *   cln_image_set_add(set, "images/", &err);
+ *   cln_pool_create(&pp, &pool, &err);
+ *   cln_fid_accumulator_create(2048, &acc, &err);
+ *   cln_pool_fid_accumulate(pool, cln_image_set_paths(set), cln_image_set_count(set), NULL,
+ *                           acc, &err);
+ *   cln_fid_stats_from(acc, &stats, &err);  (each status checked as above)
+ *
  * Threads: a runtime and the models made on it belong to one thread at a
- * time; separate runtimes may be used on separate threads.
+ * time; separate runtimes may be used on separate threads. A pool keeps that
+ * promise for its devices: each runtime is used by its own thread while a
+ * run lasts; on_batch and on_failure come on the caller's thread, run on its
+ * device's. Two runs on one pool must not overlap.
  */
 #ifndef CLINCEPTION_H
 #define CLINCEPTION_H

@@ -17,7 +17,7 @@ packages=(build-essential pkg-config meson ninja-build python3 python3-numpy
 tests=false
 case "${1:-}" in
   --tests) tests=true; packages+=(python3-torchvision python3-scipy python3-pip openmpi-bin libopenmpi-dev
-                                  clang libclang-rt-14-dev) ;;
+                                  clang libclang-rt-14-dev python3-venv python3-pytest python3-pil) ;;
   "") ;;
   *) echo "usage: tools/setup.sh [--tests]" >&2; exit 2 ;;
 esac
