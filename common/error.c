@@ -82,8 +82,8 @@ const char *cln_status_name(cln_status status) {
         return "CLN_ERR_DEVICE";
     case CLN_ERR_OPENCL:
         return "CLN_ERR_OPENCL";
-    case CLN_ERR_CLBLAST:
-        return "CLN_ERR_CLBLAST";
+    case CLN_ERR_GEMM:
+        return "CLN_ERR_GEMM";
     case CLN_ERR_OUT_OF_MEMORY:
         return "CLN_ERR_OUT_OF_MEMORY";
     }

@@ -161,7 +161,7 @@ cln_status cl_fail(cln_error *err, cl_int rc, const char *fmt, ...) {
 cln_status clblast_fail(cln_error *err, CLBlastStatusCode rc, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    cln_status st = vfail(err, CLN_ERR_CLBLAST, clblast_status_name(rc), rc, fmt, ap);
+    cln_status st = vfail(err, CLN_ERR_GEMM, clblast_status_name(rc), rc, fmt, ap);
     va_end(ap);
     return st;
 }

@@ -27,7 +27,7 @@ const char *clblast_status_name(CLBlastStatusCode status);
 /* Sets err to "<what> failed: <CL error name> (<code>)" and returns CLN_ERR_OPENCL. */
 cln_status cl_fail(cln_error *err, cl_int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* The same for a CLBlast status, returning CLN_ERR_CLBLAST. */
+/* The same for a CLBlast status, returning CLN_ERR_GEMM. */
 cln_status clblast_fail(cln_error *err, CLBlastStatusCode rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -714,7 +714,7 @@ static cln_status tune_xgemm(cln_model *m, int repeats, const float *input, int 
         double total = 0;
         for (int i = 0; i < m->net.layer_count; i++)
             if (m->net.layers[i].op == LAYER_CONV) total += ms[i];
-        if (report && c < CLN_XGEMM_CANDIDATES_MAX) report->xgemm_ms[c] = total;
+        if (report && c < CLN_GEMM_CANDIDATES_MAX) report->gemm_ms[c] = total;
         if (c == 0 || total < best_ms) {
             best = c;
             best_ms = total;
@@ -723,8 +723,8 @@ static cln_status tune_xgemm(cln_model *m, int repeats, const float *input, int 
     m->tuning.has_xgemm = true;
     memcpy(m->tuning.xgemm, xgemm_cpu_candidates[best], sizeof m->tuning.xgemm);
     if (report) {
-        report->xgemm_candidates = (int)xgemm_cpu_candidate_count;
-        report->xgemm_best = (int)best;
+        report->gemm_candidates = (int)xgemm_cpu_candidate_count;
+        report->gemm_best = (int)best;
     }
     return tuning_apply_xgemm(m->rt->device, m->tuning.xgemm, err);
 }
@@ -748,8 +748,8 @@ cln_status cln_model_tune(cln_model *m, int n, int h, int w, int repeats, cln_tu
     }
     if (repeats < 1) repeats = 1;
     if (report) {
-        report->xgemm_candidates = 0;
-        report->xgemm_best = -1;
+        report->gemm_candidates = 0;
+        report->gemm_best = -1;
     }
     uint64_t state = 99; /* a seeded input in [-1, 1) */
     for (size_t i = 0; i < count; i++) {

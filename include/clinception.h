@@ -108,7 +108,7 @@ typedef enum {
     CLN_ERR_MODEL,            /* a weight file does not fit the model */
     CLN_ERR_DEVICE,           /* no OpenCL device matches, or none exists */
     CLN_ERR_OPENCL,           /* an OpenCL call failed */
-    CLN_ERR_CLBLAST,          /* a CLBlast call failed */
+    CLN_ERR_GEMM,             /* a call of the GEMM library (CLBlast) failed */
     CLN_ERR_OUT_OF_MEMORY,    /* a host allocation failed */
 } cln_status;
 
@@ -332,13 +332,13 @@ typedef struct {
     cln_conv_algo best;             /* the fastest (AUTO for layers that are not convolutions) */
 } cln_tune_layer;
 
-#define CLN_XGEMM_CANDIDATES_MAX 8
+#define CLN_GEMM_CANDIDATES_MAX 8
 
 typedef struct {
     cln_tune_layer *layers; /* the caller's array, one per cln_model_layers entry, or NULL */
-    int xgemm_candidates;   /* CLBlast Xgemm parameter sets tried (0 off a CPU) */
-    double xgemm_ms[CLN_XGEMM_CANDIDATES_MAX]; /* the convolutions through CLBlast with each */
-    int xgemm_best;                            /* the set chosen, -1 when none was tried */
+    int gemm_candidates;   /* CLBlast Xgemm parameter sets tried (0 off a CPU) */
+    double gemm_ms[CLN_GEMM_CANDIDATES_MAX]; /* the convolutions through CLBlast with each */
+    int gemm_best;                            /* the set chosen, -1 when none was tried */
 } cln_tune_report;
 
 /* Tunes the model's device for an n x 3 x h x w input, best of `repeats`
@@ -657,10 +657,11 @@ CLN_API cln_status cln_fid_accumulator_pack(const cln_fid_accumulator *a, void *
 CLN_API cln_status cln_fid_accumulator_merge(cln_fid_accumulator *a, const void *bytes,
                                              size_t size, cln_error *err);
 
-/* Runs paths[count] through the pool's FID Inception to the block of the
- * accumulator's dims (cln_fid_layer) and adds each image's features. params
- * says how (cln_run_params; its layer and on_batch are this function's, and
- * its stream defaults to pytorch-fid's preprocessing at CLN_FID_SIZE). */
+/* Runs paths[count] through the pool's FID Inception (a pool of another
+ * network is refused) to the block of the accumulator's dims (cln_fid_layer)
+ * and adds each image's features. params (may be NULL) says how: its batch,
+ * workers, on_failure and run; the layer, on_batch and the preprocessing
+ * (pytorch-fid's, at CLN_FID_SIZE) are this function's. */
 CLN_API cln_status cln_pool_fid_accumulate(cln_pool *pool, const char *const *paths, size_t count,
                                            const cln_run_params *params, cln_fid_accumulator *a,
                                            cln_error *err);

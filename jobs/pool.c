@@ -359,10 +359,14 @@ cln_status cln_pool_fid_accumulate(cln_pool *pool, const char *const *paths, siz
                                    const cln_run_params *params, cln_fid_accumulator *a,
                                    cln_error *err) {
     cln_run_params p = params ? *params : cln_run_default_params();
-    if (!params) {
-        p.stream.preprocess = CLN_PREPROCESS_FID;
-        p.stream.crop = CLN_FID_SIZE;
-    }
+    /* pytorch-fid's network and preprocessing, whatever params says */
+    if (cln_model_network(pool->model[0]) != CLN_NETWORK_FID)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "FID statistics come from the FID Inception (CLN_NETWORK_FID); the pool "
+                        "runs %s",
+                        cln_network_name(cln_model_network(pool->model[0])));
+    p.stream.preprocess = CLN_PREPROCESS_FID;
+    p.stream.crop = CLN_FID_SIZE;
     const int dims = cln_fid_accumulator_dims(a);
     p.layer = cln_fid_layer(dims);
     if (!p.layer)

@@ -343,3 +343,141 @@ Test(e2e, classify_folder_tree_with_labels_and_broken_files) {
              src, dir, dir, dir, dir, dir, dir);
     cr_expect_eq(run(cmd), 0, "classify differs from torchvision (see the log)");
 }
+
+/* ---- The library's jobs alone, without the program ---------------------- */
+
+/* A batch's logits into rows in input order. */
+typedef struct {
+    float *logits;
+    int classes;
+    int seen;
+} logits_sink;
+
+static cln_status keep_logits(void *ctx, const size_t *indices, int n, const float *out,
+                              cln_error *err) {
+    (void)err;
+    logits_sink *s = ctx;
+    for (int i = 0; i < n; i++)
+        memcpy(s->logits + indices[i] * (size_t)s->classes, out + (size_t)i * s->classes,
+               (size_t)s->classes * sizeof *out);
+    s->seen += n;
+    return CLN_OK;
+}
+
+/* The photos through an image set, the library's stream and pool
+ * (torchvision's preprocessing, batches of 2): the logits of torchvision's
+ * own preprocessing and forward. */
+Test(e2e, library_images_through_the_pool_against_torchvision) {
+    char dir[1024], cmd[16384], weights[1200], ours[1200], folder[1200];
+    const char *src = env("CLN_SOURCE_DIR");
+    snprintf(dir, sizeof dir, "%s/e2e/library_images", env("CLN_BUILD_DIR"));
+    snprintf(folder, sizeof folder, "%s/photos", dir);
+    snprintf(cmd, sizeof cmd,
+             "rm -rf %s && mkdir -p %s && cp %s/tools/data/astronaut.png %s/tools/data/chelsea.png "
+             "%s/tools/data/coffee.jpg %s && " PYTHON
+             " %s/tools/make_reference.py --out %s --seed 7 --image %s/astronaut.png --image "
+             "%s/chelsea.png --image %s/coffee.jpg >&2",
+             dir, folder, src, src, src, folder, src, dir, folder, folder, folder);
+    cr_assert_eq(run(cmd), 0, "making the reference failed");
+    snprintf(weights, sizeof weights, "%s/model.safetensors", dir);
+    cln_error err;
+    cln_image_set *set = NULL;
+    cln_pool *pool = NULL;
+    cr_assert_eq(cln_image_set_create(NULL, NULL, &set, &err), CLN_OK, "%s", err.message);
+    cr_assert_eq(cln_image_set_add(set, folder, &err), CLN_OK, "%s", err.message);
+    cr_assert_eq(cln_image_set_count(set), 3); /* sorted: astronaut, chelsea, coffee */
+    cln_pool_params pp = cln_pool_default_params();
+    pp.devices = "cpu";
+    pp.weights = weights;
+    cr_assert_eq(cln_pool_create(&pp, &pool, &err), CLN_OK, "%s", err.message);
+    logits_sink sink = {.classes = cln_model_num_classes(cln_pool_model(pool, 0))};
+    sink.logits = calloc(3 * (size_t)sink.classes, sizeof *sink.logits);
+    cln_run_params params = cln_run_default_params();
+    params.batch = 2;
+    params.on_batch = keep_logits;
+    params.ctx = &sink;
+    cr_expect_eq(cln_pool_run_images(pool, cln_image_set_paths(set), cln_image_set_count(set),
+                                     &params, NULL, &err),
+                 CLN_OK, "%s", err.message);
+    cr_expect_eq(sink.seen, 3);
+    snprintf(ours, sizeof ours, "%s/ours.npy", dir);
+    const int64_t shape[2] = {3, sink.classes};
+    cr_expect_eq(cln_npy_write(ours, sink.logits, 2, shape, &err), CLN_OK, "%s", err.message);
+    snprintf(cmd, sizeof cmd, PYTHON " %s/tools/compare_logits.py %s/logits.npy %s --tol 1e-4 >&2",
+             src, dir, ours);
+    cr_expect_eq(run(cmd), 0, "the library's logits differ from torchvision's (see the log)");
+    free(sink.logits);
+    cln_pool_free(pool);
+    cln_image_set_free(set);
+}
+
+/* The statistics of one folder of a FID case through the library alone. */
+static void library_stats(const char *dir, const char *folder, int dims, cln_fid_stats *out) {
+    char weights[4200];
+    snprintf(weights, sizeof weights, "%s/model.safetensors", dir);
+    cln_error err;
+    cln_image_set *set = NULL;
+    cln_pool *pool = NULL;
+    cln_fid_accumulator *acc = NULL;
+    cln_pool_params pp = cln_pool_default_params();
+    pp.devices = "cpu";
+    pp.network = CLN_NETWORK_FID;
+    pp.weights = weights;
+    cr_assert_eq(cln_image_set_create(NULL, NULL, &set, &err), CLN_OK, "%s", err.message);
+    cr_assert_eq(cln_image_set_add(set, folder, &err), CLN_OK, "%s", err.message);
+    cr_assert_eq(cln_pool_create(&pp, &pool, &err), CLN_OK, "%s", err.message);
+    cr_assert_eq(cln_fid_accumulator_create(dims, &acc, &err), CLN_OK, "%s", err.message);
+    cr_assert_eq(cln_pool_fid_accumulate(pool, cln_image_set_paths(set), cln_image_set_count(set),
+                                         NULL, acc, &err),
+                 CLN_OK, "%s", err.message);
+    cr_assert_eq(cln_fid_accumulator_count(acc), cln_image_set_count(set));
+    cr_assert_eq(cln_fid_stats_from(acc, out, &err), CLN_OK, "%s", err.message);
+    cln_fid_accumulator_free(acc);
+    cln_pool_free(pool);
+    cln_image_set_free(set);
+}
+
+static double relative_l2(const double *a, const double *b, size_t n) {
+    double d = 0, r = 0;
+    for (size_t i = 0; i < n; i++) {
+        d += (a[i] - b[i]) * (a[i] - b[i]);
+        r += b[i] * b[i];
+    }
+    return sqrt(d / r);
+}
+
+/* FID statistics through the library's set, pool and accumulator: mu and
+ * sigma against pytorch-fid's save_fid_stats, and the distance of two
+ * folders against pytorch-fid's FID. */
+Test(e2e, library_fid_against_pytorch_fid) {
+    char dir[4096], a[4200], b[4200], theirs_npz[4200], cmd[16384];
+    fid_case("library_fid", 73, dir, sizeof dir);
+    snprintf(a, sizeof a, "%s/a", dir);
+    snprintf(b, sizeof b, "%s/b", dir);
+    snprintf(theirs_npz, sizeof theirs_npz, "%s/a_theirs.npz", dir);
+    snprintf(cmd, sizeof cmd,
+             PYTHON " %s/tools/fid_reference.py --pytorch-fid %s/" PYTORCH_FID_WHEEL
+                    " --weights %s/model.safetensors --dims 768 --save-stats %s %s >&2",
+             env("CLN_SOURCE_DIR"), env("CLN_BUILD_DIR"), dir, a, theirs_npz);
+    cr_assert_eq(run(cmd), 0, "pytorch-fid's save_fid_stats failed");
+    cln_fid_stats ours_a = {0}, ours_b = {0}, theirs_a = {0};
+    cln_error err;
+    library_stats(dir, a, 768, &ours_a);
+    library_stats(dir, b, 768, &ours_b);
+    cr_assert_eq(cln_fid_stats_read(theirs_npz, &theirs_a, &err), CLN_OK, "%s", err.message);
+    cr_assert_eq(theirs_a.dims, 768);
+    const double mu = relative_l2(ours_a.mu, theirs_a.mu, 768);
+    const double sigma = relative_l2(ours_a.sigma, theirs_a.sigma, 768 * 768);
+    cr_log_info("mu %.3g, sigma %.3g relative L2 against pytorch-fid", mu, sigma);
+    cr_expect_leq(mu, 1e-4, "mu: relative L2 %g", mu);
+    cr_expect_leq(sigma, 1e-4, "sigma: relative L2 %g", sigma);
+    double fid = 0;
+    cr_assert_eq(cln_fid_distance(&ours_a, &ours_b, &fid, NULL, &err), CLN_OK, "%s", err.message);
+    const double theirs = reference_fid(dir, a, b, 768);
+    cr_log_info("FID %.10g, pytorch-fid %.10g", fid, theirs);
+    cr_expect_leq(fabs(fid - theirs), 1e-3 * fabs(theirs), "FID %.10g, pytorch-fid %.10g", fid,
+                  theirs);
+    cln_fid_stats_free(&ours_a);
+    cln_fid_stats_free(&ours_b);
+    cln_fid_stats_free(&theirs_a);
+}

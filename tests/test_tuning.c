@@ -91,10 +91,10 @@ Test(tuning, choices_are_written_and_used) {
     cln_tune_report report = {.layers = t};
     cr_assert_eq(cln_model_tune(m, N, H, W, 1, &report, &err), CLN_OK, "%s", err.message);
     if (cln_runtime_device(rt)->is_cpu) { /* CLBlast's parameters were tuned too */
-        cr_expect_gt(report.xgemm_candidates, 1);
-        cr_expect(report.xgemm_best >= 0 && report.xgemm_best < report.xgemm_candidates);
-        for (int c = 0; c < report.xgemm_candidates; c++)
-            cr_expect_gt(report.xgemm_ms[c], 0);
+        cr_expect_gt(report.gemm_candidates, 1);
+        cr_expect(report.gemm_best >= 0 && report.gemm_best < report.gemm_candidates);
+        for (int c = 0; c < report.gemm_candidates; c++)
+            cr_expect_gt(report.gemm_ms[c], 0);
     }
     float tiled[N * CLN_NUM_CLASSES], tuned[N * CLN_NUM_CLASSES];
     forward(m, CLN_CONV_TILED, tiled);

@@ -56,6 +56,25 @@ cln_status cluster_receive_batch(int from, int max_n, size_t images, size_t out_
     return CLN_OK;
 }
 
+void cluster_send_floats(const void *values, size_t count, size_t size_each) {
+    cluster_send(values, count * size_each);
+}
+
+cln_status cluster_receive_floats(int from, void *out, size_t count, size_t size_each,
+                                  cln_error *err) {
+    size_t size;
+    void *bytes = cluster_receive(from, &size);
+    cln_status st = CLN_OK;
+    if (size != count * size_each)
+        st = cln_error_set(err, CLN_ERR_INVALID_ARGUMENT,
+                           "rank %d sent %zu bytes where %zu values of %zu bytes were due", from,
+                           size, count, size_each);
+    else if (size)
+        memcpy(out, bytes, size);
+    free(bytes);
+    return st;
+}
+
 void cluster_send_results(size_t failures, const void *state, size_t state_size) {
     const int64_t count = (int64_t)failures;
     unsigned char *bytes = malloc(sizeof count + state_size);

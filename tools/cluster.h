@@ -48,6 +48,12 @@ cln_status cluster_receive_batch(int from, int max_n, size_t images, size_t out_
                                  void **message, size_t *items, int *n, const float **out,
                                  cln_error *err);
 
+/* A rank's rows of floats to rank 0 (infer's logits, bench's rate), and
+ * rank 0's receiving of exactly `floats` of them from rank `from` into out. */
+void cluster_send_floats(const void *values, size_t count, size_t size_each);
+cln_status cluster_receive_floats(int from, void *out, size_t count, size_t size_each,
+                                  cln_error *err);
+
 /* After a run: this rank's failures and its sink's state (state_size bytes)
  * to rank 0. */
 void cluster_send_results(size_t failures, const void *state, size_t state_size);

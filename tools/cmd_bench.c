@@ -185,7 +185,7 @@ static int bench_devices(const common_args *a, session *s, const float *input, i
 static int bench_ranks(const session *s, int batch, double median_ms, bool json) {
     const double rate = 1000.0 * batch / median_ms;
     if (cluster_rank() > 0) {
-        cluster_send(&rate, sizeof rate);
+        cluster_send_floats(&rate, 1, sizeof rate);
         command_finished = true;
         return 0;
     }
@@ -195,10 +195,12 @@ static int bench_ranks(const session *s, int batch, double median_ms, bool json)
     json_t *list = json ? json_array() : NULL;
     if (list) json_array_append_new(list, json_real(rate));
     for (int from = 1; from < cluster_ranks(); from++) {
-        size_t size;
-        double *theirs = cluster_receive(from, &size);
-        const double r = size == sizeof *theirs ? *theirs : 0;
-        free(theirs);
+        double r = 0;
+        cln_error err;
+        if (cluster_receive_floats(from, &r, 1, sizeof r, &err) != CLN_OK) {
+            fail(&err);
+            r = 0;
+        }
         printf("  rank %d        %.2f images/s\n", from, r);
         if (list) json_array_append_new(list, json_real(r));
         total += r;

@@ -116,23 +116,18 @@ int cmd_infer(int argc, char **argv) {
     if (s.devices > 1) report_shares(&s, images);
     if (ranks > 1) { /* every rank's logits to rank 0, in order */
         if (cluster_rank() > 0) {
-            cluster_send(logits, (size_t)n * classes * sizeof *logits);
+            cluster_send_floats(logits, (size_t)n * classes, sizeof *logits);
             rc = 0;
             command_finished = true;
             goto done;
         }
         for (int from = 1, at = n; from < ranks; from++) {
-            size_t size;
-            float *part = cluster_receive(from, &size);
             const int64_t end = batches * (from + 1) / ranks * batch;
             const int rows_from = (int)(end < all ? end : all) - at;
-            if (size != (size_t)rows_from * classes * sizeof *part) {
-                free(part);
-                snprintf(err.message, sizeof err.message, "rank %d sent malformed logits", from);
+            if (cluster_receive_floats(from, logits + (size_t)at * classes,
+                                       (size_t)rows_from * classes, sizeof *logits,
+                                       &err) != CLN_OK)
                 goto done;
-            }
-            memcpy(logits + (size_t)at * classes, part, size);
-            free(part);
             at += rows_from;
         }
     }

@@ -57,10 +57,10 @@ int cmd_tune(int argc, char **argv) {
     if (cln_model_tune(s.model, (int)batch, (int)size, (int)size, (int)repeats, &report, &err) !=
         CLN_OK)
         goto done;
-    for (int c = 0; c < report.xgemm_candidates && c < CLN_XGEMM_CANDIDATES_MAX; c++)
+    for (int c = 0; c < report.gemm_candidates && c < CLN_GEMM_CANDIDATES_MAX; c++)
         printf("CLBlast Xgemm parameter set %d: convolutions through CLBlast %.3f ms%s\n", c,
-               report.xgemm_ms[c], c == report.xgemm_best ? " (chosen)" : "");
-    if (report.xgemm_candidates) printf("\n");
+               report.gemm_ms[c], c == report.gemm_best ? " (chosen)" : "");
+    if (report.gemm_candidates) printf("\n");
     printf("%-30s %-10s %10s %10s %10s %11s  %s\n", "layer", "kind", "gemm ms", "tiled ms",
            "direct ms", "winograd ms", "chosen");
     double chosen = 0, tiled = 0;
