@@ -125,8 +125,8 @@ typedef struct {
  * library does. */
 CLN_API cln_status cln_error_set(cln_error *err, cln_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Appends a formatted line to an error already set (context such as the
- * input that caused it). */
+/* Appends formatted text to the message of an error already set (context
+ * such as the input that caused it), escaped the same way. */
 CLN_API void cln_error_append(cln_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -525,11 +525,15 @@ typedef struct {
     cln_network network; /* CLN_NETWORK_INCEPTION_V3 */
     const char *weights; /* the .safetensors file; NULL: seeded random weights */
     uint64_t seed;       /* of random weights: 1 */
+    /* told of each device once its runtime and model are made (progress,
+     * their timings and warnings), on the caller's thread; may be NULL */
+    void (*on_open)(void *ctx, int device, cln_runtime *rt, cln_model *model);
+    void *ctx;
 } cln_pool_params;
 
 CLN_API cln_pool_params cln_pool_default_params(void);
-/* Opens every device and loads the model on each; a failure names the
- * device when there are several. */
+/* Opens every device and loads the model on each, one after the other; a
+ * failure names the device when there are several. */
 CLN_API cln_status cln_pool_create(const cln_pool_params *params, cln_pool **out, cln_error *err);
 CLN_API void cln_pool_free(cln_pool *pool);
 CLN_API int cln_pool_size(const cln_pool *pool);
@@ -558,7 +562,8 @@ typedef struct {
     const char *layer;            /* whose output (cln_model_feature_layers); NULL: the logits */
     cln_forward_options forward;  /* zeroed: the defaults; transform_input is set for images */
     int batch;                    /* images per forward; 0: 8, or the most that fit if fewer */
-    cln_stream_params stream;     /* how images are read (cln_pool_run_images) */
+    cln_stream_params stream;     /* how images are read (cln_pool_run_images; its slots
+                                     0: two batches) */
     bool exact_batches;           /* each batch is exactly the next `batch` images, less those
                                      that fail (so a batch may be empty); else batches are
                                      filled with images that could be read */

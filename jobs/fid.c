@@ -444,16 +444,32 @@ cln_status cln_fid_accumulator_pack(const cln_fid_accumulator *a, void **bytes, 
 cln_status cln_fid_accumulator_merge(cln_fid_accumulator *a, const void *bytes, size_t size,
                                  cln_error *err) {
     const size_t d = (size_t)a->dims;
-    const double *in = bytes;
-    if (size != (2 + 2 * d + d * d) * sizeof(double) || in[0] != (double)a->dims)
+    double first;
+    if (size == (2 + 2 * d + d * d) * sizeof(double)) memcpy(&first, bytes, sizeof first);
+    if (size != (2 + 2 * d + d * d) * sizeof(double) || first != (double)a->dims)
         return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
                         "statistics of another size than %d dims to merge", a->dims);
+    /* the caller's bytes need not be aligned for doubles */
+    double *copy = NULL;
+    const double *in = bytes;
+    if ((uintptr_t)bytes % _Alignof(double) != 0) {
+        if (!(copy = malloc(size)))
+            return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory merging statistics");
+        memcpy(copy, bytes, size);
+        in = copy;
+    }
     const double n = in[1];
     const double *shift = in + 2, *sum = in + 2 + d, *cross = in + 2 + 2 * d;
-    if (n == 0) return CLN_OK;
+    if (n == 0) {
+        free(copy);
+        return CLN_OK;
+    }
     if (a->count == 0) memcpy(a->shift, shift, d * sizeof *shift);
     double *e = malloc(d * sizeof *e);
-    if (!e) return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory merging statistics");
+    if (!e) {
+        free(copy);
+        return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory merging statistics");
+    }
     for (size_t i = 0; i < d; i++)
         e[i] = shift[i] - a->shift[i];
     for (size_t i = 0; i < d; i++) {
@@ -464,5 +480,6 @@ cln_status cln_fid_accumulator_merge(cln_fid_accumulator *a, const void *bytes, 
     }
     a->count += (size_t)n;
     free(e);
+    free(copy);
     return CLN_OK;
 }

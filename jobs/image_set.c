@@ -351,6 +351,11 @@ cln_status cln_image_stream_start(const char *const *paths, size_t count,
     }
     size_t slot_count = p.slots ? p.slots : DEFAULT_SLOTS;
     if (slot_count < (size_t)workers + 1) slot_count = (size_t)workers + 1;
+    const size_t per_image = 3 * (size_t)p.crop * p.crop;
+    if (slot_count > SIZE_MAX / sizeof(float) / per_image)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "an image stream of %zu slots of %d x %d images: more than memory holds",
+                        slot_count, p.crop, p.crop);
     cln_image_stream *s = calloc(1, sizeof *s);
     if (!s) return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory for an image stream");
     s->preprocess = p.preprocess;
@@ -358,7 +363,7 @@ cln_status cln_image_stream_start(const char *const *paths, size_t count,
     s->count = count;
     s->resize = p.resize;
     s->crop = p.crop;
-    s->per_image = 3 * (size_t)p.crop * p.crop;
+    s->per_image = per_image;
     s->slot_count = slot_count;
     s->pixels = malloc(slot_count * s->per_image * sizeof *s->pixels);
     s->slots = calloc(slot_count, sizeof *s->slots);
@@ -400,7 +405,7 @@ bool cln_image_stream_next(cln_image_stream *s, size_t *index, const float **pix
     *pixels = NULL;
     if (slot->status == CLN_OK)
         *pixels = s->pixels + (*index % s->slot_count) * s->per_image;
-    else
+    else if (err)
         *err = slot->error;
     pthread_mutex_unlock(&s->lock);
     return true;

@@ -118,7 +118,7 @@ static cln_status drive(pool *p, cln_error *err) {
                 status = err->status != CLN_OK ? err->status : CLN_ERR_IO;
                 break;
             }
-            if (n == 0 && !more) continue; /* nothing in it, nothing after */
+            if (n == 0 && !more && !job->keep_empty) continue; /* nothing in it, nothing after */
             free_slot->n = n;
             free_slot->seq = filled++;
             /* an empty batch has nothing to run: it is only emitted, in order */

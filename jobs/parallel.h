@@ -26,6 +26,8 @@ typedef struct {
      * the caller's thread. */
     cln_status (*emit)(void *ctx, const size_t *items, int n, const float *out, cln_error *err);
     int devices, batch;
+    bool keep_empty; /* a batch fill leaves empty is emitted too (it stood for images that
+                        could not be read), even the last */
     size_t in_floats, out_floats;
 } parallel_job;
 

@@ -27,47 +27,55 @@ cln_pool_params cln_pool_default_params(void) {
  * (every device, as "P:D"); one selector (or none: the default) is one
  * device. Writes malloc'd copies into list; returns the count, or -1. */
 static int device_selectors(const char *devices, char **list, cln_error *err) {
+    int n = 0;
     if (devices && strcmp(devices, "all") == 0) {
         cln_device_info *infos;
         size_t count;
         if (cln_devices_list(&infos, &count, err) != CLN_OK) return -1;
-        int n = 0;
         for (size_t i = 0; i < count && n < MAX_DEVICES; i++) {
             char text[32];
             snprintf(text, sizeof text, "%d:%d", infos[i].platform_index, infos[i].device_index);
-            list[n++] = strdup(text);
+            if (!(list[n++] = strdup(text))) {
+                free(infos);
+                goto out_of_memory;
+            }
         }
         free(infos);
-        if (n == 0) cln_fail(err, CLN_ERR_DEVICE, "--device all: there is no OpenCL device");
+        if (n == 0) cln_fail(err, CLN_ERR_DEVICE, "devices \"all\": there is no OpenCL device");
         return n ? n : -1;
     }
     if (!devices || !*devices || !strchr(devices, ',')) {
-        list[0] = devices && *devices ? strdup(devices) : NULL;
+        list[0] = NULL;
+        if (devices && *devices && !(list[0] = strdup(devices))) goto out_of_memory;
         return 1;
     }
-    int n = 0;
     for (const char *p = devices; n < MAX_DEVICES;) {
         const char *comma = strchr(p, ',');
         const size_t len = comma ? (size_t)(comma - p) : strlen(p);
         if (len == 0) {
             cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
-                     "--device \"%s\" has an empty entry: give selectors separated by commas",
+                     "devices \"%s\" has an empty entry: give selectors separated by commas",
                      devices);
-            for (int i = 0; i < n; i++)
-                free(list[i]);
-            return -1;
+            goto fail;
         }
-        list[n++] = strndup(p, len);
+        if (!(list[n++] = strndup(p, len))) goto out_of_memory;
         if (!comma) break;
         p = comma + 1;
     }
     return n;
+out_of_memory:
+    cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory listing devices");
+fail:
+    for (int i = 0; i < n; i++)
+        free(list[i]);
+    return -1;
 }
 
 /* Prefixes a device's failure with its number and name, when the pool has
- * several. */
-static cln_status name_device(const cln_pool *pool, int d, cln_status st, cln_error *err) {
-    if (st != CLN_OK && pool->count > 1 && pool->rt[d]) {
+ * (or is to have) several. */
+static cln_status name_device(const cln_pool *pool, int d, bool several, cln_status st,
+                              cln_error *err) {
+    if (st != CLN_OK && several && pool->rt[d]) {
         cln_error why = *err;
         cln_fail(err, st, "device %d (%s): %s", d, cln_runtime_device(pool->rt[d])->device_name,
                  why.message);
@@ -76,6 +84,8 @@ static cln_status name_device(const cln_pool *pool, int d, cln_status st, cln_er
 }
 
 cln_status cln_pool_create(const cln_pool_params *params, cln_pool **out, cln_error *err) {
+    cln_error unused;
+    if (!err) err = &unused;
     *out = NULL;
     const cln_pool_params p = params ? *params : cln_pool_default_params();
     char *selectors[MAX_DEVICES];
@@ -93,7 +103,8 @@ cln_status cln_pool_create(const cln_pool_params *params, cln_pool **out, cln_er
                                               err)
                      : cln_model_load_random_network(pool->rt[d], p.network, p.seed,
                                                      &pool->model[d], err);
-        name_device(pool, d, st, err);
+        name_device(pool, d, last - first > 1, st, err);
+        if (st == CLN_OK && p.on_open) p.on_open(p.ctx, d, pool->rt[d], pool->model[d]);
     }
     for (int i = 0; i < n; i++)
         free(selectors[i]);
@@ -166,7 +177,7 @@ static cln_status run_on(cln_pool *pool, const cln_run_params *params, int d, co
         st = cln_model_features(model, params->layer, input, n, h, w, &params->forward, out, err);
     else
         st = cln_model_forward(model, input, n, h, w, &params->forward, out, err);
-    return name_device(pool, d, st, err);
+    return name_device(pool, d, pool->count > 1, st, err);
 }
 
 /* ---- A batch in memory -------------------------------------------------- */
@@ -210,6 +221,8 @@ static cln_status emit_chunk(void *ctx, const size_t *items, int n, const float 
 cln_status cln_pool_run_input(cln_pool *pool, const float *input, int n, int h, int w,
                               const cln_run_params *params, float *out, size_t *per_device,
                               cln_error *err) {
+    cln_error unused;
+    if (!err) err = &unused;
     if (n < 1) return cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "a batch of %d images to run", n);
     const cln_run_params defaults = cln_run_default_params();
     if (!params) params = &defaults;
@@ -237,7 +250,8 @@ cln_status cln_pool_run_input(cln_pool *pool, const float *input, int n, int h, 
     }
     input_run r = {.pool = pool, .params = params, .input = input, .out = out, .n = n, .h = h,
                    .w = w, .in_floats = in_floats, .out_floats = out_floats};
-    parallel_job job = {&r, fill_chunk, run_chunk, emit_chunk, devices, chunk, in_floats, out_floats};
+    parallel_job job = {&r,    fill_chunk, run_chunk, emit_chunk, devices,
+                        chunk, false,      in_floats, out_floats};
     return parallel_run(&job, per_device, err);
 }
 
@@ -293,6 +307,8 @@ static cln_status emit_images(void *ctx, const size_t *items, int n, const float
 
 cln_status cln_pool_run_images(cln_pool *pool, const char *const *paths, size_t count,
                                const cln_run_params *params, size_t *per_device, cln_error *err) {
+    cln_error unused;
+    if (!err) err = &unused;
     const cln_run_params defaults = cln_run_default_params();
     cln_run_params p = params ? *params : defaults;
     const int crop = p.stream.crop;
@@ -320,8 +336,12 @@ cln_status cln_pool_run_images(cln_pool *pool, const char *const *paths, size_t 
     cln_status st = cln_run_output_floats(pool, &p, crop, crop, &out_floats, err);
     if (st == CLN_OK) st = cln_image_stream_start(paths, count, &p.stream, &r.stream, err);
     if (st != CLN_OK) return st;
+    /* exact batches: every fill takes at least one image, and a batch of
+     * images none of which could be read still counts (another process may
+     * wait for it) */
     parallel_job job = {&r,          fill_images, run_images_batch, emit_images,
-                        pool->count, p.batch,     r.per_image,      out_floats};
+                        pool->count, p.batch,     p.exact_batches && count > 0,
+                        r.per_image, out_floats};
     st = parallel_run(&job, per_device, err);
     cln_image_stream_free(r.stream);
     return st;
@@ -358,6 +378,8 @@ static cln_status fid_forward(void *ctx, int device, cln_model *model, const flo
 cln_status cln_pool_fid_accumulate(cln_pool *pool, const char *const *paths, size_t count,
                                    const cln_run_params *params, cln_fid_accumulator *a,
                                    cln_error *err) {
+    cln_error unused;
+    if (!err) err = &unused;
     cln_run_params p = params ? *params : cln_run_default_params();
     /* pytorch-fid's network and preprocessing, whatever params says */
     if (cln_model_network(pool->model[0]) != CLN_NETWORK_FID)

@@ -65,6 +65,32 @@ static const char *images(void) {
     return dir;
 }
 
+/* The last batch of the run is rank 1's and none of its images can be
+ * read: rank 1 still sends it (empty), so rank 0 neither waits for it nor
+ * takes rank 1's results for it; both runs name the two images, exit 1. */
+Test(mpi, a_last_batch_of_unreadable_images) {
+    char dir[1024], cmd[16384], args[4096], a[1024], b[1024];
+    snprintf(dir, sizeof dir, "%s", tmp_path("last"));
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s && /usr/bin/python3 -c \"import numpy as np; from PIL import Image; "
+             "rng = np.random.default_rng(3); "
+             "[Image.fromarray(rng.integers(0, 256, (80, 90, 3), dtype=np.uint8)).save('%s/%%d.png' "
+             "%% i) for i in range(2)]\" && echo junk > %s/2.png && echo junk > %s/3.png",
+             dir, dir, dir, dir);
+    cr_assert_eq(run(cmd), 0);
+    snprintf(a, sizeof a, "%s", tmp_path("last_one.txt"));
+    snprintf(b, sizeof b, "%s", tmp_path("last_two.txt"));
+    snprintf(args, sizeof args, "classify --random-weights --batch 2 --crop 75 %s", dir);
+    both(args, a, b, 1);
+    tmp_expect_same_bytes(a, b);
+    /* each run's summary counts the two, and no rank's message was taken
+     * for another */
+    snprintf(cmd, sizeof cmd,
+             "test \"$(grep -c '4 images, 2 failed' %s)\" = 2 && ! grep -q malformed %s",
+             tmp_path("log.txt"), tmp_path("log.txt"));
+    cr_expect_eq(run(cmd), 0, "a summary is missing, or a message was malformed (see log.txt)");
+}
+
 Test(mpi, two_ranks_give_the_single_process_results) {
     const char *dir = images();
     char args[4096], a[1024], b[1024];

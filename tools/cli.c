@@ -81,70 +81,62 @@ static void add_phase(session *s, const char *name, double start, double end) {
 
 /* Opens every device --device names, each with its own runtime and model;
  * over several ranks, the list's entry for this rank on its machine. */
+/* A device of the pool made: its lines on stderr, and the first one's
+ * phases for --trace, laid one after the other from the session's start. */
+typedef struct {
+    const common_args *a;
+    session *s;
+    double at;
+} opening;
+
+static void device_opened(void *ctx, int d, cln_runtime *rt, cln_model *model) {
+    opening *o = ctx;
+    const cln_runtime_timings rtt = cln_runtime_get_timings(rt);
+    const cln_model_timings mt = cln_model_get_timings(model);
+    const cln_device_info *info = cln_runtime_device(rt);
+    const double built = o->at + rtt.device_setup_ms + rtt.program_build_ms;
+    if (d == 0) {
+        add_phase(o->s, "device set-up", o->at, o->at + rtt.device_setup_ms);
+        add_phase(o->s, "program build", o->at + rtt.device_setup_ms, built);
+        add_phase(o->s, "weight read", built, built + mt.read_ms);
+        add_phase(o->s, "weight upload", built + mt.read_ms, built + mt.read_ms + mt.upload_ms);
+    }
+    o->at = built + mt.read_ms + mt.upload_ms;
+    fprintf(stderr, "device: %s (%s): set up in %.0f ms, programs built in %.0f ms\n",
+            info->device_name, info->platform_name, rtt.device_setup_ms, rtt.program_build_ms);
+    if (o->a->random_weights)
+        fprintf(stderr,
+                "no weight file: using seeded random weights (seed %d); the classes mean "
+                "nothing\n",
+                RANDOM_WEIGHTS_SEED);
+    if (cln_model_warning(model))
+        fprintf(stderr, "clinception: warning: %s\n", cln_model_warning(model));
+    fprintf(stderr, "weights: read in %.0f ms, uploaded in %.0f ms\n", mt.read_ms, mt.upload_ms);
+}
+
+/* Opens every device --device names, each with its own runtime and model;
+ * over several ranks, the list's entry for this rank on its machine. */
 cln_status open_session(const common_args *a, session *s, cln_error *err) {
     memset(s, 0, sizeof *s);
     const char *device = a->device ? a->device : getenv("CLINCEPTION_DEVICE");
+    opening o = {a, s, now_ms()};
     cln_pool_params p = cln_pool_default_params();
     p.devices = device && *device ? device : NULL;
     p.only = cluster_ranks() > 1 ? cluster_local_rank() : -1;
     p.network = a->network;
     p.weights = a->random_weights ? NULL : a->weights;
     p.seed = RANDOM_WEIGHTS_SEED;
-    if (cluster_ranks() == 1 && (a->profile || a->csv || a->trace) && p.devices &&
-        (strchr(p.devices, ',') || strcmp(p.devices, "all") == 0)) {
-        cln_device_info *infos = NULL;
-        size_t count = 0;
-        int n = 1;
-        if (strcmp(p.devices, "all") == 0) {
-            if (cln_devices_list(&infos, &count, err) != CLN_OK) return err->status;
-            free(infos);
-            n = (int)count;
-        } else {
-            for (const char *c = p.devices; (c = strchr(c, ',')) != NULL; c++)
-                n++;
-        }
-        if (n > 1)
-            return cln_error_set(err, CLN_ERR_INVALID_ARGUMENT,
-                                 "--profile, --csv and --trace profile one device; --device "
-                                 "names %d",
-                                 n);
-    }
-    const double t0 = now_ms();
+    p.on_open = device_opened;
+    p.ctx = &o;
     cln_status st = cln_pool_create(&p, &s->pool, err);
     if (st != CLN_OK) return st;
     s->devices = cln_pool_size(s->pool);
     s->rt = cln_pool_runtime(s->pool, 0);
     s->model = cln_pool_model(s->pool, 0);
-    /* each device's phases, one after the other as the pool made them */
-    double at = t0;
-    for (int d = 0; d < s->devices; d++) {
-        const cln_runtime_timings rtt = cln_runtime_get_timings(cln_pool_runtime(s->pool, d));
-        const cln_model_timings mt = cln_model_get_timings(cln_pool_model(s->pool, d));
-        const cln_device_info *info = cln_runtime_device(cln_pool_runtime(s->pool, d));
-        if (d == 0) {
-            add_phase(s, "device set-up", at, at + rtt.device_setup_ms);
-            add_phase(s, "program build", at + rtt.device_setup_ms,
-                      at + rtt.device_setup_ms + rtt.program_build_ms);
-            add_phase(s, "weight read", at + rtt.device_setup_ms + rtt.program_build_ms,
-                      at + rtt.device_setup_ms + rtt.program_build_ms + mt.read_ms);
-            add_phase(s, "weight upload",
-                      at + rtt.device_setup_ms + rtt.program_build_ms + mt.read_ms,
-                      at + rtt.device_setup_ms + rtt.program_build_ms + mt.read_ms + mt.upload_ms);
-        }
-        at += rtt.device_setup_ms + rtt.program_build_ms + mt.read_ms + mt.upload_ms;
-        fprintf(stderr, "device: %s (%s): set up in %.0f ms, programs built in %.0f ms\n",
-                info->device_name, info->platform_name, rtt.device_setup_ms,
-                rtt.program_build_ms);
-        if (a->random_weights)
-            fprintf(stderr,
-                    "no weight file: using seeded random weights (seed %d); the classes "
-                    "mean nothing\n",
-                    RANDOM_WEIGHTS_SEED);
-        const char *warning = cln_model_warning(cln_pool_model(s->pool, d));
-        if (warning) fprintf(stderr, "clinception: warning: %s\n", warning);
-        fprintf(stderr, "weights: read in %.0f ms, uploaded in %.0f ms\n", mt.read_ms,
-                mt.upload_ms);
-    }
+    if (s->devices > 1 && (a->profile || a->csv || a->trace))
+        return cln_error_set(err, CLN_ERR_INVALID_ARGUMENT,
+                             "--profile, --csv and --trace profile one device; --device names %d",
+                             s->devices);
     return CLN_OK;
 }
 
@@ -210,13 +202,7 @@ static cln_status forward(const common_args *a, session *s, int d, const float *
 
 cln_status forward_on(const common_args *a, session *s, int d, const float *input, int n, int h,
                       int w, cln_forward_options fwd, float *out, double *wall_ms, cln_error *err) {
-    cln_status st = forward(a, s, d, input, n, h, w, fwd, out, wall_ms, err);
-    if (st != CLN_OK && s->devices > 1) {
-        cln_error why = *err;
-        cln_error_set(err, st, "device %d (%s): %s", d,
-                      cln_runtime_device(cln_pool_runtime(s->pool, d))->device_name, why.message);
-    }
-    return st;
+    return forward(a, s, d, input, n, h, w, fwd, out, wall_ms, err);
 }
 
 /* Reads an input batch (infer, features --input): a float32 .npy of shape
@@ -272,8 +258,8 @@ cln_status fitting_batch(const session *s, long asked, int h, int w, long *batch
     return err->status;
 }
 
-/* run_input's forward: forward_on with the command's options, --profile and
- * the rest for the first chunk only. */
+/* run_input's forward: the command's options, --profile and the rest on
+ * the first device when asked. */
 typedef struct {
     common_args reported;
     const common_args *a;
@@ -285,13 +271,8 @@ static cln_status run_chunk(void *ctx, int d, cln_model *model, const float *inp
                             int w, float *out, cln_error *err) {
     (void)model;
     input_run *r = ctx;
-    cln_status st = forward(d == 0 ? &r->reported : r->a, r->s, d, input, n, h, w, r->fwd, out,
-                            NULL, err);
-    if (d == 0) {
-        r->reported.profile = false;
-        r->reported.csv = r->reported.trace = NULL;
-    }
-    return st;
+    return forward(d == 0 ? &r->reported : r->a, r->s, d, input, n, h, w, r->fwd, out, NULL,
+                   err);
 }
 
 cln_status run_input(const common_args *a, session *s, const float *input, int n, int h, int w,

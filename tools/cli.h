@@ -24,9 +24,6 @@ extern bool command_finished;
 
 double now_ms(void);
 
-/* Fills err with a formatted message and returns status. */
-cln_status cli_fail(cln_error *err, cln_status status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 /* Prints "clinception: MESSAGE" for err and returns 1, the exit status. */
 int fail(const cln_error *err);
 /* Prints "clinception: MESSAGE" on stderr, the control characters of the
@@ -79,14 +76,14 @@ cln_status open_session(const common_args *a, session *s, cln_error *err);
 void close_session(session *s);
 
 /* Runs one forward on device d and, when a asks, reports its profile: of a
- * warm forward, the device's first one run unprofiled before it. Over
- * several devices, a failure names the device. */
+ * warm forward, the device's first one run unprofiled before it. */
 cln_status forward_on(const common_args *a, session *s, int d, const float *input, int n, int h,
                       int w, cln_forward_options fwd, float *out, double *wall_ms, cln_error *err);
 
 /* n images of h x w over every device of the session, chunk at a time
  * (each on whichever device is free), to its layer: out gets each image's
- * outputs in input order. profile: the first chunk reports as a asks. */
+ * outputs in input order. profile: each chunk reports as a asks (else
+ * none does); a failure names the device when there are several. */
 cln_status run_input(const common_args *a, session *s, const float *input, int n, int h, int w,
                      int chunk, cln_forward_options fwd, bool profile, float *out, size_t *images,
                      cln_error *err);

@@ -137,8 +137,10 @@ static int bench_devices(const common_args *a, session *s, const float *input, i
     }
     double sum_rate = 0;
     for (int d = 0; d < devices && started > 0; d++) {
-        if (b[d].status != CLN_OK) { /* the message names the device */
-            fprintf(stderr, "clinception: %s\n", b[d].err.message);
+        if (b[d].status != CLN_OK) {
+            fprintf(stderr, "clinception: device %d (%s): %s\n", d,
+                    cln_runtime_device(cln_pool_runtime(s->pool, d))->device_name,
+                    b[d].err.message);
             rc = 1;
         }
         sum_rate += b[d].seconds > 0 ? (double)batch * iters / b[d].seconds : 0;

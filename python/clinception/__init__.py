@@ -471,7 +471,10 @@ class Model(_Closing):
         k = min(int(top), classes)
         if labels is None:
             if classes == 1000:
-                labels = [_lib.cln_imagenet_label(i).decode("utf-8") for i in range(classes)]
+                names = [_lib.cln_imagenet_label(i) for i in range(classes)]
+                if None in names:
+                    raise Error("the library's ImageNet class names are unusable")
+                labels = [name.decode("utf-8") for name in names]
             else:
                 labels = [str(i) for i in range(classes)]
         else:

@@ -81,6 +81,8 @@ class cln_pool_params(Structure):
         ("network", c_int),
         ("weights", c_char_p),
         ("seed", c_uint64),
+        ("on_open", c_void_p),  # void (*)(void *, int, cln_runtime *, cln_model *): unused here
+        ("ctx", c_void_p),
     ]
 
 
