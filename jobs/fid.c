@@ -243,6 +243,27 @@ static cln_status read_array(const char *path, zip_t *za, const char *name, int 
     return CLN_OK;
 }
 
+/* A covariance is symmetric: np.cov's are, up to rounding (float32 files
+ * round each entry apart). Anything further is refused rather than read
+ * through one triangle. */
+static cln_status check_symmetric(const char *name, const double *sigma, int dims,
+                                  cln_error *err) {
+    const size_t d = (size_t)dims;
+    double scale = 0;
+    for (size_t i = 0; i < d * d; i++)
+        scale = fmax(scale, fabs(sigma[i]));
+    for (size_t i = 0; i < d; i++)
+        for (size_t j = i + 1; j < d; j++) {
+            const double a = sigma[i * d + j], b = sigma[j * d + i];
+            if (fabs(a - b) > 1e-5 * fmax(fabs(a), fabs(b)) + 1e-12 * scale)
+                return cln_fail(err, CLN_ERR_FORMAT,
+                                "%s: sigma.npy is not symmetric: sigma[%zu][%zu] is %.9g but "
+                                "sigma[%zu][%zu] is %.9g; a covariance is symmetric",
+                                name, i, j, a, j, i, b);
+        }
+    return CLN_OK;
+}
+
 cln_status cln_fid_stats_parse(const char *name, const uint8_t *bytes, size_t size, cln_fid_stats *out,
                            cln_error *err) {
     memset(out, 0, sizeof *out);
@@ -253,13 +274,16 @@ cln_status cln_fid_stats_parse(const char *name, const uint8_t *bytes, size_t si
     zip_t *za = src ? zip_open_from_source(src, ZIP_RDONLY | ZIP_CHECKCONS, &ze) : NULL;
     if (!za) {
         status = cln_fail(err, CLN_ERR_FORMAT, "%s: not an .npz of FID statistics: %s", name,
-                          zip_error_strerror(&ze));
+                          zip_error_code_zip(&ze) == ZIP_ER_EXISTS
+                              ? "two of its members have one name (which is the real one?)"
+                              : zip_error_strerror(&ze));
         if (src) zip_source_free(src);
     } else {
         int dims = 0;
         status = read_array(name, za, "mu.npy", 1, &dims, &out->mu, err);
         if (status == CLN_OK)
             status = read_array(name, za, "sigma.npy", 2, &dims, &out->sigma, err);
+        if (status == CLN_OK) status = check_symmetric(name, out->sigma, dims, err);
         out->dims = dims;
         zip_discard(za); /* frees src */
     }
@@ -388,6 +412,28 @@ static double trace_sqrt_product(const double *s1, const double *s2, int dims, d
     return trace;
 }
 
+/* A covariance is positive semidefinite: an eigenvalue of sigma below
+ * -1e-5 of its largest (more than rounding gives) is refused, where the
+ * square root would be complex (pytorch-fid refuses such statistics for the
+ * imaginary part of its sqrtm). `which` names the statistics. */
+static cln_status check_semidefinite(const double *sigma, int dims, const char *which,
+                                     double *work, cln_error *err) {
+    const size_t d = (size_t)dims;
+    double *v = work, *w = work + d * d;
+    memcpy(v, sigma, d * d * sizeof *v);
+    if (LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'N', 'U', dims, v, dims, w) != 0)
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "the eigenvalues of %s statistics' sigma could not be computed", which);
+    const double lo = w[0], hi = w[d - 1]; /* ascending */
+    if (lo < -1e-5 * fmax(hi, 0.0) || (hi <= 0 && lo < 0))
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "%s statistics' sigma is not a covariance: it has the eigenvalue %.6g "
+                        "(its largest is %.6g), and a covariance has none below 0; its square "
+                        "root would be complex",
+                        which, lo, hi);
+    return CLN_OK;
+}
+
 cln_status cln_fid_distance(const cln_fid_stats *a, const cln_fid_stats *b, double *fid, bool *offset_out,
                         cln_error *err) {
     bool unused, *offset = offset_out ? offset_out : &unused;
@@ -406,6 +452,21 @@ cln_status cln_fid_distance(const cln_fid_stats *a, const cln_fid_stats *b, doub
         diff += (a->mu[i] - b->mu[i]) * (a->mu[i] - b->mu[i]);
         traces += a->sigma[i * d + i] + b->sigma[i * d + i];
     }
+    cln_status st = CLN_OK;
+    if (!isfinite(diff))
+        st = cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                      "|mu1 - mu2|^2 overflows: the statistics' means are too far apart (or "
+                      "too large) for a finite distance");
+    else if (!isfinite(traces))
+        st = cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                      "the traces of the covariances overflow: their diagonals are too large "
+                      "for a finite distance");
+    if (st == CLN_OK) st = check_semidefinite(a->sigma, a->dims, "the first", work, err);
+    if (st == CLN_OK) st = check_semidefinite(b->sigma, b->dims, "the second", work, err);
+    if (st != CLN_OK) {
+        free(work);
+        return st;
+    }
     double root = trace_sqrt_product(a->sigma, b->sigma, a->dims, 0.0, work);
     if (!isfinite(root)) {
         *offset = true;
@@ -418,6 +479,10 @@ cln_status cln_fid_distance(const cln_fid_stats *a, const cln_fid_stats *b, doub
                         "their diagonals",
                         CLN_FID_EPS);
     *fid = diff + traces - 2.0 * root;
+    if (!isfinite(*fid))
+        return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                        "the distance overflows (|mu1 - mu2|^2 %g, traces %g, tr sqrtm %g)", diff,
+                        traces, root);
     return CLN_OK;
 }
 

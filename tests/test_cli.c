@@ -972,6 +972,58 @@ Test(cli, fid_refuses_bad_statistics_files) {
     expect_status(&r, 1);
     expect_contains(r.err, "holds statistics of 3 dims, not --dims 2048", "stderr");
     free_result(&r);
+}
+
+/* Statistics that read well but lie: a sigma that is not symmetric (not
+ * read through one triangle), one with a negative eigenvalue (pytorch-fid
+ * refuses it for the imaginary part of its sqrtm; nothing is clamped), means
+ * whose distance overflows, two members of one name. Each is refused with
+ * the file named and no result printed; statistics that do not lie give a
+ * finite result. */
+Test(cli, fid_refuses_statistics_that_lie) {
+    run_python("import sys, zipfile, numpy as np\n"
+               "d = sys.argv[1] + '/'\n"
+               "rng = np.random.default_rng(0)\n"
+               "x = rng.normal(size=(200, 64)); s = np.cov(x, rowvar=False)\n"
+               "np.savez(d + 'good64.npz', mu=x.mean(0), sigma=s)\n"
+               "t = s.copy(); t[0, 5] += 0.5\n"
+               "np.savez(d + 'nonsym.npz', mu=x.mean(0), sigma=t)\n"
+               "w, v = np.linalg.eigh(s); w[0] = -0.5; t = (v * w) @ v.T\n"
+               "np.savez(d + 'indefinite.npz', mu=x.mean(0), sigma=(t + t.T) / 2)\n"
+               "np.savez(d + 'overflow.npz', mu=np.full(64, 1e200), sigma=s)\n"
+               "np.savez(d + 'single.npz', mu=x.mean(0).astype(np.float32), "
+               "sigma=s.astype(np.float32))\n"
+               "z = zipfile.ZipFile(d + 'twice.npz', 'w')\n"
+               "import io, warnings; warnings.simplefilter('ignore')\n"
+               "for name, a in (('mu', x.mean(0)), ('sigma', s), ('mu', x.mean(0))):\n"
+               "    b = io.BytesIO(); np.save(b, a); z.writestr(name + '.npy', b.getvalue())\n"
+               "z.close()\n");
+    const char *good = tmp_path("good64.npz");
+    static const struct {
+        const char *file, *phrase;
+    } cases[] = {
+        {"nonsym.npz", "sigma.npy is not symmetric: sigma[0][5]"},
+        {"indefinite.npz", "sigma is not a covariance: it has the eigenvalue -0.5"},
+        {"overflow.npz", "|mu1 - mu2|^2 overflows"},
+        {"twice.npz", "two of its members have one name"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s", tmp_path(cases[i].file));
+        run_result r = RUN("fid", "--dims", "64", "--json", path, good);
+        expect_status(&r, 1);
+        expect_contains(r.err, path, "stderr");
+        expect_contains(r.err, cases[i].phrase, "stderr");
+        cr_expect_eq(r.out[0], '\0', "printed a result: %s", r.out);
+        free_result(&r);
+    }
+    /* float32 files round each entry apart: still symmetric enough */
+    char single[4096];
+    snprintf(single, sizeof single, "%s", tmp_path("single.npz"));
+    run_result r = RUN("fid", "--dims", "64", "--json", single, good);
+    expect_status(&r, 0);
+    expect_contains(r.out, "\"fid\": ", "stdout");
+    free_result(&r);
     const char *pipe = tmp_path("pipe.npz");
     cr_assert_eq(mkfifo(pipe, 0600), 0);
     r = RUN("fid", "--dims", "64", pipe, good);

@@ -194,7 +194,10 @@ int cmd_fid(int argc, char **argv) {
     }
     double fid;
     bool offset;
-    if ((st = cln_fid_distance(&sa, &sb, &fid, &offset, &err)) != CLN_OK) goto done;
+    if ((st = cln_fid_distance(&sa, &sb, &fid, &offset, &err)) != CLN_OK) {
+        cln_error_append(&err, " (the first: %s; the second: %s)", first, second);
+        goto done;
+    }
     if (offset)
         fprintf(stderr,
                 "clinception fid: the covariances' product is singular; %g was added to "
