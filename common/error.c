@@ -4,6 +4,7 @@
 #include "error.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,15 +14,17 @@ const char *cln_version(void) {
 
 /* Messages quote what files hold (tensor names, header keys, paths): a
  * control character there (an escape sequence that would rewrite the user's
- * terminal, a carriage return) is written as \xNN, from `from` on. Line
- * breaks and tabs stay: messages use them (device lists, build logs). */
-static void escape_controls(cln_error *err, size_t from) {
+ * terminal, a carriage return, a line break that would forge a line) is
+ * written as \xNN, from `from` on. Tabs stay, and line breaks where
+ * keep_breaks says (the lines a message is made of: device lists, build
+ * logs, added by cln_error_append_lines). */
+static void escape_controls(cln_error *err, size_t from, bool keep_breaks) {
     char escaped[CLN_ERROR_MESSAGE_SIZE];
     size_t out = 0, i = from;
     const char *m = err->message;
     for (; m[i] && out + 5 < sizeof escaped; i++) {
         const unsigned char c = (unsigned char)m[i];
-        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
+        if ((c < 0x20 && c != '\t' && !(keep_breaks && c == '\n')) || c == 0x7f)
             out += (size_t)snprintf(escaped + out, sizeof escaped - out, "\\x%02x", c);
         else
             escaped[out++] = (char)c;
@@ -34,7 +37,7 @@ cln_status cln_failv(cln_error *err, cln_status status, const char *fmt, va_list
     if (err) {
         vsnprintf(err->message, sizeof err->message, fmt, ap);
         err->status = status;
-        escape_controls(err, 0);
+        escape_controls(err, 0, false);
     }
     return status;
 }
@@ -55,15 +58,26 @@ cln_status cln_error_set(cln_error *err, cln_status status, const char *fmt, ...
     return status;
 }
 
-void cln_error_append(cln_error *err, const char *fmt, ...) {
+static void append(cln_error *err, bool keep_breaks, const char *fmt, va_list ap) {
     if (!err) return;
     size_t used = strnlen(err->message, sizeof err->message);
     if (used + 2 >= sizeof err->message) return;
+    vsnprintf(err->message + used, sizeof err->message - used, fmt, ap);
+    escape_controls(err, used, keep_breaks);
+}
+
+void cln_error_append(cln_error *err, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->message + used, sizeof err->message - used, fmt, ap);
+    append(err, false, fmt, ap);
     va_end(ap);
-    escape_controls(err, used);
+}
+
+void cln_error_append_lines(cln_error *err, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    append(err, true, fmt, ap);
+    va_end(ap);
 }
 
 const char *cln_status_name(cln_status status) {

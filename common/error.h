@@ -19,4 +19,9 @@ cln_status cln_failv(cln_error *err, cln_status status, const char *fmt, va_list
  * layer or file that was being processed). */
 void cln_error_append(cln_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The same, its line breaks kept: the lines of a message made of several
+ * (a device list, a build log); any other control character escaped. */
+void cln_error_append_lines(cln_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 #endif

@@ -385,10 +385,10 @@ static cln_status find_match(device_match *m, cln_error *err) {
     return status;
 }
 
-cln_status runtime_find_device(const char *selector, cln_device_info *info,
+cln_status runtime_find_device(const char *selector, const char *origin, cln_device_info *info,
                                cl_platform_id *platform, cl_device_id *device, cln_error *err) {
     device_match m = {0};
-    const char *origin = "--device";
+    if (!origin) origin = "--device";
     if (!selector || !*selector) {
         selector = getenv("CLINCEPTION_DEVICE");
         origin = selector && *selector ? "$CLINCEPTION_DEVICE" : "the default";
@@ -426,7 +426,7 @@ cln_status runtime_find_device(const char *selector, cln_device_info *info,
         cln_error ignored;
         if (cln_devices_list(&list, &n, &ignored) == CLN_OK) {
             for (size_t i = 0; i < n; i++)
-                cln_error_append(err, "\n  %d:%d  %s / %s", list[i].platform_index,
+                cln_error_append_lines(err, "\n  %d:%d  %s / %s", list[i].platform_index,
                                  list[i].device_index, list[i].platform_name, list[i].device_name);
             if (n == 0) cln_error_append(err, " none");
         }
@@ -440,7 +440,7 @@ cln_status runtime_find_device(const char *selector, cln_device_info *info,
 }
 
 cln_status cln_device_select(const char *selector, cln_device_info *out, cln_error *err) {
-    return runtime_find_device(selector, out, NULL, NULL, err);
+    return runtime_find_device(selector, NULL, out, NULL, NULL, err);
 }
 
 /* ---- Programs --------------------------------------------------------- */
@@ -521,7 +521,7 @@ static cln_status build_program(cln_runtime *rt, program_id id, unsigned long lo
             clGetProgramBuildInfo(*out, rt->device, CL_PROGRAM_BUILD_LOG, log_size, log, NULL) ==
                 CL_SUCCESS) {
             log[log_size] = '\0';
-            cln_error_append(err, "\nbuild log:\n%s", log);
+            cln_error_append_lines(err, "\nbuild log:\n%s", log);
         }
         goto cleanup;
     }
@@ -533,6 +533,11 @@ cleanup:
 }
 
 cln_status cln_runtime_create(const char *selector, cln_runtime **out, cln_error *err) {
+    return runtime_create_from(selector, NULL, out, err);
+}
+
+cln_status runtime_create_from(const char *selector, const char *origin, cln_runtime **out,
+                               cln_error *err) {
     cln_status status = CLN_OK;
     cl_int rc;
     *out = NULL;
@@ -541,7 +546,7 @@ cln_status cln_runtime_create(const char *selector, cln_runtime **out, cln_error
     double t0 = runtime_now_ms();
     status = check_tunables(err);
     if (status != CLN_OK) goto cleanup;
-    status = runtime_find_device(selector, &rt->info, &rt->platform, &rt->device, err);
+    status = runtime_find_device(selector, origin, &rt->info, &rt->platform, &rt->device, err);
     if (status != CLN_OK) goto cleanup;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)rt->platform, 0};
     rt->context = clCreateContext(props, 1, &rt->device, NULL, NULL, &rc);

@@ -93,8 +93,13 @@ bool runtime_kernel_loops(kernel_id k);
  * host table that sets them. */
 int runtime_tunable(const cln_runtime *rt, const char *name);
 
-/* The device selected by a selector (see cln_device_select), with its ids. */
-cln_status runtime_find_device(const char *selector, cln_device_info *info,
+/* The device selected by a selector (see cln_device_select), with its ids;
+ * origin says where a selector came from, for messages (NULL: "--device"). */
+cln_status runtime_find_device(const char *selector, const char *origin, cln_device_info *info,
                                cl_platform_id *platform, cl_device_id *device, cln_error *err);
+
+/* cln_runtime_create for a selector from origin (NULL: "--device"). */
+cln_status runtime_create_from(const char *selector, const char *origin, cln_runtime **out,
+                               cln_error *err);
 
 #endif

@@ -120,9 +120,9 @@ typedef struct {
 } cln_error;
 
 /* Fills err (when not NULL) with a formatted message, its control
- * characters (but line breaks and tabs) written as \xNN as every message's
- * are, and returns status: for callbacks, and programs that report as the
- * library does. */
+ * characters (line breaks too, so that no quoted name can forge a line;
+ * tabs stay) written as \xNN as every message's are, and returns status:
+ * for callbacks, and programs that report as the library does. */
 CLN_API cln_status cln_error_set(cln_error *err, cln_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Appends formatted text to the message of an error already set (context
@@ -465,7 +465,8 @@ CLN_API void cln_image_set_free(cln_image_set *set);
 CLN_API cln_status cln_image_set_add(cln_image_set *set, const char *path, cln_error *err);
 
 /* Adds each line of the file list ("-": standard input) as cln_image_set_add
- * does; blank lines are skipped, a line may end in CRLF. */
+ * does; blank lines are skipped, a line may end in CRLF, a UTF-8 byte-order
+ * mark before the first is dropped. */
 CLN_API cln_status cln_image_set_add_list(cln_image_set *set, const char *list, cln_error *err);
 
 CLN_API size_t cln_image_set_count(const cln_image_set *set);
@@ -518,8 +519,9 @@ CLN_API void cln_image_stream_free(cln_image_stream *s);
 typedef struct cln_pool cln_pool;
 
 typedef struct {
-    const char *devices; /* NULL or "": the default device (cln_device_select); one selector;
-                            several separated by commas; or "all" */
+    const char *devices; /* one selector (cln_device_select), several separated by commas, or
+                            "all"; NULL or "": $CLINCEPTION_DEVICE's, read the same way
+                            (messages name it), else the default device */
     int only;            /* -1: every device named; k >= 0: only entry k mod their count
                             (one process per device, e.g. by its rank on the machine) */
     cln_network network; /* CLN_NETWORK_INCEPTION_V3 */
@@ -614,7 +616,7 @@ typedef struct {
 } cln_labels;
 
 /* Reads one label per line (LF or CRLF; a last line without a newline counts)
- * of UTF-8 text. A file that cannot be read is CLN_ERR_IO; one that is not
+ * of UTF-8 text; a byte-order mark at its start is dropped. A file that cannot be read is CLN_ERR_IO; one that is not
  * UTF-8, holds a blank line or a NUL, or is larger than
  * CLN_LABELS_MAX_FILE_BYTES is CLN_ERR_FORMAT, naming the file and the line.
  * *out is zeroed on failure. */

@@ -268,16 +268,19 @@ cln_status cln_image_set_add_list(cln_image_set *list, const char *file, cln_err
     size_t cap = 0;
     ssize_t got;
     cln_status status = CLN_OK;
-    while (status == CLN_OK && (got = getline(&line, &cap, f)) >= 0) {
+    for (bool first = true; status == CLN_OK && (got = getline(&line, &cap, f)) >= 0;
+         first = false) {
         while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r'))
             line[--got] = '\0';
-        if (got == 0) continue;
+        /* a byte-order mark before the first path is no part of it */
+        const size_t bom = first && got >= 3 && memcmp(line, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
+        if (got - (ssize_t)bom == 0) continue;
         if (strlen(line) != (size_t)got)
             status =
                 cln_fail(err, CLN_ERR_FORMAT, "%s: the list holds a NUL byte: not a list of paths",
                          standard_input ? "standard input" : file);
         else
-            status = cln_image_set_add(list, line, err);
+            status = cln_image_set_add(list, line + bom, err);
     }
     if (status == CLN_OK && ferror(f))
         status = cln_fail(err, CLN_ERR_IO, "%s: cannot read the list: %s",

@@ -102,9 +102,11 @@ cln_status cln_labels_read(const char *path, cln_labels *out, cln_error *err) {
         file_read_all(path, CLN_LABELS_MAX_FILE_BYTES, "a labels file", &bytes, &size, err);
     if (status != CLN_OK) return status;
     out->text = (char *)bytes;
+    /* a byte-order mark, as editors on some systems write, is no label's */
+    const size_t bom = size >= 3 && memcmp(bytes, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
     /* one label per line: check each, then point at them */
     int lines = 0;
-    for (size_t at = 0; at < size; lines++) {
+    for (size_t at = bom; at < size; lines++) {
         char *eol = memchr(out->text + at, '\n', size - at);
         size_t end = eol ? (size_t)(eol - out->text) : size, stop = end;
         if (stop > at && out->text[stop - 1] == '\r') stop--;
@@ -130,7 +132,7 @@ cln_status cln_labels_read(const char *path, cln_labels *out, cln_error *err) {
         status = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "%s: cannot read: out of memory", path);
         goto done;
     }
-    char *line = out->text;
+    char *line = out->text + bom;
     for (int i = 0; i < lines; i++) {
         char *eol = strchr(line, '\n');
         if (eol) *eol = '\0';

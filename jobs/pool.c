@@ -5,6 +5,7 @@
 #include "../include/clinception.h"
 
 #include "../common/error.h"
+#include "../host/runtime.h"
 #include "parallel.h"
 
 #include <stdlib.h>
@@ -26,7 +27,8 @@ cln_pool_params cln_pool_default_params(void) {
 /* The devices a selector list names: comma-separated selectors, or "all"
  * (every device, as "P:D"); one selector (or none: the default) is one
  * device. Writes malloc'd copies into list; returns the count, or -1. */
-static int device_selectors(const char *devices, char **list, cln_error *err) {
+static int device_selectors(const char *devices, const char *origin, char **list,
+                            cln_error *err) {
     int n = 0;
     if (devices && strcmp(devices, "all") == 0) {
         cln_device_info *infos;
@@ -41,7 +43,7 @@ static int device_selectors(const char *devices, char **list, cln_error *err) {
             }
         }
         free(infos);
-        if (n == 0) cln_fail(err, CLN_ERR_DEVICE, "devices \"all\": there is no OpenCL device");
+        if (n == 0) cln_fail(err, CLN_ERR_DEVICE, "%s \"all\": there is no OpenCL device", origin);
         return n ? n : -1;
     }
     if (!devices || !*devices || !strchr(devices, ',')) {
@@ -54,7 +56,7 @@ static int device_selectors(const char *devices, char **list, cln_error *err) {
         const size_t len = comma ? (size_t)(comma - p) : strlen(p);
         if (len == 0) {
             cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
-                     "devices \"%s\" has an empty entry: give selectors separated by commas",
+                     "%s \"%s\" has an empty entry: give selectors separated by commas", origin,
                      devices);
             goto fail;
         }
@@ -88,15 +90,22 @@ cln_status cln_pool_create(const cln_pool_params *params, cln_pool **out, cln_er
     if (!err) err = &unused;
     *out = NULL;
     const cln_pool_params p = params ? *params : cln_pool_default_params();
+    /* no devices named: $CLINCEPTION_DEVICE's, read the same way and named
+     * as the source of what does not match */
+    const char *devices = p.devices, *origin = "--device";
+    if (!devices || !*devices) {
+        devices = getenv("CLINCEPTION_DEVICE");
+        origin = "$CLINCEPTION_DEVICE";
+    }
     char *selectors[MAX_DEVICES];
-    const int n = device_selectors(p.devices, selectors, err);
+    const int n = device_selectors(devices, origin, selectors, err);
     if (n < 0) return err->status;
     cln_pool *pool = calloc(1, sizeof *pool);
     cln_status st = pool ? CLN_OK : cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory");
     const int first = p.only >= 0 ? p.only % n : 0, last = p.only >= 0 ? first + 1 : n;
     for (int i = first; i < last && st == CLN_OK; i++) {
         const int d = pool->count++;
-        st = cln_runtime_create(selectors[i], &pool->rt[d], err);
+        st = runtime_create_from(selectors[i], origin, &pool->rt[d], err);
         if (st == CLN_OK)
             st = p.weights
                      ? cln_model_load_network(pool->rt[d], p.network, p.weights, &pool->model[d],

@@ -1260,3 +1260,74 @@ Test(cli, a_failing_device_ends_the_run, .timeout = 300) {
         free_result(&r);
     }
 }
+
+/* ---- Messages that quote what a user gives ------------------------------ */
+
+/* Labels are printed with their control characters escaped, as paths are
+ * (a label holding ESC [2J would clear the terminal), and a byte-order mark
+ * at the start of the labels file is no part of the first label. */
+Test(cli, labels_escaped_and_their_byte_order_mark_dropped) {
+    const char *labels = tmp_path("labels.txt");
+    FILE *f = fopen(labels, "wb");
+    cr_assert_not_null(f);
+    fputs("\xef\xbb\xbftench\n", f);
+    for (int i = 1; i < 1000; i++)
+        fprintf(f, "\x1b[2Jclass%d\n", i);
+    cr_assert_eq(fclose(f), 0);
+    char image[4096];
+    snprintf(image, sizeof image, "%s/tools/data/chelsea.png", getenv("CLN_SOURCE_DIR"));
+    run_result r = RUN("classify", "--random-weights", "--crop", "75", "--top", "1000", "--labels",
+                       labels, image);
+    expect_status(&r, 0);
+    expect_contains(r.out, "\\x1b[2Jclass", "stdout");
+    expect_contains(r.out, "  tench  ", "stdout");
+    cr_expect(strchr(r.out, '\x1b') == NULL, "an escape character reached stdout");
+    cr_expect(strstr(r.out, "\xef\xbb\xbf") == NULL, "the byte-order mark reached stdout");
+    free_result(&r);
+}
+
+/* A --files-from list saved with a byte-order mark: its first path is
+ * found. */
+Test(cli, files_from_with_a_byte_order_mark) {
+    const char *list = tmp_path("list.txt");
+    char text[4096];
+    snprintf(text, sizeof text, "\xef\xbb\xbf%s/tools/data/chelsea.png\n",
+             getenv("CLN_SOURCE_DIR"));
+    write_text(list, text);
+    run_result r = RUN("classify", "--random-weights", "--crop", "75", "--files-from", list);
+    expect_status(&r, 0);
+    expect_contains(r.out, "tools/data/chelsea.png", "stdout");
+    free_result(&r);
+}
+
+/* A file name's line break is escaped in a message as in the results, so
+ * that no name can forge a line on standard error. */
+Test(cli, line_breaks_of_names_escaped_in_messages) {
+    const char *bad = tmp_path("forged\nclinception: all is well.png");
+    write_text(bad, "not an image");
+    run_result r = RUN("classify", "--random-weights", "--crop", "75", bad);
+    expect_status(&r, 1);
+    expect_contains(r.err, "forged\\x0aclinception: all is well.png", "stderr");
+    cr_expect(strstr(r.err, "\nclinception: all is well") == NULL, "a forged line: %s", r.err);
+    free_result(&r);
+}
+
+/* A bad $CLINCEPTION_DEVICE is named as the source, not --device, which the
+ * user did not give; a list of devices there is read as --device's. */
+Test(cli, a_bad_device_variable_is_named) {
+    char image[4096];
+    snprintf(image, sizeof image, "%s/tools/data/chelsea.png", getenv("CLN_SOURCE_DIR"));
+    setenv("CLINCEPTION_DEVICE", "no-such-accelerator", 1);
+    run_result r = RUN("classify", "--random-weights", "--crop", "75", image);
+    expect_status(&r, 1);
+    expect_contains(r.err, "no OpenCL device matches $CLINCEPTION_DEVICE \"no-such-accelerator\"",
+                    "stderr");
+    cr_expect(strstr(r.err, "--device") == NULL, "blames --device: %s", r.err);
+    free_result(&r);
+    setenv("CLINCEPTION_DEVICE", "cpu,,cpu", 1);
+    r = RUN("classify", "--random-weights", "--crop", "75", image);
+    expect_status(&r, 1);
+    expect_contains(r.err, "$CLINCEPTION_DEVICE \"cpu,,cpu\" has an empty entry", "stderr");
+    free_result(&r);
+    unsetenv("CLINCEPTION_DEVICE");
+}

@@ -118,10 +118,9 @@ static void device_opened(void *ctx, int d, cln_runtime *rt, cln_model *model) {
  * over several ranks, the list's entry for this rank on its machine. */
 cln_status open_session(const common_args *a, session *s, cln_error *err) {
     memset(s, 0, sizeof *s);
-    const char *device = a->device ? a->device : getenv("CLINCEPTION_DEVICE");
     opening o = {a, s, now_ms()};
     cln_pool_params p = cln_pool_default_params();
-    p.devices = device && *device ? device : NULL;
+    p.devices = a->device; /* NULL: the pool reads $CLINCEPTION_DEVICE */
     p.only = cluster_ranks() > 1 ? cluster_local_rank() : -1;
     p.network = a->network;
     p.weights = a->random_weights ? NULL : a->weights;

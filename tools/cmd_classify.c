@@ -40,6 +40,15 @@ static void print_escaped(const char *name) {
     putchar('\n');
 }
 
+/* A label in its column of the text results, its control characters as
+ * \xNN as a path's (a label file can hold an escape sequence too). */
+static void print_label(const char *label) {
+    int width = 0;
+    for (const unsigned char *p = (const unsigned char *)label; *p; p++)
+        width += *p < 0x20 || *p == 0x7f ? printf("\\x%02x", *p) : (putchar(*p), 1);
+    printf("%*s", width < 30 ? 30 - width : 0, "");
+}
+
 static cln_status print_classes(batch_sink *sink, const char *const *names, int n,
                                 const float *logits, cln_error *err) {
     classify_sink *c = sink->ctx;
@@ -60,8 +69,9 @@ static cln_status print_classes(batch_sink *sink, const char *const *names, int 
             print_escaped(names[i]);
             for (int j = 0; j < c->top; j++) {
                 const char *label = class_label(c, c->best[j]);
-                printf("  %d. %4d  %-30s %.4f\n", j + 1, c->best[j], label ? label : "",
-                       c->probs[j]);
+                printf("  %d. %4d  ", j + 1, c->best[j]);
+                print_label(label ? label : "");
+                printf(" %.4f\n", c->probs[j]);
             }
             continue;
         }
