@@ -1,10 +1,11 @@
 /* Regular files only, read within a bound (file_io.h). */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700
 #include "file_io.h"
 
 #include "error.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +32,22 @@ static cln_status refuse_kind(const char *path, const char *verb, mode_t mode, c
 cln_status cln_check_output(const char *path, const char *const *inputs, size_t count,
                              cln_error *err) {
     struct stat out, in;
+    const char *slash = strrchr(path, '/');
+    const size_t name = strlen(slash ? slash + 1 : path);
+    if (name > NAME_MAX)
+        return cln_fail(err, CLN_ERR_IO,
+                        "%s: cannot write: its name is %zu bytes, more than the %d a file name "
+                        "may have",
+                        path, name, NAME_MAX);
     if (stat(path, &out) != 0) return CLN_OK; /* a new file */
     if (!S_ISREG(out.st_mode)) return refuse_kind(path, "write", out.st_mode, err);
+    /* a user who made a file read-only meant it (root passes access(): the
+     * mode says it too) */
+    if (access(path, W_OK) != 0 || !(out.st_mode & 0222))
+        return cln_fail(err, CLN_ERR_IO,
+                        "%s: cannot write: it is read-only (mode %04o); make it writable, or "
+                        "name another output",
+                        path, (unsigned)(out.st_mode & 07777));
     for (size_t i = 0; i < count; i++)
         if (inputs[i] && stat(inputs[i], &in) == 0 && in.st_dev == out.st_dev &&
             in.st_ino == out.st_ino)
@@ -122,9 +137,13 @@ cln_status temp_file_open(temp_file *t, const char *path, cln_error *err) {
         return cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "%s: cannot write: out of memory", path);
     }
     memcpy(t->path, path, len + 1);
-    memcpy(t->temp, path, len);
-    memcpy(t->temp + len, ".XXXXXX", sizeof ".XXXXXX");
-    int fd = mkstemp(t->temp);
+    /* PATH.XXXXXX, its name shortened to fit NAME_MAX where PATH's is long */
+    const char *slash = strrchr(path, '/');
+    const size_t dir = slash ? (size_t)(slash - path) + 1 : 0;
+    size_t keep = len;
+    if (len - dir + 7 > NAME_MAX) keep = dir + NAME_MAX - 7;
+    memcpy(t->temp, path, keep);
+    memcpy(t->temp + keep, ".XXXXXX", sizeof ".XXXXXX");
     /* mkstemp makes it 0600: give it the mode of the file it replaces, else
      * what the umask leaves of 0666, as creating it by name would */
     struct stat st;
@@ -136,6 +155,7 @@ cln_status temp_file_open(temp_file *t, const char *path, cln_error *err) {
         umask(mode);
         mode = 0666 & ~mode;
     }
+    int fd = mkstemp(t->temp);
     if (fd < 0 || fchmod(fd, mode) != 0 || !(t->f = fdopen(fd, "w+b"))) {
         cln_status status =
             cln_fail(err, CLN_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
@@ -181,6 +201,48 @@ void temp_file_abort(temp_file *t) {
     free(t->temp);
     free(t->path);
     memset(t, 0, sizeof *t);
+}
+
+/* The file a path names, existing or not: its device and inode, or its
+ * folder's real path and its name. */
+static bool same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    char *ra = NULL, *rb = NULL, *da = strdup(a), *db = strdup(b);
+    const char *na = a, *nb = b;
+    bool same = false;
+    if (da && db) {
+        char *sla = strrchr(da, '/'), *slb = strrchr(db, '/');
+        na = sla ? sla + 1 : a;
+        nb = slb ? slb + 1 : b;
+        if (sla) *(sla == da ? sla + 1 : sla) = '\0';
+        if (slb) *(slb == db ? slb + 1 : slb) = '\0';
+        ra = realpath(sla ? da : ".", NULL);
+        rb = realpath(slb ? db : ".", NULL);
+        same = ra && rb && strcmp(ra, rb) == 0 && strcmp(na, nb) == 0;
+    }
+    free(ra);
+    free(rb);
+    free(da);
+    free(db);
+    return same;
+}
+
+cln_status cln_check_outputs(const char *const *outputs, size_t count, const char *const *inputs,
+                             size_t input_count, cln_error *err) {
+    for (size_t i = 0; i < count; i++) {
+        if (!outputs[i]) continue;
+        cln_status st = cln_check_output(outputs[i], inputs, input_count, err);
+        if (st != CLN_OK) return st;
+        for (size_t j = 0; j < i; j++)
+            if (outputs[j] && same_file(outputs[i], outputs[j]))
+                return cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                                "%s: cannot write: it is also %s, another output of the run; one "
+                                "would be lost",
+                                outputs[i], outputs[j]);
+    }
+    return CLN_OK;
 }
 
 /* ---- The public face of temp_file ---------------------------------------- */

@@ -364,10 +364,16 @@ CLN_API const char *cln_model_warning(const cln_model *model);
 /* ---- Output files ------------------------------------------------------ */
 
 /* Refuses an output path that exists and is not a regular file (a device,
- * a named pipe, a folder), or that is the same file as one of inputs[count]
- * (NULLs skipped): writing it would destroy an input. */
+ * a named pipe, a folder), that is read-only (its user meant it), or that is
+ * the same file as one of inputs[count] (NULLs skipped): writing it would
+ * destroy an input. */
 CLN_API cln_status cln_check_output(const char *path, const char *const *inputs, size_t count,
                                     cln_error *err);
+/* cln_check_output for each of outputs[count] (NULLs skipped), and no two
+ * of them the same file (existing or not): one would be lost. */
+CLN_API cln_status cln_check_outputs(const char *const *outputs, size_t count,
+                                     const char *const *inputs, size_t input_count,
+                                     cln_error *err);
 
 /* A file written under a temporary name beside its path (PATH.XXXXXX) and
  * renamed into place when committed: what was at the path is replaced
@@ -535,7 +541,8 @@ typedef struct {
 
 CLN_API cln_pool_params cln_pool_default_params(void);
 /* Opens every device and loads the model on each, one after the other; a
- * failure names the device when there are several. */
+ * failure names the device when there are several. Every entry must name a
+ * device, at most 64 of them, and (with only -1) none the same twice. */
 CLN_API cln_status cln_pool_create(const cln_pool_params *params, cln_pool **out, cln_error *err);
 CLN_API void cln_pool_free(cln_pool *pool);
 CLN_API int cln_pool_size(const cln_pool *pool);

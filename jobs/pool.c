@@ -51,8 +51,13 @@ static int device_selectors(const char *devices, const char *origin, char **list
         if (devices && *devices && !(list[0] = strdup(devices))) goto out_of_memory;
         return 1;
     }
-    for (const char *p = devices; n < MAX_DEVICES;) {
+    for (const char *p = devices;;) {
         const char *comma = strchr(p, ',');
+        if (n == MAX_DEVICES) {
+            cln_fail(err, CLN_ERR_INVALID_ARGUMENT, "%s \"%s\" names more than %d devices", origin,
+                     devices, MAX_DEVICES);
+            goto fail;
+        }
         const size_t len = comma ? (size_t)(comma - p) : strlen(p);
         if (len == 0) {
             cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
@@ -100,8 +105,28 @@ cln_status cln_pool_create(const cln_pool_params *params, cln_pool **out, cln_er
     char *selectors[MAX_DEVICES];
     const int n = device_selectors(devices, origin, selectors, err);
     if (n < 0) return err->status;
+    /* every entry names a device, and no device twice (each would hold its
+     * own copy of the model, and the run gain nothing; one process of
+     * several may share a device with another) */
+    cln_device_info infos[MAX_DEVICES];
+    cln_status st = CLN_OK;
+    for (int i = 0; i < n && st == CLN_OK; i++) {
+        st = runtime_find_device(selectors[i], origin, &infos[i], NULL, NULL, err);
+        for (int j = 0; j < i && st == CLN_OK && p.only < 0; j++)
+            if (infos[j].platform_index == infos[i].platform_index &&
+                infos[j].device_index == infos[i].device_index)
+                st = cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
+                              "%s \"%s\" names device %d:%d (%s) twice: entries %d and %d", origin,
+                              devices, infos[i].platform_index, infos[i].device_index,
+                              infos[i].device_name, j + 1, i + 1);
+    }
+    if (st != CLN_OK) {
+        for (int i = 0; i < n; i++)
+            free(selectors[i]);
+        return st;
+    }
     cln_pool *pool = calloc(1, sizeof *pool);
-    cln_status st = pool ? CLN_OK : cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory");
+    if (!pool) st = cln_fail(err, CLN_ERR_OUT_OF_MEMORY, "out of memory");
     const int first = p.only >= 0 ? p.only % n : 0, last = p.only >= 0 ? first + 1 : n;
     for (int i = first; i < last && st == CLN_OK; i++) {
         const int d = pool->count++;

@@ -1331,3 +1331,74 @@ Test(cli, a_bad_device_variable_is_named) {
     free_result(&r);
     unsetenv("CLINCEPTION_DEVICE");
 }
+
+/* ---- Outputs that collide, and device lists --------------------------- */
+
+/* Two outputs of a run at one file are refused before any work (one would
+ * be lost), a read-only output is not replaced, and a legal 255-byte output
+ * name is written (its temporary name shortened to fit). */
+Test(cli, outputs_that_collide_or_are_read_only) {
+    char image[4096];
+    snprintf(image, sizeof image, "%s/tools/data/chelsea.png", getenv("CLN_SOURCE_DIR"));
+    char out[4096], paths[4096], csv[4096];
+    snprintf(out, sizeof out, "%s", tmp_path("f.npy"));
+    snprintf(paths, sizeof paths, "%s", tmp_path("f.paths.txt"));
+    snprintf(csv, sizeof csv, "%s/./f.npy", tmp_dir_path());
+    run_result r = RUN("features", "--random-weights", "--crop", "75", "--output", out, "--csv",
+                       csv, image);
+    expect_status(&r, 1);
+    expect_contains(r.err, "another output of the run; one would be lost", "stderr");
+    cr_expect(!file_exists(out), "an output was written");
+    free_result(&r);
+    r = RUN("features", "--random-weights", "--crop", "75", "--output", out, "--trace", paths,
+            image);
+    expect_status(&r, 1);
+    expect_contains(r.err, "another output of the run", "stderr");
+    free_result(&r);
+
+    const char *x = small_input(), *frozen = tmp_path("frozen.npy");
+    write_text(frozen, "keep");
+    cr_assert_eq(chmod(frozen, 0444), 0);
+    r = RUN("infer", "--random-weights", "--input", x, "--output", frozen);
+    expect_status(&r, 1);
+    expect_contains(r.err, "it is read-only (mode 0444)", "stderr");
+    free_result(&r);
+    char *kept = read_text(frozen);
+    cr_expect_str_eq(kept, "keep");
+    free(kept);
+
+    char name[300] = "";
+    memset(name, 'n', 251);
+    strcpy(name + 251, ".npy"); /* 255 bytes */
+    char longest[4096];
+    snprintf(longest, sizeof longest, "%s", tmp_path(name));
+    r = RUN("infer", "--random-weights", "--input", x, "--output", longest);
+    expect_status(&r, 0);
+    cr_expect(file_exists(longest), "the 255-byte output was not written");
+    free_result(&r);
+    /* the paths list beside such an output would be longer: refused first */
+    r = RUN("features", "--random-weights", "--crop", "75", "--output", longest, image);
+    expect_status(&r, 1);
+    expect_contains(r.err, "more than the 255 a file name may have", "stderr");
+    free_result(&r);
+}
+
+/* A device list names each device once and every entry must be one: a
+ * second copy of a device, or more than 64 entries, is refused. */
+Test(cli, device_lists_with_copies_or_too_many_entries) {
+    char image[4096];
+    snprintf(image, sizeof image, "%s/tools/data/chelsea.png", getenv("CLN_SOURCE_DIR"));
+    run_result r = RUN("classify", "--random-weights", "--crop", "75", "--device", "cpu,0:0", image);
+    expect_status(&r, 1);
+    expect_contains(r.err, "names device 0:0", "stderr");
+    expect_contains(r.err, "twice: entries 1 and 2", "stderr");
+    free_result(&r);
+    char many[1024] = "";
+    for (int i = 0; i < 64; i++)
+        strcat(many, "cpu,");
+    strcat(many, "bogus");
+    r = RUN("classify", "--random-weights", "--crop", "75", "--device", many, image);
+    expect_status(&r, 1);
+    expect_contains(r.err, "names more than 64 devices", "stderr");
+    free_result(&r);
+}

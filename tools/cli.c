@@ -52,12 +52,8 @@ bool weights_given(const command *c, const common_args *a) {
 /* Output files are checked before any work: a path whose folder cannot be
  * written fails now, not after the forward, and so does one that is not a
  * regular file or is one of the run's inputs (the weights, input). */
-cln_status check_writable(const common_args *a, const char *path, const char *input,
-                          cln_error *err) {
-    if (!path) return CLN_OK;
-    const char *inputs[2] = {a->weights, input};
-    cln_status st = cln_check_output(path, inputs, 2, err);
-    if (st != CLN_OK) return st;
+/* A folder that cannot take a new file fails now, not after the work. */
+static cln_status folder_writable(const char *path, cln_error *err) {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
@@ -71,6 +67,15 @@ cln_status check_writable(const common_args *a, const char *path, const char *in
         return cln_error_set(err, CLN_ERR_IO, "%s: cannot write: its folder %s is not writable: %s",
                              path, dir, strerror(errno));
     return CLN_OK;
+}
+
+cln_status check_outputs(const common_args *a, const char *const *outputs, size_t count,
+                         const char *input, cln_error *err) {
+    const char *inputs[2] = {a->weights, input};
+    cln_status st = cln_check_outputs(outputs, count, inputs, 2, err);
+    for (size_t i = 0; i < count && st == CLN_OK; i++)
+        if (outputs[i]) st = folder_writable(outputs[i], err);
+    return st;
 }
 
 /* ---- The session -------------------------------------------------------- */

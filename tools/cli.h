@@ -48,12 +48,12 @@ typedef struct {
 
 /* One of --weights and --random-weights (message and usage printed if not). */
 bool weights_given(const command *c, const common_args *a);
-/* Output files are checked before any work: a path whose folder cannot be
+/* The run's outputs are checked before any work: one whose folder cannot be
  * written fails now, not after the forward, and so does one that is not a
- * regular file or is one of the run's inputs (the weights, input). A NULL
- * path passes. */
-cln_status check_writable(const common_args *a, const char *path, const char *input,
-                          cln_error *err);
+ * regular file, is read-only, is one of the run's inputs (the weights,
+ * input) or is another of the outputs (cln_check_outputs). NULLs pass. */
+cln_status check_outputs(const common_args *a, const char *const *outputs, size_t count,
+                         const char *input, cln_error *err);
 
 /* ---- The session -------------------------------------------------------- */
 

@@ -254,8 +254,8 @@ int cmd_bench(int argc, char **argv) {
     if (!no_arguments_left(&cmd, argc, argv)) return 2;
     if (!weights_given(&cmd, &a)) return 2;
     cln_error err = {.message = ""};
-    if (check_writable(&a, a.csv, NULL, &err) != CLN_OK ||
-        check_writable(&a, a.trace, NULL, &err) != CLN_OK)
+    const char *outputs[] = {a.csv, a.trace};
+    if (check_outputs(&a, outputs, 2, NULL, &err) != CLN_OK)
         return fail(&err);
 
     session s = {0};

@@ -145,8 +145,7 @@ int cmd_classify(int argc, char **argv) {
     const char *outputs[] = {a.csv, a.trace};
     bool all_read = false;
     int rc = 1;
-    cln_status st = check_writable(&a, a.csv, labels_path, &err);
-    if (st == CLN_OK) st = check_writable(&a, a.trace, labels_path, &err);
+    cln_status st = check_outputs(&a, outputs, 2, labels_path, &err);
     if (st == CLN_OK && labels_path) st = cln_labels_read(labels_path, &labels, &err);
     if (st == CLN_OK) st = new_image_set(&set, &err);
     if (st == CLN_OK) st = list_images(&ia, argc, argv, outputs, 2, set, &err);

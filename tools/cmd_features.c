@@ -162,18 +162,17 @@ int cmd_features(int argc, char **argv) {
     char *paths_name = NULL;
     bool all_read = true;
     int rc = 1, h = (int)ia.crop, w = (int)ia.crop;
-    cln_status st = check_writable(&a, output, input, &err);
-    if (st == CLN_OK) st = check_writable(&a, a.csv, input, &err);
-    if (st == CLN_OK) st = check_writable(&a, a.trace, input, &err);
+    /* the paths list beside the array, for images */
+    cln_status st = CLN_OK;
+    if (images && !(paths_name = paths_list_name(output)))
+        st = cln_error_set(&err, CLN_ERR_OUT_OF_MEMORY, "out of memory");
+    const char *outputs[] = {output, paths_name, a.csv, a.trace};
+    if (st == CLN_OK) st = check_outputs(&a, outputs, 4, input, &err);
     if (st == CLN_OK && input && (st = read_batch(input, &x, &err)) == CLN_OK) {
         h = (int)x.shape[2];
         w = (int)x.shape[3];
     } else if (st == CLN_OK && images) {
-        paths_name = paths_list_name(output);
-        const char *outputs[] = {output, paths_name, a.csv, a.trace};
-        st = paths_name ? check_writable(&a, paths_name, NULL, &err)
-                        : cln_error_set(&err, CLN_ERR_OUT_OF_MEMORY, "out of memory");
-        if (st == CLN_OK) st = new_image_set(&set, &err);
+        st = new_image_set(&set, &err);
         if (st == CLN_OK) st = list_images(&ia, argc, argv, outputs, 4, set, &err);
     }
     if (st == CLN_OK) st = open_session(&a, &s, &err);

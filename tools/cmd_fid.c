@@ -159,16 +159,13 @@ int cmd_fid(int argc, char **argv) {
     const bool images = !is_stats_file(first) || (!save && !is_stats_file(second));
     if (images && !weights_given(&cmd, &a)) return 2;
     cln_error err;
-    if ((save && check_writable(&a, second, NULL, &err) != CLN_OK) ||
-        check_writable(&a, a.csv, NULL, &err) != CLN_OK ||
-        check_writable(&a, a.trace, NULL, &err) != CLN_OK)
-        return fail(&err);
+    const char *outputs[] = {save ? second : NULL, a.csv, a.trace};
+    if (check_outputs(&a, outputs, 3, NULL, &err) != CLN_OK) return fail(&err);
 
     session s = {0};
     cln_fid_stats sa = {0}, sb = {0};
     size_t failed = 0;
     int rc = 1;
-    const char *outputs[] = {save ? second : NULL, a.csv, a.trace};
     cln_status st = set_statistics(&a, ia, &s, first, (int)dims, outputs, 3, &sa, &failed, &err);
     if (st != CLN_OK) goto done;
     if (save && cluster_rank() > 0) { /* rank 0 writes */

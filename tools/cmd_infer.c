@@ -75,9 +75,8 @@ int cmd_infer(int argc, char **argv) {
     if (!input || !output) return usage_error(&cmd, "give --input and --output");
     if (!weights_given(&cmd, &a)) return 2;
     cln_error err;
-    if (check_writable(&a, output, input, &err) != CLN_OK ||
-        check_writable(&a, a.csv, input, &err) != CLN_OK ||
-        check_writable(&a, a.trace, input, &err) != CLN_OK)
+    const char *outputs[] = {output, a.csv, a.trace};
+    if (check_outputs(&a, outputs, 3, input, &err) != CLN_OK)
         return fail(&err);
 
     cln_npy x = {0};
