@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,33 @@ cln_status file_read_all(const char *path, size_t max_bytes, const char *what,
     return CLN_OK;
 }
 
+/* The temporary files open now, for cln_remove_temporaries: slots taken and
+ * given back atomically, so that a signal handler may read them at any
+ * time. A file past the table's room is simply not listed. */
+#define LIVE_TEMPS 64
+static char *_Atomic live_temps[LIVE_TEMPS];
+
+static void list_temp(char *temp) {
+    for (int i = 0; i < LIVE_TEMPS; i++) {
+        char *empty = NULL;
+        if (atomic_compare_exchange_strong(&live_temps[i], &empty, temp)) return;
+    }
+}
+
+static void unlist_temp(char *temp) {
+    for (int i = 0; i < LIVE_TEMPS; i++) {
+        char *expected = temp;
+        if (temp && atomic_compare_exchange_strong(&live_temps[i], &expected, NULL)) return;
+    }
+}
+
+void cln_remove_temporaries(void) {
+    for (int i = 0; i < LIVE_TEMPS; i++) {
+        char *temp = atomic_load(&live_temps[i]);
+        if (temp) unlink(temp); /* async-signal-safe */
+    }
+}
+
 cln_status temp_file_open(temp_file *t, const char *path, cln_error *err) {
     memset(t, 0, sizeof *t);
     size_t len = strlen(path);
@@ -168,6 +196,7 @@ cln_status temp_file_open(temp_file *t, const char *path, cln_error *err) {
         temp_file_abort(t);
         return status;
     }
+    list_temp(t->temp);
     return CLN_OK;
 }
 
@@ -189,6 +218,7 @@ cln_status temp_file_commit(temp_file *t, cln_error *err) {
         temp_file_abort(t);
         return status;
     }
+    unlist_temp(t->temp);
     free(t->temp); /* renamed: nothing to remove */
     t->temp = NULL;
     temp_file_abort(t);
@@ -197,6 +227,7 @@ cln_status temp_file_commit(temp_file *t, cln_error *err) {
 
 void temp_file_abort(temp_file *t) {
     if (t->f) fclose(t->f);
+    unlist_temp(t->temp);
     if (t->temp) unlink(t->temp);
     free(t->temp);
     free(t->path);

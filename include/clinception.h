@@ -389,6 +389,12 @@ CLN_API cln_status cln_output_commit(cln_output *out, cln_error *err);
  * ignored. */
 CLN_API void cln_output_abort(cln_output *out);
 
+/* Removes every temporary file the library has open now (of cln_output_*,
+ * cln_npy_writer_*, cln_npy_write, cln_fid_stats_write), and nothing else:
+ * async-signal-safe, for a program's SIGINT and SIGTERM handler, after which
+ * the program ends. What SIGKILL interrupts can leave PATH.XXXXXX files. */
+CLN_API void cln_remove_temporaries(void);
+
 /* ---- Images ----------------------------------------------------------- */
 
 #define CLN_IMAGE_MAX_SIDE 16384             /* pixels; a wider or taller image is refused */

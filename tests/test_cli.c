@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1401,4 +1402,30 @@ Test(cli, device_lists_with_copies_or_too_many_entries) {
     expect_status(&r, 1);
     expect_contains(r.err, "names more than 64 devices", "stderr");
     free_result(&r);
+}
+
+/* SIGTERM (or Ctrl-C's SIGINT) mid-run: the run's temporary files are
+ * removed, no output appears, and the signal ends the program. */
+Test(cli, an_interrupted_run_leaves_no_temporary_files) {
+    const char *dir = tmp_path("photos");
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s && for i in $(seq 10 40); do cp %s/tools/data/chelsea.png %s/$i.png; done",
+             dir, getenv("CLN_SOURCE_DIR"), dir);
+    cr_assert_eq(system(cmd), 0);
+    const char *out = tmp_path("out.npy"), *status = tmp_path("status");
+    snprintf(cmd, sizeof cmd,
+             "cd %s && { %s features --random-weights --batch 1 --workers 1 --output %s %s "
+             "2>/dev/null & pid=$!; for i in $(seq 600); do ls | grep -q '^out.paths.txt.' && "
+             "break; sleep 0.1; done; sleep 0.5; kill -TERM $pid; wait $pid; echo $? > %s; }",
+             tmp_dir_path(), getenv("CLINCEPTION"), out, dir, status);
+    cr_assert_eq(system(cmd), 0);
+    char *code = read_text(status);
+    cr_expect_eq(atoi(code), 128 + SIGTERM, "exit status %s, not that of SIGTERM", code);
+    free(code);
+    DIR *d = opendir(tmp_dir_path());
+    cr_assert_not_null(d);
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        cr_expect(strncmp(e->d_name, "out.", 4) != 0, "left behind: %s", e->d_name);
+    closedir(d);
 }

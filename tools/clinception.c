@@ -6,6 +6,7 @@
 #include "cluster.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -56,10 +57,22 @@ static int run_command(int argc, char **argv) {
     return 2;
 }
 
+/* Interrupted (Ctrl-C, a job's end): the run's temporary files go, then
+ * the signal ends the program as it would have. */
+static void interrupted(int sig) {
+    cln_remove_temporaries();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 /* The results go to standard output: one that could not take them all (a
  * full disk, a closed pipe) fails the run. */
 int main(int argc, char **argv) {
     cluster_start(&argc, &argv);
+    struct sigaction on_interrupt = {.sa_handler = interrupted};
+    sigemptyset(&on_interrupt.sa_mask);
+    sigaction(SIGINT, &on_interrupt, NULL);
+    sigaction(SIGTERM, &on_interrupt, NULL);
     int rc = run_command(argc, argv);
     errno = 0;
     if (fflush(stdout) != 0 || ferror(stdout)) {
