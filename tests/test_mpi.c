@@ -1,5 +1,6 @@
 /* clinception-mpi over 2 ranks (mpirun, Open MPI) against clinception in
- * one process: classify's lines, features' rows and paths and infer's
+ * one process: classify's lines, features' rows and paths (of images and
+ * of an --input batch) and infer's
  * logits byte for byte, fid's value within 1e-8 (its sums add up in another
  * order); a rank that fails ends every rank with its message. Each rank
  * has a one-thread PoCL CPU device. */
@@ -151,6 +152,28 @@ Test(mpi, two_ranks_give_the_single_process_results) {
              env("CLINCEPTION_MPI"), tmp_path("x.npy"), tmp_path("y_two.npy"), tmp_path("log.txt"));
     cr_assert_eq(run(cmd), 0);
     tmp_expect_same_bytes(tmp_path("y_one.npy"), tmp_path("y_two.npy"));
+
+    /* features --input as infer splits it: 5 images in batches of 2, rank 0
+     * rows [0, 2), rank 1 rows [2, 5); a block's rows in input order, the
+     * bytes of one process */
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 -c \"import numpy as np; np.save('%s', "
+             "np.random.default_rng(5).standard_normal((5, 3, 79, 81)).astype(np.float32))\"",
+             tmp_path("x5.npy"));
+    cr_assert_eq(run(cmd), 0);
+    snprintf(args, sizeof args,
+             "features --random-weights --batch 2 --layer Mixed_5b --input %s --output %s",
+             tmp_path("x5.npy"), tmp_path("f_one.npy"));
+    snprintf(cmd, sizeof cmd, "%s %s > /dev/null 2>> %s", env("CLINCEPTION"), args,
+             tmp_path("log.txt"));
+    cr_assert_eq(run(cmd), 0);
+    snprintf(cmd, sizeof cmd,
+             "mpirun --allow-run-as-root --oversubscribe -n 2 %s features --random-weights "
+             "--batch 2 --layer Mixed_5b --input %s --output %s > /dev/null 2>> %s",
+             env("CLINCEPTION_MPI"), tmp_path("x5.npy"), tmp_path("f_two.npy"),
+             tmp_path("log.txt"));
+    cr_assert_eq(run(cmd), 0, "clinception-mpi features --input");
+    tmp_expect_same_bytes(tmp_path("f_one.npy"), tmp_path("f_two.npy"));
 }
 
 /* Rank 1 cannot open its device (--device names one per rank on the

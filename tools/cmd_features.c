@@ -80,27 +80,73 @@ static cln_status list_layers(const session *s, int h, int w, cln_error *err) {
     return CLN_OK;
 }
 
-/* An --input batch, run `batch` images at a time. */
-static cln_status features_of_batch(const common_args *a, session *s, const cln_npy *x, long batch,
-                                    features_sink *f, cln_error *err) {
-    const int n = (int)x->shape[0], h = (int)x->shape[2], w = (int)x->shape[3];
+/* Rows [first, last) of an --input batch, `batch` images at a time, as
+ * many batches at a time as there are devices; each group of rows to
+ * `to` (the writer's append, or a send to rank 0). */
+static cln_status rows_of_batch(const common_args *a, session *s, const cln_npy *x, int first,
+                                int last, long batch, features_sink *f,
+                                cln_status (*to)(features_sink *f, const float *rows, int n,
+                                                 cln_error *err),
+                                cln_error *err) {
+    const int h = (int)x->shape[2], w = (int)x->shape[3];
     const size_t per_image = 3 * (size_t)h * w;
-    /* batches of `batch`, as many at a time as there are devices */
     const long group = batch * s->devices;
     float *out = malloc((size_t)group * f->row_floats * sizeof *out);
     if (!out)
         return cln_error_set(err, CLN_ERR_OUT_OF_MEMORY, "out of memory for a batch of %ld",
                              batch);
     cln_status st = CLN_OK;
-    for (int first = 0; first < n && st == CLN_OK; first += (int)group) {
-        const int count = n - first < group ? n - first : (int)group;
+    for (int at = first; at < last && st == CLN_OK; at += (int)group) {
+        const int count = last - at < group ? last - at : (int)group;
         /* --profile, --csv and --trace: of the first batch */
-        st = run_input(a, s, x->data + first * per_image, count, h, w, (int)batch, a->fwd,
-                       first == 0, out, NULL, err);
-        if (st == CLN_OK) st = cln_npy_writer_append(f->npy, out, (size_t)count, err);
-        f->rows += count;
+        st = run_input(a, s, x->data + at * per_image, count, h, w, (int)batch, a->fwd,
+                       at == first, out, NULL, err);
+        if (st == CLN_OK) st = to(f, out, count, err);
     }
     free(out);
+    return st;
+}
+
+static cln_status append_rows(features_sink *f, const float *rows, int n, cln_error *err) {
+    f->rows += n;
+    return cln_npy_writer_append(f->npy, rows, (size_t)n, err);
+}
+
+static cln_status send_rows(features_sink *f, const float *rows, int n, cln_error *err) {
+    (void)err;
+    cluster_send_floats(rows, (size_t)n * f->row_floats, sizeof *rows);
+    return CLN_OK;
+}
+
+/* The rows of an --input batch: over several ranks, as infer splits it,
+ * rank r a run of whole batches, each group of its rows sent to rank 0,
+ * which writes every rank's in order (the bytes of one process). */
+static cln_status features_of_batch(const common_args *a, session *s, const cln_npy *x, long batch,
+                                    features_sink *f, cln_error *err) {
+    const int n = (int)x->shape[0], ranks = cluster_ranks(), rank = cluster_rank();
+    const int64_t batches = (n + batch - 1) / batch, group = batch * s->devices;
+    int64_t lo[MAX_DEVICES + 1], hi[MAX_DEVICES + 1];
+    for (int r = 0; r < ranks && r <= MAX_DEVICES; r++) {
+        lo[r] = batches * r / ranks * batch;
+        hi[r] = batches * (r + 1) / ranks * batch;
+        lo[r] = lo[r] < n ? lo[r] : n;
+        hi[r] = hi[r] < n ? hi[r] : n;
+    }
+    if (ranks > MAX_DEVICES + 1)
+        return cln_error_set(err, CLN_ERR_INVALID_ARGUMENT, "more than %d ranks", MAX_DEVICES + 1);
+    if (rank > 0)
+        return rows_of_batch(a, s, x, (int)lo[rank], (int)hi[rank], batch, f, send_rows, err);
+    cln_status st = rows_of_batch(a, s, x, (int)lo[0], (int)hi[0], batch, f, append_rows, err);
+    float *rows = st == CLN_OK ? malloc((size_t)group * f->row_floats * sizeof *rows) : NULL;
+    if (st == CLN_OK && !rows)
+        st = cln_error_set(err, CLN_ERR_OUT_OF_MEMORY, "out of memory for a batch of %ld", batch);
+    for (int r = 1; r < ranks && st == CLN_OK; r++)
+        for (int64_t at = lo[r]; at < hi[r] && st == CLN_OK; at += group) {
+            const int count = (int)(hi[r] - at < group ? hi[r] - at : group);
+            st = cluster_receive_floats(r, rows, (size_t)count * f->row_floats, sizeof *rows, err);
+            if (st == CLN_OK) st = append_rows(f, rows, count, err);
+        }
+    free(rows);
     return st;
 }
 
@@ -187,12 +233,6 @@ int cmd_features(int argc, char **argv) {
     if ((st = cln_model_feature_shape(s.model, layer, h, w, &c, &oh, &ow, &err)) != CLN_OK)
         goto done;
     s.layer = layer;
-    if (input && cluster_ranks() > 1) {
-        fprintf(stderr, "clinception-mpi features: takes images, not --input (run infer, or "
-                        "clinception features, for a batch)\n");
-        command_finished = true; /* every rank refuses alike */
-        goto done;
-    }
     /* over several ranks, rank 0 writes what every rank computes */
     const bool writer = cluster_rank() == 0;
     f.row_floats = (size_t)c * oh * ow;
@@ -207,6 +247,11 @@ int cmd_features(int argc, char **argv) {
     if (st != CLN_OK) goto done;
     if (input) {
         st = features_of_batch(&a, &s, &x, batch, &f, &err);
+        if (st == CLN_OK && !writer) { /* its rows went to rank 0 */
+            rc = 0;
+            command_finished = true;
+            goto done;
+        }
     } else {
         ia.batch = batch;
         batch_sink sink = {write_rows, &f, f.row_floats, 0, false, false, NULL, NULL};
