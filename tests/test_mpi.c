@@ -66,6 +66,54 @@ static const char *images(void) {
     return dir;
 }
 
+/* Ranks that do not see the same run end, every one of them, in bounded
+ * time with a message naming the rank and what differs: fewer images on
+ * rank 1 (storage that differs per node: rank 0 would otherwise wait
+ * forever for its batches), and a weights file of the same shape but other
+ * content. Each rank reads its own folder or file, $OMPI_COMM_WORLD_RANK's. */
+Test(mpi, ranks_that_disagree_on_the_run) {
+    char cmd[16384], d0[1024], d1[1024];
+    snprintf(d0, sizeof d0, "%s", tmp_path("set_0"));
+    snprintf(d1, sizeof d1, "%s", tmp_path("set_1"));
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s %s && /usr/bin/python3 -c \"import numpy as np; from PIL import Image; "
+             "rng = np.random.default_rng(6); "
+             "[Image.fromarray(rng.integers(0, 256, (80, 90, 3), dtype=np.uint8)).save('%s/%%d.png' "
+             "%% i) for i in range(4)]\" && cp %s/0.png %s/1.png %s/2.png %s/",
+             d0, d1, d0, d0, d0, d0, d1);
+    cr_assert_eq(run(cmd), 0);
+    snprintf(cmd, sizeof cmd,
+             "mpirun --allow-run-as-root --oversubscribe -n 2 sh -c 'exec %s classify "
+             "--random-weights --batch 2 --crop 75 %s/set_$OMPI_COMM_WORLD_RANK' > /dev/null "
+             "2> %s",
+             env("CLINCEPTION_MPI"), tmp_dir_path(), tmp_path("images.txt"));
+    cr_expect_neq(run(cmd), 0, "ranks that see other images must not succeed");
+    snprintf(cmd, sizeof cmd,
+             "cat %s >&2; grep -q 'rank 1 does not agree with rank 0 on the number of inputs (3 "
+             "against 4)' %s",
+             tmp_path("images.txt"), tmp_path("images.txt"));
+    cr_expect_eq(run(cmd), 0, "no message naming rank 1 and the inputs");
+
+    /* two weight files of one shape: the second with one value changed */
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 %s/tools/make_reference.py --out %s --seed 3 --height 75 --width 75 "
+             ">&2 && cp %s/model.safetensors %s/w_0.safetensors && cp %s/model.safetensors "
+             "%s/w_1.safetensors && printf '\\001' | dd of=%s/w_1.safetensors bs=1 seek=$(( "
+             "$(stat -c %%s %s/w_1.safetensors) - 1 )) conv=notrunc 2>/dev/null",
+             env("CLN_SOURCE_DIR"), tmp_dir_path(), tmp_dir_path(), tmp_dir_path(),
+             tmp_dir_path(), tmp_dir_path(), tmp_dir_path(), tmp_dir_path());
+    cr_assert_eq(run(cmd), 0);
+    snprintf(cmd, sizeof cmd,
+             "mpirun --allow-run-as-root --oversubscribe -n 2 sh -c 'exec %s classify --weights "
+             "%s/w_$OMPI_COMM_WORLD_RANK.safetensors --batch 2 --crop 75 %s' > /dev/null 2> %s",
+             env("CLINCEPTION_MPI"), tmp_dir_path(), d0, tmp_path("weights.txt"));
+    cr_expect_neq(run(cmd), 0, "ranks with other weights must not succeed");
+    snprintf(cmd, sizeof cmd,
+             "cat %s >&2; grep -q 'rank 1 does not agree with rank 0 on the weights' %s",
+             tmp_path("weights.txt"), tmp_path("weights.txt"));
+    cr_expect_eq(run(cmd), 0, "no message naming rank 1 and the weights");
+}
+
 /* The last batch of the run is rank 1's and none of its images can be
  * read: rank 1 still sends it (empty), so rank 0 neither waits for it nor
  * takes rank 1's results for it; both runs name the two images, exit 1. */

@@ -80,12 +80,64 @@ cln_status check_outputs(const common_args *a, const char *const *outputs, size_
 
 /* ---- The session -------------------------------------------------------- */
 
+cln_status agree_on_batch(const common_args *a, const session *s, const cln_npy *x,
+                          cln_error *err) {
+    uint64_t data = fnv1a(FNV_START, x->shape, (size_t)x->ndim * sizeof *x->shape);
+    data = fnv1a(data, x->data, x->numel * sizeof *x->data);
+    return agree_on_run(a, s, (uint64_t)x->shape[0], data, 0, err);
+}
+
 static void add_phase(session *s, const char *name, double start, double end) {
     if (s->phase_count < MAX_PHASES) s->phases[s->phase_count++] = (cln_host_phase){name, start, end};
 }
 
-/* Opens every device --device names, each with its own runtime and model;
- * over several ranks, the list's entry for this rank on its machine. */
+uint64_t fnv1a(uint64_t h, const void *bytes, size_t n) {
+    for (const unsigned char *p = bytes; n--; p++)
+        h = (h ^ *p) * 0x100000001b3ull;
+    return h;
+}
+
+/* The weight file's content, for the ranks to compare (not its path). */
+static cln_status hash_file(const char *path, uint64_t *out, cln_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return cln_error_set(err, CLN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    static unsigned char chunk[1 << 16];
+    uint64_t h = FNV_START;
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
+        h = fnv1a(h, chunk, got);
+    const bool failed = ferror(f);
+    fclose(f);
+    if (failed) return cln_error_set(err, CLN_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    *out = h;
+    return CLN_OK;
+}
+
+cln_status agree_on_run(const common_args *a, const session *s, uint64_t count, uint64_t inputs,
+                        uint64_t preprocessing, cln_error *err) {
+    if (cluster_ranks() == 1) return CLN_OK;
+    static const char *const names[] = {
+        "the number of inputs",
+        "the inputs (a hash of their paths, or of the batch's data)",
+        "the weights (a hash of the file's content)",
+        "the network",
+        "the layer",
+        "the preprocessing (a hash of its settings)",
+        "the options that change results (--conv, --transform-input)",
+    };
+    const char *layer = s->layer ? s->layer : "";
+    const uint64_t values[] = {
+        count,
+        inputs,
+        s->weights_hash,
+        (uint64_t)a->network,
+        fnv1a(FNV_START, layer, strlen(layer)),
+        preprocessing,
+        (uint64_t)a->fwd.conv_algo * 2 + (a->fwd.transform_input ? 1 : 0),
+    };
+    return cluster_agree(names, values, (int)(sizeof values / sizeof values[0]), err);
+}
+
 /* A device of the pool made: its lines on stderr, and the first one's
  * phases for --trace, laid one after the other from the session's start. */
 typedef struct {
@@ -134,6 +186,9 @@ cln_status open_session(const common_args *a, session *s, cln_error *err) {
     p.ctx = &o;
     cln_status st = cln_pool_create(&p, &s->pool, err);
     if (st != CLN_OK) return st;
+    s->weights_hash = 1;
+    if (cluster_ranks() > 1 && p.weights && (st = hash_file(p.weights, &s->weights_hash, err)) != CLN_OK)
+        return st;
     s->devices = cln_pool_size(s->pool);
     s->rt = cln_pool_runtime(s->pool, 0);
     s->model = cln_pool_model(s->pool, 0);

@@ -68,6 +68,7 @@ typedef struct {
     double peak_gflops;       /* the device's measured FMA rate, once measured (0: not yet) */
     bool warm[MAX_DEVICES];   /* a forward has run: the driver has compiled what it needed */
     const char *layer;        /* the layer whose output forward returns (NULL: the logits) */
+    uint64_t weights_hash;    /* over several ranks, of the weight file's bytes (random: 1) */
 } session;
 
 /* Opens every device --device (or $CLINCEPTION_DEVICE) names, each with its
@@ -87,6 +88,23 @@ cln_status forward_on(const common_args *a, session *s, int d, const float *inpu
 cln_status run_input(const common_args *a, session *s, const float *input, int n, int h, int w,
                      int chunk, cln_forward_options fwd, bool profile, float *out, size_t *images,
                      cln_error *err);
+
+/* FNV-1a, 64 bits, of n bytes after h (start from FNV_START). */
+#define FNV_START 0xcbf29ce484222325ull
+uint64_t fnv1a(uint64_t h, const void *bytes, size_t n);
+
+/* Over several ranks, before any work: every rank must see the run rank 0
+ * sees (cluster_agree): `count` inputs whose paths or data hash to
+ * `inputs`, the same weights (their content), network, layer,
+ * preprocessing (a hash of its settings) and options that change results;
+ * a failure names the rank and what differs. One rank: nothing to do. */
+cln_status agree_on_run(const common_args *a, const session *s, uint64_t count, uint64_t inputs,
+                        uint64_t preprocessing, cln_error *err);
+
+/* agree_on_run for an input batch (infer, features --input): its shape and
+ * data. */
+cln_status agree_on_batch(const common_args *a, const session *s, const cln_npy *x,
+                          cln_error *err);
 
 /* Each device's share of a run over several, on stderr. */
 void report_shares(const session *s, const size_t *images);

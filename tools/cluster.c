@@ -106,3 +106,36 @@ cln_status cluster_receive_results(int from, size_t *failures, void **message, c
     *state_size = size - sizeof count;
     return CLN_OK;
 }
+
+cln_status cluster_agree(const char *const *names, const uint64_t *values, int n, cln_error *err) {
+    if (cluster_ranks() == 1) return CLN_OK;
+    long agree = 1;
+    if (cluster_rank() > 0) {
+        cluster_send(values, (size_t)n * sizeof *values);
+    } else {
+        for (int from = 1; from < cluster_ranks(); from++) {
+            size_t size;
+            uint64_t *theirs = cluster_receive(from, &size);
+            if (agree && size != (size_t)n * sizeof *theirs) {
+                cln_error_set(err, CLN_ERR_INVALID_ARGUMENT, "rank %d sent a malformed fingerprint",
+                              from);
+                agree = 0;
+            }
+            for (int i = 0; i < n && agree; i++)
+                if (theirs[i] != values[i]) {
+                    cln_error_set(err, CLN_ERR_INVALID_ARGUMENT,
+                                  "rank %d does not agree with rank 0 on %s (%llu against "
+                                  "%llu): every rank must see the same run",
+                                  from, names[i], (unsigned long long)theirs[i],
+                                  (unsigned long long)values[i]);
+                    agree = 0;
+                }
+            free(theirs);
+        }
+    }
+    if (cluster_min(agree)) return CLN_OK;
+    if (cluster_rank() > 0)
+        cln_error_set(err, CLN_ERR_INVALID_ARGUMENT,
+                      "the ranks do not agree on the run (rank 0 says how)");
+    return CLN_ERR_INVALID_ARGUMENT;
+}

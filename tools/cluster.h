@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Starts and ends the processes' communication: first and last in main. */
 void cluster_start(int *argc, char ***argv);
@@ -53,6 +54,12 @@ cln_status cluster_receive_batch(int from, int max_n, size_t images, size_t out_
 void cluster_send_floats(const void *values, size_t count, size_t size_each);
 cln_status cluster_receive_floats(int from, void *out, size_t count, size_t size_each,
                                   cln_error *err);
+
+/* Before any work, over several ranks: every rank's values[n] (a
+ * fingerprint of the run: counts and hashes, each named by names[i]) must
+ * be rank 0's. A difference ends the check on every rank with a failure;
+ * rank 0's message names the rank and what differs. */
+cln_status cluster_agree(const char *const *names, const uint64_t *values, int n, cln_error *err);
 
 /* After a run: this rank's failures and its sink's state (state_size bytes)
  * to rank 0. */

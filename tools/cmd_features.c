@@ -246,7 +246,8 @@ int cmd_features(int argc, char **argv) {
     if (st == CLN_OK) st = fitting_batch(&s, ia.batch, h, w, &batch, &err);
     if (st != CLN_OK) goto done;
     if (input) {
-        st = features_of_batch(&a, &s, &x, batch, &f, &err);
+        st = agree_on_batch(&a, &s, &x, &err);
+        if (st == CLN_OK) st = features_of_batch(&a, &s, &x, batch, &f, &err);
         if (st == CLN_OK && !writer) { /* its rows went to rank 0 */
             rc = 0;
             command_finished = true;

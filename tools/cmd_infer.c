@@ -85,7 +85,8 @@ int cmd_infer(int argc, char **argv) {
     rc = 1;
     if (read_batch(input, &x, &err) != CLN_OK) goto done;
     const int all = (int)x.shape[0], h = (int)x.shape[2], w = (int)x.shape[3];
-    if (open_session(&a, &s, &err) != CLN_OK) goto done;
+    if (open_session(&a, &s, &err) != CLN_OK || agree_on_batch(&a, &s, &x, &err) != CLN_OK)
+        goto done;
     /* batches of B: by default all at once, or one per device or rank;
      * over several ranks, rank r takes a run of whole batches, rows
      * [first, first + n) */

@@ -239,6 +239,15 @@ cln_status run_images(const char *command, const common_args *a, session *s, con
     p.on_failure = image_failed;
     p.run = run_batch;
     p.ctx = &r;
+    /* over several ranks, first: every rank sees this run (the same paths,
+     * preprocessing and model), else batches would go missing or differ */
+    uint64_t paths = FNV_START;
+    for (size_t i = 0; i < r.count; i++)
+        paths = fnv1a(paths, r.paths[i], strlen(r.paths[i]) + 1);
+    const int preprocessing[3] = {(int)p.stream.preprocess, p.stream.resize, p.stream.crop};
+    st = agree_on_run(a, s, r.count, paths, fnv1a(FNV_START, preprocessing, sizeof preprocessing),
+                      err);
+    if (st != CLN_OK) goto done;
     r.start = r.shown = now_ms();
     st = cln_pool_run_images(s->pool, r.mine, r.mine_count, &p, images, err);
     if (st == CLN_OK) st = gather_ranks(&r, err);
