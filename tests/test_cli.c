@@ -1238,7 +1238,7 @@ Test(cli, devices_all_gives_the_single_device_outputs) {
 /* One device failing mid-run (its Nth OpenCL call, in the fault-injection
  * build) ends the run: an error naming the device, exit 1, no output file,
  * no hang. */
-Test(cli, a_failing_device_ends_the_run, .timeout = 300) {
+Test(cli, a_failing_device_ends_the_run) {
     const char *injection = getenv("CLN_FAULT_INJECTION");
     if (!injection || strcmp(injection, "true") != 0) {
         cr_skip_test("needs the fault-injection build (build-asan)");
