@@ -28,24 +28,21 @@ static const char *class_label(const classify_sink *c, int index) {
     return c->classes == CLN_NUM_CLASSES ? cln_imagenet_label(index) : NULL;
 }
 
-/* A path on its own line of the text results, with its control characters
+/* Text of the text results (a path, a label) with its control characters
  * (a line break, an escape sequence) as \xNN, so that no file name can
- * forge a result line or rewrite the terminal; --json gives it exactly. */
-static void print_escaped(const char *name) {
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            printf("\\x%02x", *p);
-        else
-            putchar(*p);
-    putchar('\n');
+ * forge a result line or rewrite the terminal (--json gives it exactly);
+ * returns the width printed. */
+static int print_escaped(const char *text) {
+    int width = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        width += *p < 0x20 || *p == 0x7f ? printf("\\x%02x", *p) : (putchar(*p), 1);
+    return width;
 }
 
-/* A label in its column of the text results, its control characters as
- * \xNN as a path's (a label file can hold an escape sequence too). */
+/* A label in its column of the text results, escaped as a path is (a label
+ * file can hold an escape sequence too). */
 static void print_label(const char *label) {
-    int width = 0;
-    for (const unsigned char *p = (const unsigned char *)label; *p; p++)
-        width += *p < 0x20 || *p == 0x7f ? printf("\\x%02x", *p) : (putchar(*p), 1);
+    const int width = print_escaped(label);
     printf("%*s", width < 30 ? 30 - width : 0, "");
 }
 
@@ -67,6 +64,7 @@ static cln_status print_classes(batch_sink *sink, const char *const *names, int 
         cln_top_classes(l, c->classes, c->top, c->best, c->probs);
         if (!c->json) {
             print_escaped(names[i]);
+            putchar('\n');
             for (int j = 0; j < c->top; j++) {
                 const char *label = class_label(c, c->best[j]);
                 printf("  %d. %4d  ", j + 1, c->best[j]);

@@ -15,24 +15,10 @@
 #include <strings.h>
 
 
-/* Indices of the k largest values, largest first. */
-static void top_k(const float *v, int count, int k, int *out) {
-    for (int j = 0; j < k; j++) {
-        int best = -1;
-        for (int c = 0; c < count; c++) {
-            bool taken = false;
-            for (int i = 0; i < j; i++)
-                taken |= out[i] == c;
-            if (!taken && (best < 0 || v[c] > v[best])) best = c;
-        }
-        out[j] = best;
-    }
-}
-
 static void print_top5(int image, const float *logits, int classes) {
     int top[5];
     const int k = classes < 5 ? classes : 5;
-    top_k(logits, classes, k, top);
+    cln_top_classes(logits, classes, k, top, NULL);
     printf("image %d: top-%d classes", image, k);
     for (int j = 0; j < k; j++)
         printf(" %d:%.3f", top[j], (double)logits[top[j]]);
