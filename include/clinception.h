@@ -547,8 +547,10 @@ typedef struct {
 
 CLN_API cln_pool_params cln_pool_default_params(void);
 /* Opens every device and loads the model on each, one after the other; a
- * failure names the device when there are several. Every entry must name a
- * device, at most 64 of them, and (with only -1) none the same twice. */
+ * failure names the device when there are several. At most 64 entries;
+ * with only -1, every entry must name a device, and none the same twice,
+ * before any is opened (with only >= 0, the process's own entry alone is
+ * opened, and checked). */
 CLN_API cln_status cln_pool_create(const cln_pool_params *params, cln_pool **out, cln_error *err);
 CLN_API void cln_pool_free(cln_pool *pool);
 CLN_API int cln_pool_size(const cln_pool *pool);

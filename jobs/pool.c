@@ -106,13 +106,14 @@ cln_status cln_pool_create(const cln_pool_params *params, cln_pool **out, cln_er
     const int n = device_selectors(devices, origin, selectors, err);
     if (n < 0) return err->status;
     /* every entry names a device, and no device twice (each would hold its
-     * own copy of the model, and the run gain nothing; one process of
-     * several may share a device with another) */
+     * own copy of the model, and the run gain nothing), before any is
+     * opened; one process of several (only >= 0) opens its own entry alone,
+     * and may share a device with another */
     cln_device_info infos[MAX_DEVICES];
     cln_status st = CLN_OK;
-    for (int i = 0; i < n && st == CLN_OK; i++) {
+    for (int i = 0; i < n && st == CLN_OK && p.only < 0; i++) {
         st = runtime_find_device(selectors[i], origin, &infos[i], NULL, NULL, err);
-        for (int j = 0; j < i && st == CLN_OK && p.only < 0; j++)
+        for (int j = 0; j < i && st == CLN_OK; j++)
             if (infos[j].platform_index == infos[i].platform_index &&
                 infos[j].device_index == infos[i].device_index)
                 st = cln_fail(err, CLN_ERR_INVALID_ARGUMENT,
